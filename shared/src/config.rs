@@ -1,0 +1,319 @@
+//! Everything configurable, read once from the environment and validated at start. A bad value
+//! stops the start with a message naming the variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::rooms::Limits;
+use crate::urls::UrlSigner;
+
+/// Where the configuration is used: the local gateway fills in development defaults (a random
+/// key, dev mode on, URLs pointing at the in-process relay); the cloud functions require the
+/// secrets and keep dev mode off unless told otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    LocalGateway,
+    Cloud,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Embedded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub sdkappid: u64,
+    pub usersig_key: String,
+    /// The key was made up at start because none was configured (local gateway only).
+    pub usersig_key_generated: bool,
+    /// `get_login_info` issues UserSigs for anyone.
+    pub dev_mode: bool,
+    pub token_ttl_secs: u64,
+    pub urls: UrlSigner,
+    pub limits: Limits,
+    pub sweep_interval: Duration,
+    pub store: StoreKind,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+}
+
+impl Config {
+    pub fn from_env(profile: Profile) -> Result<Self, ConfigError> {
+        Self::from_lookup(profile, |name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(
+        profile: Profile,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let local = profile == Profile::LocalGateway;
+
+        let listen = env
+            .parse("RTCROOM_LISTEN", "an address like 127.0.0.1:5757")?
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5757)));
+        let sdkappid = match env.parse::<u64>("RTCROOM_SDKAPPID", "a positive integer")? {
+            Some(0) => return Err(env.error("RTCROOM_SDKAPPID", "must be a positive integer")),
+            Some(n) => n,
+            None if local => 1_400_000_000,
+            None => return Err(env.error("RTCROOM_SDKAPPID", "is required")),
+        };
+        let (usersig_key, usersig_key_generated) = match env.string("RTCROOM_USERSIG_KEY") {
+            Some(k) if k.len() < 16 => {
+                return Err(env.error("RTCROOM_USERSIG_KEY", "must be at least 16 characters"));
+            }
+            Some(k) => (k, false),
+            None if local => (random_hex(32), true),
+            None => return Err(env.error("RTCROOM_USERSIG_KEY", "is required")),
+        };
+        let dev_mode = env.flag("RTCROOM_DEV_MODE")?.unwrap_or(local);
+        let push_key = match env.string("RTCROOM_PUSH_KEY") {
+            Some(k) => k,
+            None if local => random_hex(16),
+            None => return Err(env.error("RTCROOM_PUSH_KEY", "is required")),
+        };
+        let bizid = match env.string("RTCROOM_BIZID") {
+            Some(b) if !b.bytes().all(|c| c.is_ascii_alphanumeric()) => {
+                return Err(env.error("RTCROOM_BIZID", "must be letters and digits"));
+            }
+            Some(b) => b,
+            None if local => "8888".to_owned(),
+            None => return Err(env.error("RTCROOM_BIZID", "is required")),
+        };
+        let push_host = env.string("RTCROOM_PUSH_HOST").unwrap_or_else(|| {
+            if local {
+                "127.0.0.1:1935".into()
+            } else {
+                format!("{bizid}.livepush.myqcloud.com")
+            }
+        });
+        let play_host = env.string("RTCROOM_PLAY_HOST").unwrap_or_else(|| {
+            if local {
+                "127.0.0.1:1935".into()
+            } else {
+                format!("{bizid}.liveplay.myqcloud.com")
+            }
+        });
+        let flv_base = match env.string("RTCROOM_FLV_BASE") {
+            Some(b) if !(b.starts_with("http://") || b.starts_with("https://")) => {
+                return Err(env.error("RTCROOM_FLV_BASE", "must start with http:// or https://"));
+            }
+            Some(b) => b.trim_end_matches('/').to_owned(),
+            None if local => "http://127.0.0.1:8081".into(),
+            None => format!("https://{play_host}"),
+        };
+        let url_ttl_secs = env.secs("RTCROOM_URL_TTL_SECS", 604_800)?;
+
+        let timeout = env.secs("RTCROOM_HEARTBEAT_TIMEOUT_SECS", 20)?;
+        let mut limits = Limits {
+            audience_ttl_ms: env.secs("RTCROOM_AUDIENCE_TTL_SECS", 7_200)? * 1000,
+            ..Limits::default()
+        };
+        for (i, (timeout_var, members_var)) in [
+            (
+                "RTCROOM_DOUBLE_ROOM_HEARTBEAT_TIMEOUT_SECS",
+                "RTCROOM_DOUBLE_ROOM_MAX_MEMBERS",
+            ),
+            (
+                "RTCROOM_MULTI_ROOM_HEARTBEAT_TIMEOUT_SECS",
+                "RTCROOM_MULTI_ROOM_MAX_MEMBERS",
+            ),
+            (
+                "RTCROOM_LIVE_ROOM_HEARTBEAT_TIMEOUT_SECS",
+                "RTCROOM_LIVE_ROOM_MAX_MEMBERS",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            limits.heartbeat_timeout_ms[i] = env.secs(timeout_var, timeout)? * 1000;
+            limits.max_members[i] = env.bounded(members_var, limits.max_members[i], 1, 1000)?;
+        }
+        limits.max_audiences = env.bounded("RTCROOM_LIVE_ROOM_MAX_AUDIENCES", 30, 0, 100_000)?;
+
+        let store = match env.string("RTCROOM_STORE").as_deref() {
+            None | Some("embedded") => StoreKind::Embedded,
+            Some(other) => {
+                return Err(env.error(
+                    "RTCROOM_STORE",
+                    &format!("unknown store {other:?} (this build supports: embedded)"),
+                ));
+            }
+        };
+
+        Ok(Self {
+            listen,
+            sdkappid,
+            usersig_key,
+            usersig_key_generated,
+            dev_mode,
+            token_ttl_secs: env.secs("RTCROOM_TOKEN_TTL_SECS", 86_400)?,
+            urls: UrlSigner {
+                push_key,
+                bizid,
+                push_host,
+                play_host,
+                flv_base,
+                ttl_secs: url_ttl_secs,
+            },
+            limits,
+            sweep_interval: Duration::from_secs(env.secs("RTCROOM_SWEEP_INTERVAL_SECS", 5)?),
+            store,
+            max_body_bytes: env.bounded("RTCROOM_MAX_BODY_BYTES", 65_536, 1024, 16 << 20)? as usize,
+            max_connections: env.bounded("RTCROOM_MAX_CONNECTIONS", 10_000, 1, 1_000_000)? as usize,
+        })
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn string(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn error(&self, var: &'static str, message: &str) -> ConfigError {
+        ConfigError {
+            var,
+            message: message.to_owned(),
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        what: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        self.string(var)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| self.error(var, &format!("{v:?} is not {what}")))
+            })
+            .transpose()
+    }
+
+    /// A positive number of seconds.
+    fn secs(&self, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.parse::<u64>(var, "a number of seconds")? {
+            Some(0) => Err(self.error(var, "must be at least 1 second")),
+            Some(n) if n > 10 * 365 * 86_400 => Err(self.error(var, "is implausibly large")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    }
+
+    fn bounded(
+        &self,
+        var: &'static str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
+        match self.parse::<u32>(var, "a whole number")? {
+            Some(n) if n < min || n > max => {
+                Err(self.error(var, &format!("must be between {min} and {max}")))
+            }
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    }
+
+    fn flag(&self, var: &'static str) -> Result<Option<bool>, ConfigError> {
+        match self.string(var).as_deref() {
+            None => Ok(None),
+            Some("1" | "true" | "on" | "yes") => Ok(Some(true)),
+            Some("0" | "false" | "off" | "no") => Ok(Some(false)),
+            Some(v) => Err(self.error(var, &format!("{v:?} is not 0/1"))),
+        }
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(profile: Profile, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(profile, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn local_gateway_starts_with_no_configuration() {
+        let c = config(Profile::LocalGateway, &[]).unwrap();
+        assert!(c.dev_mode && c.usersig_key_generated);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:5757");
+        assert_eq!(c.limits.max_members, [2, 4, 4]);
+        assert_eq!(c.limits.heartbeat_timeout_ms, [20_000; 3]);
+        assert_eq!(c.urls.push_host, "127.0.0.1:1935");
+    }
+
+    #[test]
+    fn cloud_requires_its_secrets_and_keeps_dev_mode_off() {
+        let err = config(Profile::Cloud, &[]).unwrap_err();
+        assert_eq!(err.var, "RTCROOM_SDKAPPID");
+        let c = config(
+            Profile::Cloud,
+            &[
+                ("RTCROOM_SDKAPPID", "1400"),
+                ("RTCROOM_USERSIG_KEY", "0123456789abcdef0123"),
+                ("RTCROOM_PUSH_KEY", "k"),
+                ("RTCROOM_BIZID", "8888"),
+            ],
+        )
+        .unwrap();
+        assert!(!c.dev_mode);
+        assert_eq!(c.urls.push_host, "8888.livepush.myqcloud.com");
+        assert_eq!(c.urls.flv_base, "https://8888.liveplay.myqcloud.com");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("RTCROOM_LISTEN", "nowhere"),
+            ("RTCROOM_MULTI_ROOM_MAX_MEMBERS", "0"),
+            ("RTCROOM_HEARTBEAT_TIMEOUT_SECS", "soon"),
+            ("RTCROOM_DEV_MODE", "maybe"),
+            ("RTCROOM_STORE", "postgres"),
+            ("RTCROOM_USERSIG_KEY", "short"),
+        ] {
+            let err = config(Profile::LocalGateway, &[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    #[test]
+    fn per_type_timeout_overrides_the_shared_one() {
+        let c = config(
+            Profile::LocalGateway,
+            &[
+                ("RTCROOM_HEARTBEAT_TIMEOUT_SECS", "30"),
+                ("RTCROOM_LIVE_ROOM_HEARTBEAT_TIMEOUT_SECS", "60"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.limits.heartbeat_timeout_ms, [30_000, 30_000, 60_000]);
+    }
+}

@@ -1,0 +1,12 @@
+//! rtcroom's domain core, shared by every function, the local gateway and the relay.
+//!
+//! No HTTP framework lives here: the functions crate adapts HTTP onto [`rooms::Rooms`].
+
+pub mod clock;
+pub mod config;
+pub mod model;
+pub mod rooms;
+pub mod store;
+pub mod token;
+pub mod urls;
+pub mod usersig;

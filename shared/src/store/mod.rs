@@ -1,0 +1,185 @@
+//! Where rooms live. Each operation is one atomic step: it applies the room rules, evicts
+//! whatever has expired in the room it touches (recording the leave events), and records the
+//! change's own events with per-room sequence numbers, all at once.
+//!
+//! Every implementation must pass the behaviour suite in [`suite`] (feature `test-suite`).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::model::{Audience, CustomOp, Event, Member, RoomKey, RoomType, RoomView};
+
+mod embedded;
+#[cfg(any(test, feature = "test-suite"))]
+pub mod suite;
+
+pub use embedded::EmbeddedStore;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or kept failing; the caller may retry later.
+    #[error("room store unavailable: {0}")]
+    Unavailable(String),
+    /// Concurrent writers kept winning; the caller may retry.
+    #[error("room store contention: {0}")]
+    Contention(String),
+    /// The store holds something we cannot read.
+    #[error("room store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// A present room (or one created less than 30 s ago and not yet joined) has that id.
+    Exists,
+}
+
+/// A request to join a room as a pusher (or update one's own entry).
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub key: RoomKey,
+    /// `alive_until_ms` already set to now + heartbeat timeout.
+    pub member: Member,
+    /// Live members the room may hold.
+    pub capacity: u32,
+    /// When the room does not exist: create it with this roomInfo (the joiner becomes its
+    /// creator), or answer `NoRoom` when `None`.
+    pub create_with_info: Option<String>,
+    /// roomInfo to set when this join activates an inactive room and gives one.
+    pub room_info: Option<String>,
+    pub now_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    Joined {
+        /// The room did not exist and was created by this join.
+        created: bool,
+        /// The caller was already a live member; its entry was updated.
+        updated: bool,
+    },
+    Full,
+    NoRoom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaveOutcome {
+    Left {
+        /// The leave ended the room (live_room creator, or last member of double/multi).
+        dissolved: bool,
+    },
+    NotMember,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestroyOutcome {
+    Destroyed,
+    NotCreator,
+    NoRoom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudienceOutcome {
+    Added,
+    Full,
+    NoRoom,
+}
+
+/// What one sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub evicted_members: u32,
+    pub evicted_audiences: u32,
+    pub dissolved_rooms: u32,
+    pub reclaimed_rooms: u32,
+}
+
+#[async_trait]
+pub trait RoomStore: Send + Sync + 'static {
+    /// Creates an inactive room unless a room with that id is present or pending.
+    async fn create_room(
+        &self,
+        key: &RoomKey,
+        room_info: &str,
+        now_ms: u64,
+    ) -> StoreResult<CreateOutcome>;
+
+    /// Joins (or updates) a member: creates/activates the room as needed, the first joiner of
+    /// an inactive room becomes its creator, and the capacity counts live members only.
+    async fn join(&self, request: JoinRequest) -> StoreResult<JoinOutcome>;
+
+    /// Moves a live member's `alive_until_ms` forward; `false` when the user is not a live
+    /// member of a present room.
+    async fn heartbeat(
+        &self,
+        key: &RoomKey,
+        user_id: &str,
+        alive_until_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<bool>;
+
+    /// A member leaves; a live_room creator leaving, or the last member of a double/multi room,
+    /// ends the room.
+    async fn leave(&self, key: &RoomKey, user_id: &str, now_ms: u64) -> StoreResult<LeaveOutcome>;
+
+    /// Ends a room; only its creator may.
+    async fn destroy_room(
+        &self,
+        key: &RoomKey,
+        user_id: &str,
+        now_ms: u64,
+    ) -> StoreResult<DestroyOutcome>;
+
+    /// The present room with its live members, or `None`.
+    async fn room(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<RoomView>>;
+
+    /// Present rooms of a type in creation order: skip `index`, take `count`.
+    async fn list_rooms(
+        &self,
+        room_type: RoomType,
+        index: u32,
+        count: u32,
+        now_ms: u64,
+    ) -> StoreResult<Vec<RoomView>>;
+
+    /// Adds (or refreshes) a viewer of a present room.
+    async fn add_audience(
+        &self,
+        key: &RoomKey,
+        audience: Audience,
+        capacity: u32,
+        now_ms: u64,
+    ) -> StoreResult<AudienceOutcome>;
+
+    /// Removes a viewer; `false` when it was not one.
+    async fn remove_audience(&self, key: &RoomKey, user_id: &str, now_ms: u64)
+    -> StoreResult<bool>;
+
+    /// Live viewers of a present room in join order, or `None` when the room is not present.
+    async fn audiences(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<Vec<Audience>>>;
+
+    /// Applies a counter change to a present room; its custom map afterwards, or `None`.
+    async fn update_custom(
+        &self,
+        key: &RoomKey,
+        field: &str,
+        op: CustomOp,
+        now_ms: u64,
+    ) -> StoreResult<Option<BTreeMap<String, i64>>>;
+
+    /// Events with `seq > after_seq`, oldest first, at most `limit`.
+    async fn events_since(
+        &self,
+        key: &RoomKey,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+
+    /// Evicts expired members and viewers, ends rooms that lost their creator or everyone,
+    /// reclaims inactive rooms, and drops old events; records the leave events.
+    async fn sweep(&self, now_ms: u64) -> StoreResult<SweepReport>;
+}

@@ -1,0 +1,767 @@
+//! The behaviour every [`RoomStore`] must show. Each case is a public async function over a
+//! fresh store; [`room_store_suite!`](crate::room_store_suite) turns them into `#[tokio::test]`s
+//! for an implementation:
+//!
+//! ```ignore
+//! rtcroom_shared::room_store_suite!(|| async { Arc::new(EmbeddedStore::new()) as Arc<dyn RoomStore> });
+//! ```
+//!
+//! Time is passed explicitly (`T0` plus offsets), never slept.
+
+use std::sync::Arc;
+
+use super::{
+    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
+    RoomStore,
+};
+use crate::model::{
+    Audience, CustomOp, DissolveReason, EventKind, INACTIVE_ROOM_RECLAIM_MS, LeaveReason, Member,
+    RoomKey, RoomType,
+};
+
+/// An arbitrary start time (2024-01-01T00:00:00Z).
+pub const T0: u64 = 1_704_067_200_000;
+/// Heartbeat timeout used throughout the suite.
+pub const TIMEOUT: u64 = 20_000;
+
+/// Every case, for the macro.
+#[macro_export]
+macro_rules! room_store_suite {
+    ($make:expr) => {
+        $crate::room_store_suite!(@cases $make;
+            create_refuses_a_present_or_pending_id,
+            inactive_room_is_invisible_and_reclaimed_after_30s,
+            first_join_activates_and_makes_the_creator,
+            join_of_unknown_room_creates_it_or_says_no_room,
+            rejoin_updates_without_taking_another_seat,
+            capacity_counts_live_members_only,
+            member_vanishes_from_reads_the_moment_its_timeout_passes,
+            heartbeat_extends_presence_only_for_live_members,
+            sweep_evicts_expired_members_and_records_timeouts,
+            live_room_ends_when_its_creator_leaves,
+            live_room_ends_at_once_when_its_creator_times_out,
+            double_and_multi_rooms_end_with_their_last_member,
+            only_the_creator_destroys_a_room,
+            room_list_pages_present_rooms_in_creation_order,
+            audiences_join_leave_and_are_capped,
+            custom_counters_change_atomically,
+            event_numbers_keep_rising_across_room_lifetimes,
+            concurrent_joins_admit_exactly_the_capacity,
+            concurrent_creates_of_one_id_make_one_room,
+            concurrent_counter_increments_are_not_lost
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = ($make)().await;
+                $crate::store::suite::$case(store).await;
+            }
+        )*
+    };
+}
+
+pub fn member(user: &str, now_ms: u64) -> Member {
+    Member {
+        user_id: user.to_owned(),
+        user_name: format!("name of {user}"),
+        user_avatar: format!("https://avatar.example/{user}.png"),
+        stream_id: format!("8888_{user}_0001"),
+        push_url: format!("rtmp://push.example/live/8888_{user}_0001"),
+        joined_at_ms: now_ms,
+        alive_until_ms: now_ms + TIMEOUT,
+    }
+}
+
+fn join_request(key: &RoomKey, user: &str, now_ms: u64, capacity: u32) -> JoinRequest {
+    JoinRequest {
+        key: key.clone(),
+        member: member(user, now_ms),
+        capacity,
+        create_with_info: Some(format!("room by {user}")),
+        room_info: None,
+        now_ms,
+    }
+}
+
+async fn join(store: &dyn RoomStore, key: &RoomKey, user: &str, now_ms: u64) -> JoinOutcome {
+    store
+        .join(join_request(key, user, now_ms, 4))
+        .await
+        .unwrap()
+}
+
+async fn member_ids(store: &dyn RoomStore, key: &RoomKey, now_ms: u64) -> Option<Vec<String>> {
+    store
+        .room(key, now_ms)
+        .await
+        .unwrap()
+        .map(|r| r.members.into_iter().map(|m| m.user_id).collect())
+}
+
+async fn event_kinds(store: &dyn RoomStore, key: &RoomKey) -> Vec<EventKind> {
+    store
+        .events_since(key, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+fn left(user: &str, reason: LeaveReason) -> EventKind {
+    EventKind::MemberLeft {
+        user_id: user.into(),
+        reason,
+    }
+}
+
+fn joined(user: &str) -> EventKind {
+    EventKind::MemberJoined {
+        user_id: user.into(),
+        user_name: format!("name of {user}"),
+        user_avatar: format!("https://avatar.example/{user}.png"),
+    }
+}
+
+const JOINED: JoinOutcome = JoinOutcome::Joined {
+    created: false,
+    updated: false,
+};
+const CREATED: JoinOutcome = JoinOutcome::Joined {
+    created: true,
+    updated: false,
+};
+
+pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r1");
+    assert_eq!(
+        store.create_room(&key, "info", T0).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        store.create_room(&key, "info", T0 + 1).await.unwrap(),
+        CreateOutcome::Exists
+    );
+    assert_eq!(join(&*store, &key, "a", T0 + 2).await, JOINED);
+    assert!(
+        store
+            .heartbeat(&key, "a", T0 + 15_000 + TIMEOUT, T0 + 15_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .create_room(&key, "info", T0 + INACTIVE_ROOM_RECLAIM_MS + 1)
+            .await
+            .unwrap(),
+        CreateOutcome::Exists,
+        "a present room keeps its id past the inactive-room deadline"
+    );
+    let other_type = RoomKey::new(RoomType::Live, "r1");
+    assert_eq!(
+        store.create_room(&other_type, "info", T0).await.unwrap(),
+        CreateOutcome::Created,
+        "room ids are per room type"
+    );
+}
+
+pub async fn inactive_room_is_invisible_and_reclaimed_after_30s(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Double, "pending");
+    store.create_room(&key, "info", T0).await.unwrap();
+    assert_eq!(store.room(&key, T0).await.unwrap(), None);
+    assert!(
+        store
+            .list_rooms(RoomType::Double, 0, 10, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let deadline = T0 + INACTIVE_ROOM_RECLAIM_MS;
+    assert_eq!(
+        store.create_room(&key, "x", deadline - 1).await.unwrap(),
+        CreateOutcome::Exists
+    );
+    assert_eq!(
+        store.create_room(&key, "x", deadline).await.unwrap(),
+        CreateOutcome::Created
+    );
+    let swept = RoomKey::new(RoomType::Double, "swept");
+    store.create_room(&swept, "info", T0).await.unwrap();
+    assert_eq!(store.sweep(deadline).await.unwrap().reclaimed_rooms, 1);
+}
+
+pub async fn first_join_activates_and_makes_the_creator(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r1");
+    store.create_room(&key, "the info", T0).await.unwrap();
+    assert_eq!(join(&*store, &key, "b", T0 + 1).await, JOINED);
+    assert_eq!(join(&*store, &key, "c", T0 + 2).await, JOINED);
+    let room = store
+        .room(&key, T0 + 3)
+        .await
+        .unwrap()
+        .expect("active room");
+    assert_eq!(room.creator, "b");
+    assert_eq!(room.room_info, "the info");
+    assert_eq!(room.created_at_ms, T0);
+    assert_eq!(member_ids(&*store, &key, T0 + 3).await.unwrap(), ["b", "c"]);
+    assert_eq!(event_kinds(&*store, &key).await, [joined("b"), joined("c")]);
+}
+
+pub async fn join_of_unknown_room_creates_it_or_says_no_room(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "fresh");
+    let mut request = join_request(&key, "a", T0, 4);
+    request.create_with_info = None;
+    assert_eq!(store.join(request).await.unwrap(), JoinOutcome::NoRoom);
+    assert_eq!(store.room(&key, T0).await.unwrap(), None);
+    assert_eq!(join(&*store, &key, "a", T0).await, CREATED);
+    let room = store.room(&key, T0).await.unwrap().unwrap();
+    assert_eq!(
+        (room.creator.as_str(), room.room_info.as_str()),
+        ("a", "room by a")
+    );
+}
+
+pub async fn rejoin_updates_without_taking_another_seat(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Double, "r");
+    assert_eq!(join(&*store, &key, "a", T0).await, CREATED);
+    let mut again = join_request(&key, "a", T0 + 5_000, 1);
+    again.member.user_name = "renamed".into();
+    assert_eq!(
+        store.join(again).await.unwrap(),
+        JoinOutcome::Joined {
+            created: false,
+            updated: true
+        }
+    );
+    let room = store.room(&key, T0 + 5_000).await.unwrap().unwrap();
+    assert_eq!(room.members.len(), 1);
+    assert_eq!(room.members[0].user_name, "renamed");
+    assert_eq!(
+        room.members[0].joined_at_ms, T0,
+        "an update keeps the join time"
+    );
+    assert_eq!(
+        room.members[0].alive_until_ms,
+        T0 + 5_000 + TIMEOUT,
+        "and refreshes presence"
+    );
+    assert!(matches!(
+        event_kinds(&*store, &key).await.last(),
+        Some(EventKind::MemberUpdated { user_name, .. }) if user_name == "renamed"
+    ));
+}
+
+pub async fn capacity_counts_live_members_only(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Double, "r");
+    assert_eq!(
+        store.join(join_request(&key, "a", T0, 2)).await.unwrap(),
+        CREATED
+    );
+    assert_eq!(
+        store
+            .join(join_request(&key, "b", T0 + 1_000, 2))
+            .await
+            .unwrap(),
+        JOINED
+    );
+    assert_eq!(
+        store
+            .join(join_request(&key, "c", T0 + 2_000, 2))
+            .await
+            .unwrap(),
+        JoinOutcome::Full
+    );
+    // a's deadline passes (b's is 1 s later): a's seat is free at once, before any sweep.
+    store
+        .heartbeat(&key, "b", T0 + 15_000 + TIMEOUT, T0 + 15_000)
+        .await
+        .unwrap();
+    let at = T0 + TIMEOUT;
+    assert_eq!(
+        store.join(join_request(&key, "c", at, 2)).await.unwrap(),
+        JOINED
+    );
+    assert_eq!(member_ids(&*store, &key, at).await.unwrap(), ["b", "c"]);
+    let events = event_kinds(&*store, &key).await;
+    assert!(
+        events.contains(&left("a", LeaveReason::Timeout)),
+        "{events:?}"
+    );
+}
+
+pub async fn member_vanishes_from_reads_the_moment_its_timeout_passes(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0 + 5_000).await;
+    assert_eq!(
+        member_ids(&*store, &key, T0 + TIMEOUT - 1).await.unwrap(),
+        ["a", "b"]
+    );
+    assert_eq!(
+        member_ids(&*store, &key, T0 + TIMEOUT).await.unwrap(),
+        ["b"]
+    );
+    let listed = store
+        .list_rooms(RoomType::Multi, 0, 10, T0 + TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(listed[0].members.len(), 1);
+    assert_eq!(
+        store.room(&key, T0 + 5_000 + TIMEOUT).await.unwrap(),
+        None,
+        "nobody left"
+    );
+    assert!(
+        store
+            .list_rooms(RoomType::Multi, 0, 10, T0 + 5_000 + TIMEOUT)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn heartbeat_extends_presence_only_for_live_members(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0).await;
+    assert!(
+        store
+            .heartbeat(&key, "a", T0 + 10_000 + TIMEOUT, T0 + 10_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        member_ids(&*store, &key, T0 + TIMEOUT).await.unwrap(),
+        ["a"]
+    );
+    assert!(
+        !store
+            .heartbeat(&key, "b", T0 + TIMEOUT + TIMEOUT, T0 + TIMEOUT)
+            .await
+            .unwrap(),
+        "an expired member cannot come back by heartbeat"
+    );
+    assert!(
+        !store
+            .heartbeat(&key, "nobody", T0 + TIMEOUT, T0)
+            .await
+            .unwrap()
+    );
+    let elsewhere = RoomKey::new(RoomType::Multi, "nowhere");
+    assert!(
+        !store
+            .heartbeat(&elsewhere, "a", T0 + TIMEOUT, T0)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn sweep_evicts_expired_members_and_records_timeouts(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0 + 10_000).await;
+    let report = store.sweep(T0 + TIMEOUT).await.unwrap();
+    assert_eq!(report.evicted_members, 1);
+    assert_eq!(report.dissolved_rooms, 0);
+    assert_eq!(
+        event_kinds(&*store, &key).await.last(),
+        Some(&left("a", LeaveReason::Timeout))
+    );
+    assert_eq!(
+        store.sweep(T0 + TIMEOUT).await.unwrap().evicted_members,
+        0,
+        "evicted once"
+    );
+    let report = store.sweep(T0 + 10_000 + TIMEOUT).await.unwrap();
+    assert_eq!((report.evicted_members, report.dissolved_rooms), (1, 1));
+    let events = event_kinds(&*store, &key).await;
+    assert_eq!(
+        events[events.len() - 2..],
+        [
+            left("b", LeaveReason::Timeout),
+            EventKind::RoomDissolved {
+                reason: DissolveReason::Empty
+            }
+        ]
+    );
+}
+
+pub async fn live_room_ends_when_its_creator_leaves(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "show");
+    join(&*store, &key, "anchor", T0).await;
+    join(&*store, &key, "guest", T0).await;
+    assert_eq!(
+        store.leave(&key, "guest", T0 + 1).await.unwrap(),
+        LeaveOutcome::Left { dissolved: false }
+    );
+    assert_eq!(
+        store.leave(&key, "guest", T0 + 2).await.unwrap(),
+        LeaveOutcome::NotMember
+    );
+    join(&*store, &key, "guest", T0 + 3).await;
+    assert_eq!(
+        store.leave(&key, "anchor", T0 + 4).await.unwrap(),
+        LeaveOutcome::Left { dissolved: true }
+    );
+    assert_eq!(store.room(&key, T0 + 5).await.unwrap(), None);
+    assert_eq!(
+        store.leave(&key, "guest", T0 + 5).await.unwrap(),
+        LeaveOutcome::NotMember
+    );
+    assert_eq!(
+        event_kinds(&*store, &key).await.last(),
+        Some(&EventKind::RoomDissolved {
+            reason: DissolveReason::CreatorLeft
+        })
+    );
+}
+
+pub async fn live_room_ends_at_once_when_its_creator_times_out(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "show");
+    join(&*store, &key, "anchor", T0).await;
+    join(&*store, &key, "guest", T0 + 10_000).await;
+    assert!(store.room(&key, T0 + TIMEOUT - 1).await.unwrap().is_some());
+    assert_eq!(
+        store.room(&key, T0 + TIMEOUT).await.unwrap(),
+        None,
+        "guest alone is no show"
+    );
+    assert!(
+        !store
+            .heartbeat(&key, "guest", T0 + 2 * TIMEOUT, T0 + TIMEOUT)
+            .await
+            .unwrap(),
+        "nobody can beat in a dissolved room"
+    );
+    // Joining the id again starts a new room with a new creator, after recording the end.
+    assert_eq!(
+        join(&*store, &key, "guest", T0 + TIMEOUT + 1).await,
+        CREATED
+    );
+    let events = event_kinds(&*store, &key).await;
+    assert!(events.contains(&EventKind::RoomDissolved {
+        reason: DissolveReason::CreatorTimeout
+    }));
+    assert_eq!(
+        store
+            .room(&key, T0 + TIMEOUT + 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .creator,
+        "guest"
+    );
+}
+
+pub async fn double_and_multi_rooms_end_with_their_last_member(store: Arc<dyn RoomStore>) {
+    for room_type in [RoomType::Double, RoomType::Multi] {
+        let key = RoomKey::new(room_type, "talk");
+        join(&*store, &key, "a", T0).await;
+        join(&*store, &key, "b", T0).await;
+        assert_eq!(
+            store.leave(&key, "a", T0 + 1).await.unwrap(),
+            LeaveOutcome::Left { dissolved: false },
+            "the creator may leave a {room_type}"
+        );
+        assert_eq!(
+            store.room(&key, T0 + 1).await.unwrap().unwrap().creator,
+            "a"
+        );
+        assert_eq!(
+            store.leave(&key, "b", T0 + 2).await.unwrap(),
+            LeaveOutcome::Left { dissolved: true }
+        );
+        assert_eq!(store.room(&key, T0 + 2).await.unwrap(), None);
+        assert_eq!(
+            store.create_room(&key, "again", T0 + 3).await.unwrap(),
+            CreateOutcome::Created
+        );
+    }
+}
+
+pub async fn only_the_creator_destroys_a_room(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    assert_eq!(
+        store.destroy_room(&key, "a", T0).await.unwrap(),
+        DestroyOutcome::NoRoom
+    );
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0).await;
+    assert_eq!(
+        store.destroy_room(&key, "b", T0 + 1).await.unwrap(),
+        DestroyOutcome::NotCreator
+    );
+    assert_eq!(
+        store.destroy_room(&key, "a", T0 + 2).await.unwrap(),
+        DestroyOutcome::Destroyed
+    );
+    assert_eq!(store.room(&key, T0 + 2).await.unwrap(), None);
+    assert_eq!(
+        event_kinds(&*store, &key).await.last(),
+        Some(&EventKind::RoomDissolved {
+            reason: DissolveReason::Destroyed
+        })
+    );
+}
+
+pub async fn room_list_pages_present_rooms_in_creation_order(store: Arc<dyn RoomStore>) {
+    for i in 0..7u64 {
+        let key = RoomKey::new(RoomType::Multi, format!("room{i}"));
+        store
+            .create_room(&key, &format!("info{i}"), T0 + i)
+            .await
+            .unwrap();
+        // Joined in reverse order: the list follows creation, not activation.
+        join(&*store, &key, "a", T0 + 100 - i).await;
+    }
+    store
+        .create_room(&RoomKey::new(RoomType::Multi, "inactive"), "", T0)
+        .await
+        .unwrap();
+    join(
+        &*store,
+        &RoomKey::new(RoomType::Live, "other type"),
+        "a",
+        T0,
+    )
+    .await;
+    let ids = |rooms: Vec<crate::model::RoomView>| {
+        rooms.into_iter().map(|r| r.key.room_id).collect::<Vec<_>>()
+    };
+    let now = T0 + 200;
+    assert_eq!(
+        ids(store.list_rooms(RoomType::Multi, 0, 3, now).await.unwrap()),
+        ["room0", "room1", "room2"]
+    );
+    assert_eq!(
+        ids(store.list_rooms(RoomType::Multi, 3, 3, now).await.unwrap()),
+        ["room3", "room4", "room5"]
+    );
+    assert_eq!(
+        ids(store.list_rooms(RoomType::Multi, 6, 3, now).await.unwrap()),
+        ["room6"]
+    );
+    assert!(
+        store
+            .list_rooms(RoomType::Multi, 7, 3, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .leave(&RoomKey::new(RoomType::Multi, "room1"), "a", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.list_rooms(RoomType::Multi, 0, 2, now).await.unwrap()),
+        ["room0", "room2"]
+    );
+}
+
+pub async fn audiences_join_leave_and_are_capped(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "show");
+    let viewer = |user: &str, now_ms: u64| Audience {
+        user_id: user.into(),
+        user_info: format!("{{\"nick\":\"{user}\"}}"),
+        joined_at_ms: now_ms,
+        alive_until_ms: now_ms + 3_600_000,
+    };
+    assert_eq!(
+        store
+            .add_audience(&key, viewer("v1", T0), 2, T0)
+            .await
+            .unwrap(),
+        AudienceOutcome::NoRoom
+    );
+    assert_eq!(store.audiences(&key, T0).await.unwrap(), None);
+    join(&*store, &key, "anchor", T0).await;
+    assert_eq!(
+        store
+            .add_audience(&key, viewer("v1", T0), 2, T0)
+            .await
+            .unwrap(),
+        AudienceOutcome::Added
+    );
+    assert_eq!(
+        store
+            .add_audience(&key, viewer("v2", T0), 2, T0)
+            .await
+            .unwrap(),
+        AudienceOutcome::Added
+    );
+    assert_eq!(
+        store
+            .add_audience(&key, viewer("v3", T0), 2, T0)
+            .await
+            .unwrap(),
+        AudienceOutcome::Full
+    );
+    assert_eq!(
+        store
+            .add_audience(&key, viewer("v1", T0 + 1), 2, T0 + 1)
+            .await
+            .unwrap(),
+        AudienceOutcome::Added,
+        "a viewer already in does not need a new place"
+    );
+    let list = store.audiences(&key, T0 + 1).await.unwrap().unwrap();
+    assert_eq!(
+        list.iter().map(|a| a.user_id.as_str()).collect::<Vec<_>>(),
+        ["v1", "v2"]
+    );
+    assert_eq!(
+        store
+            .room(&key, T0 + 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .audience_count,
+        2
+    );
+    assert!(store.remove_audience(&key, "v1", T0 + 2).await.unwrap());
+    assert!(!store.remove_audience(&key, "v1", T0 + 2).await.unwrap());
+    assert_eq!(
+        store
+            .add_audience(&key, viewer("v3", T0 + 3), 2, T0 + 3)
+            .await
+            .unwrap(),
+        AudienceOutcome::Added
+    );
+    let events = event_kinds(&*store, &key).await;
+    assert!(events.contains(&EventKind::AudienceLeft {
+        user_id: "v1".into(),
+        reason: LeaveReason::Left
+    }));
+}
+
+pub async fn custom_counters_change_atomically(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "show");
+    assert_eq!(
+        store
+            .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+            .await
+            .unwrap(),
+        None
+    );
+    join(&*store, &key, "anchor", T0).await;
+    store
+        .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+        .await
+        .unwrap();
+    store
+        .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+        .await
+        .unwrap();
+    store
+        .update_custom(&key, "gifts", CustomOp::Set(10), T0)
+        .await
+        .unwrap();
+    let custom = store
+        .update_custom(&key, "gifts", CustomOp::Dec(3), T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(custom.get("likes"), Some(&2));
+    assert_eq!(custom.get("gifts"), Some(&7));
+    assert_eq!(store.room(&key, T0).await.unwrap().unwrap().custom, custom);
+}
+
+pub async fn event_numbers_keep_rising_across_room_lifetimes(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0).await;
+    store.leave(&key, "a", T0).await.unwrap();
+    store.leave(&key, "b", T0).await.unwrap();
+    join(&*store, &key, "c", T0 + 1).await;
+    let events = store.events_since(&key, 0, 100).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=6).collect::<Vec<_>>(), "{events:?}");
+    let tail = store.events_since(&key, 4, 100).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6]);
+    assert_eq!(store.events_since(&key, 0, 2).await.unwrap().len(), 2);
+    assert!(
+        store
+            .events_since(&RoomKey::new(RoomType::Multi, "none"), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn concurrent_joins_admit_exactly_the_capacity(store: Arc<dyn RoomStore>) {
+    for (room_type, capacity) in [(RoomType::Multi, 4u32), (RoomType::Double, 2)] {
+        let key = RoomKey::new(room_type, "crowded");
+        let tasks: Vec<_> = (0..1000)
+            .map(|i| {
+                let store = store.clone();
+                let key = key.clone();
+                tokio::spawn(async move {
+                    store
+                        .join(join_request(&key, &format!("user{i}"), T0, capacity))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                JoinOutcome::Joined { .. } => admitted += 1,
+                JoinOutcome::Full => {}
+                JoinOutcome::NoRoom => panic!("joins create the room"),
+            }
+        }
+        assert_eq!(admitted, capacity, "{room_type}");
+        let room = store.room(&key, T0).await.unwrap().unwrap();
+        assert_eq!(room.members.len(), capacity as usize);
+        let joins = event_kinds(&*store, &key).await.len();
+        assert_eq!(joins, capacity as usize, "one event per admitted join");
+    }
+}
+
+pub async fn concurrent_creates_of_one_id_make_one_room(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "contested");
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                store
+                    .create_room(&key, &format!("by {i}"), T0)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        if task.await.unwrap() == CreateOutcome::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+pub async fn concurrent_counter_increments_are_not_lost(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "show");
+    join(&*store, &key, "anchor", T0).await;
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                store
+                    .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let room = store.room(&key, T0).await.unwrap().unwrap();
+    assert_eq!(room.custom.get("likes"), Some(&100));
+}

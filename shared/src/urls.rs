@@ -1,0 +1,257 @@
+//! Push and play URLs in Tencent's hotlink-protection scheme, and the stream names inside them.
+//!
+//! ```text
+//! txTime   = UPPER-case hex of the expiry (epoch seconds)
+//! txSecret = lower-case hex of md5(key + streamName + txTime)
+//! push      rtmp://{pushHost}/live/{stream}?bizid={bizid}&txSecret={s}&txTime={T}
+//! play      rtmp://{playHost}/live/{stream}?bizid={bizid}&txSecret={s}&txTime={T}   ("accelerateURL")
+//! FLV play  {flvBase}/live/{stream}.flv?bizid={bizid}&txSecret={s}&txTime={T}
+//! ```
+//!
+//! The same signature opens push and play; the relay verifies it in-process.
+
+use md5::{Digest, Md5};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlAuthError {
+    #[error("txSecret/txTime missing")]
+    Missing,
+    #[error("txTime is not hexadecimal")]
+    MalformedTime,
+    #[error("URL expired at {expired_at} (now {now})")]
+    Expired { expired_at: u64, now: u64 },
+    #[error("txSecret does not match")]
+    BadSecret,
+}
+
+/// `txTime` for an expiry in epoch seconds.
+pub fn tx_time(expires_at: u64) -> String {
+    format!("{expires_at:X}")
+}
+
+/// `txSecret` over exactly the `tx_time` string given.
+pub fn tx_secret(key: &str, stream: &str, tx_time: &str) -> String {
+    let mut md5 = Md5::new();
+    md5.update(key.as_bytes());
+    md5.update(stream.as_bytes());
+    md5.update(tx_time.as_bytes());
+    hex(&md5.finalize())
+}
+
+/// Checks a `txSecret`/`txTime` pair for `stream` at `now` (epoch seconds). Valid while
+/// `now <= txTime`. The secret is compared in constant time and case-insensitively.
+pub fn verify(
+    key: &str,
+    stream: &str,
+    tx_secret_given: Option<&str>,
+    tx_time_given: Option<&str>,
+    now: u64,
+) -> Result<(), UrlAuthError> {
+    let (Some(secret), Some(time)) = (tx_secret_given, tx_time_given) else {
+        return Err(UrlAuthError::Missing);
+    };
+    if time.is_empty() || time.len() > 16 {
+        return Err(UrlAuthError::MalformedTime);
+    }
+    let expires_at = u64::from_str_radix(time, 16).map_err(|_| UrlAuthError::MalformedTime)?;
+    let expected = tx_secret(key, stream, time);
+    let given = secret.to_ascii_lowercase();
+    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return Err(UrlAuthError::BadSecret);
+    }
+    if now > expires_at {
+        return Err(UrlAuthError::Expired {
+            expired_at: expires_at,
+            now,
+        });
+    }
+    Ok(())
+}
+
+/// Where streams are pushed and played, and how they are signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlSigner {
+    pub push_key: String,
+    pub bizid: String,
+    /// `host[:port]` of the RTMP ingest.
+    pub push_host: String,
+    /// `host[:port]` of RTMP playback.
+    pub play_host: String,
+    /// `scheme://host[:port]` of HTTP-FLV playback.
+    pub flv_base: String,
+    pub ttl_secs: u64,
+}
+
+/// The three addresses of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamUrls {
+    pub stream: String,
+    pub push_url: String,
+    pub accelerate_url: String,
+    pub flv_url: String,
+}
+
+impl UrlSigner {
+    /// A fresh stream name for `user_id`: `{bizid}_{user}_{4 hex}`.
+    pub fn new_stream_name(&self, user_id: &str, suffix: u16) -> String {
+        format!("{}_{}_{suffix:04x}", self.bizid, stream_user_part(user_id))
+    }
+
+    /// Whether `stream` is one we would have named for `user_id`.
+    pub fn stream_belongs_to(&self, stream: &str, user_id: &str) -> bool {
+        let Some(rest) = stream
+            .strip_prefix(self.bizid.as_str())
+            .and_then(|s| s.strip_prefix('_'))
+        else {
+            return false;
+        };
+        let user = stream_user_part(user_id);
+        rest.strip_prefix(user.as_str())
+            .and_then(|s| s.strip_prefix('_'))
+            .is_some_and(|hex4| hex4.len() == 4 && hex4.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
+    fn query(&self, stream: &str, now: u64) -> String {
+        let time = tx_time(now.saturating_add(self.ttl_secs));
+        let secret = tx_secret(&self.push_key, stream, &time);
+        format!("bizid={}&txSecret={secret}&txTime={time}", self.bizid)
+    }
+
+    pub fn urls(&self, stream: &str, now: u64) -> StreamUrls {
+        let q = self.query(stream, now);
+        StreamUrls {
+            stream: stream.to_owned(),
+            push_url: format!("rtmp://{}/live/{stream}?{q}", self.push_host),
+            accelerate_url: format!("rtmp://{}/live/{stream}?{q}", self.play_host),
+            flv_url: format!("{}/live/{stream}.flv?{q}", self.flv_base),
+        }
+    }
+}
+
+/// The stream name in a push or play URL: its last path segment without query or `.flv`.
+pub fn stream_of(url: &str) -> Option<&str> {
+    let path = url.split(['?', '#']).next()?;
+    let after_scheme = path.split_once("://").map_or(path, |(_, rest)| rest);
+    let (_, path) = after_scheme.split_once('/')?;
+    let last = path.rsplit('/').next()?;
+    let name = last.strip_suffix(".flv").unwrap_or(last);
+    (!name.is_empty()).then_some(name)
+}
+
+/// User ids that are safe in a URL path are used as they are; others by a digest.
+fn stream_user_part(user_id: &str) -> String {
+    let safe = !user_id.is_empty()
+        && user_id.len() <= 64
+        && user_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if safe {
+        user_id.to_owned()
+    } else {
+        let digest = Md5::digest(user_id.as_bytes());
+        format!("x{}", &hex(&digest)[..16])
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> UrlSigner {
+        UrlSigner {
+            push_key: "k".into(),
+            bizid: "8888".into(),
+            push_host: "push.example".into(),
+            play_host: "play.example".into(),
+            flv_base: "https://play.example".into(),
+            ttl_secs: 100,
+        }
+    }
+
+    #[test]
+    fn signed_urls_verify_until_they_expire() {
+        let s = signer();
+        let urls = s.urls("8888_bob_00ff", 1_000);
+        assert_eq!(stream_of(&urls.push_url), Some("8888_bob_00ff"));
+        assert_eq!(stream_of(&urls.flv_url), Some("8888_bob_00ff"));
+        let q = urls.push_url.split_once('?').unwrap().1;
+        let param = |name: &str| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+        };
+        assert_eq!(param("txTime"), Some("44C"));
+        assert_eq!(
+            verify(
+                "k",
+                "8888_bob_00ff",
+                param("txSecret"),
+                param("txTime"),
+                1_100
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            verify(
+                "k",
+                "8888_bob_00ff",
+                param("txSecret"),
+                param("txTime"),
+                1_101
+            ),
+            Err(UrlAuthError::Expired { .. })
+        ));
+        assert_eq!(
+            verify(
+                "k",
+                "8888_eve_00ff",
+                param("txSecret"),
+                param("txTime"),
+                1_000
+            ),
+            Err(UrlAuthError::BadSecret)
+        );
+        assert_eq!(
+            verify("k", "x", None, Some("1"), 0),
+            Err(UrlAuthError::Missing)
+        );
+        assert_eq!(
+            verify("k", "x", Some("a"), Some("zz"), 0),
+            Err(UrlAuthError::MalformedTime)
+        );
+    }
+
+    #[test]
+    fn stream_names_identify_their_user() {
+        let s = signer();
+        let name = s.new_stream_name("bob", 0xbeef);
+        assert_eq!(name, "8888_bob_beef");
+        assert!(s.stream_belongs_to(&name, "bob"));
+        assert!(!s.stream_belongs_to(&name, "bo"));
+        assert!(!s.stream_belongs_to("8888_bob_beef_1", "bob"));
+        let unsafe_user = s.new_stream_name("用户 1", 1);
+        assert!(
+            unsafe_user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        );
+        assert!(s.stream_belongs_to(&unsafe_user, "用户 1"));
+    }
+
+    #[test]
+    fn stream_of_rejects_urls_without_a_path() {
+        assert_eq!(stream_of("rtmp://host"), None);
+        assert_eq!(stream_of("rtmp://host/"), None);
+        assert_eq!(stream_of("rtmp://host/live/s?x=/y"), Some("s"));
+    }
+}
