@@ -1,0 +1,67 @@
+//! What every request needs, built once per process: configuration, the room service over its
+//! store, and the token key.
+
+use std::sync::Arc;
+
+use rtcroom_shared::clock::{Clock, SystemClock};
+use rtcroom_shared::config::{Config, StoreKind};
+use rtcroom_shared::rooms::Rooms;
+use rtcroom_shared::store::{EmbeddedStore, RoomStore};
+use rtcroom_shared::token::{Session, TokenKey};
+
+use crate::api::{ApiError, Params};
+
+pub struct App {
+    pub config: Config,
+    pub rooms: Rooms,
+    pub tokens: TokenKey,
+}
+
+impl App {
+    pub fn new(config: Config, store: Arc<dyn RoomStore>, clock: Arc<dyn Clock>) -> Self {
+        let rooms = Rooms::new(store, clock, config.limits.clone(), config.urls.clone());
+        let tokens = TokenKey::derived_from_usersig_key(&config.usersig_key);
+        Self {
+            config,
+            rooms,
+            tokens,
+        }
+    }
+
+    /// The app on the configured store and the wall clock.
+    pub fn from_config(config: Config) -> Self {
+        let store: Arc<dyn RoomStore> = match config.store {
+            StoreKind::Embedded => Arc::new(EmbeddedStore::new()),
+        };
+        Self::new(config, store, Arc::new(SystemClock))
+    }
+
+    pub fn now_secs(&self) -> u64 {
+        self.rooms.clock().now_secs()
+    }
+
+    /// Checks `?userID=&token=` (or the same names in the body) and that a `userID` in the
+    /// body, where there is one, is the token's user.
+    pub fn authenticate(&self, query: &Params, body: &Params) -> Result<Session, ApiError> {
+        let user_id = query
+            .opt_text("userID")
+            .or_else(|| body.opt_text("userID"))
+            .ok_or_else(|| ApiError::Auth("userID missing from the query".into()))?;
+        let token = query
+            .opt_text("token")
+            .or_else(|| body.opt_text("token"))
+            .ok_or_else(|| ApiError::Auth("token missing; call login first".into()))?;
+        let session = self
+            .tokens
+            .verify(&token, &user_id, self.config.sdkappid, self.now_secs())
+            .map_err(|e| ApiError::Auth(e.to_string()))?;
+        if let Some(body_user) = body.opt_text("userID")
+            && body_user != session.user_id
+        {
+            return Err(ApiError::Auth(
+                "userID in the body is not the token's user".into(),
+            ));
+        }
+        Ok(session)
+    }
+}

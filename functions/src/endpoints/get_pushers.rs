@@ -1,0 +1,34 @@
+//! A present room and its live members; what clients call after every `notifyPusherChange`.
+//!
+//! ```text
+//! POST /weapp/{type}/get_pushers?userID=&token=    body: {"roomID":"r1"}
+//! → {"code":0,"message":"请求成功","roomID":"r1","roomInfo":"..","roomName":"..",
+//!    "roomCreator":"u1","mixedPlayURL":"..flv..","custom":"{\"likes\":3}",
+//!    "pushers":[{"userID":"u1","userName":"..","userAvatar":"..","accelerateURL":"rtmp://.."}],
+//!    "audienceCount":0 (live_room only)}
+//! errors: 1 missing roomID · 3 no such (present) room
+//! ```
+//!
+//! A member whose heartbeat deadline has passed is not listed, whether or not the sweeper has
+//! run yet.
+
+use super::room_key;
+use crate::api::reply::room_fields;
+use crate::api::{ApiError, Call, Params, Reply};
+
+pub struct GetPushers {
+    room_id: String,
+}
+
+impl GetPushers {
+    pub fn parse(body: &Params) -> Result<Self, ApiError> {
+        Ok(Self {
+            room_id: body.non_empty("roomID")?.into_owned(),
+        })
+    }
+
+    pub async fn apply(self, call: &Call<'_>) -> Result<Reply, ApiError> {
+        let view = call.app.rooms.room(&room_key(call, self.room_id)).await?;
+        Ok(Reply::from(room_fields(call.app, &view)))
+    }
+}

@@ -1,0 +1,95 @@
+//! Exchanges a UserSig for a session token.
+//!
+//! ```text
+//! POST /weapp/{type}/login?accountType=&sdkAppID=&userSig=&userID=    body: {}
+//! → {"code":0,"message":"请求成功","userID":"u1","token":"..."}
+//! errors: 7 a parameter missing, a wrong sdkAppID, or a bad/expired UserSig
+//! ```
+//!
+//! The token is valid for any room type until the earliest of the token lifetime, the UserSig's
+//! expiry and, for a PrivateMapKey, the key's expiry. A PrivateMapKey's room and privileges
+//! travel inside the token.
+
+use rtcroom_shared::token::{Grant, Session};
+use rtcroom_shared::usersig::{self, PrivateMapKey};
+
+use crate::api::{ApiError, Params, Reply};
+use crate::app::App;
+
+pub struct Login {
+    user_id: String,
+    sdkappid: String,
+    usersig: String,
+}
+
+impl Login {
+    /// Parameters come in the query; some clients put them in the body, which is accepted too.
+    pub fn parse(query: &Params, body: &Params) -> Result<Self, ApiError> {
+        let get = |name: &'static str| {
+            query
+                .opt_text(name)
+                .or_else(|| body.opt_text(name))
+                .filter(|v| !v.is_empty())
+                .map(|v| v.into_owned())
+                .ok_or_else(|| ApiError::Auth(format!("{name} missing")))
+        };
+        Ok(Self {
+            user_id: get("userID")?,
+            sdkappid: get("sdkAppID")?,
+            usersig: get("userSig")?,
+        })
+    }
+
+    pub fn apply(self, app: &App) -> Result<Reply, ApiError> {
+        let config = &app.config;
+        if self.sdkappid.parse::<u64>().ok() != Some(config.sdkappid) {
+            return Err(ApiError::Auth("sdkAppID is not this server's".into()));
+        }
+        let now = app.now_secs();
+        let sig = usersig::verify(
+            &self.usersig,
+            config.sdkappid,
+            &self.user_id,
+            &config.usersig_key,
+            now,
+        )
+        .map_err(|e| ApiError::Auth(e.to_string()))?;
+        let grant = match sig.userbuf.as_deref().map(PrivateMapKey::decode) {
+            Some(Ok(key)) => {
+                if key.user_id != self.user_id || u64::from(key.sdkappid) != config.sdkappid {
+                    return Err(ApiError::Auth(
+                        "PrivateMapKey is for another user or application".into(),
+                    ));
+                }
+                Some(Grant {
+                    room_id: key.room.room_id(),
+                    privileges: key.privileges,
+                    expires_at: u64::from(key.expires_at),
+                })
+            }
+            // A userbuf that is not a PrivateMapKey is the application's own business.
+            Some(Err(_)) | None => None,
+        };
+        let expires_at = [
+            Some(now + config.token_ttl_secs),
+            Some(sig.expires_at()),
+            grant.as_ref().map(|g| g.expires_at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("at least one expiry");
+        if expires_at <= now {
+            return Err(ApiError::Auth("PrivateMapKey expired".into()));
+        }
+        let token = app.tokens.issue(&Session {
+            user_id: self.user_id.clone(),
+            sdkappid: config.sdkappid,
+            expires_at,
+            grant,
+        });
+        Ok(Reply::ok()
+            .with("userID", self.user_id)
+            .with("token", token))
+    }
+}

@@ -1,0 +1,33 @@
+//! Keeps a member present for another heartbeat timeout (20 s by default). Clients beat every
+//! 3-7 s.
+//!
+//! ```text
+//! POST /weapp/{type}/pusher_heartbeat?userID=&token=    body: {"roomID":"r1","userID":"u1"}
+//! → {"code":0,"message":"请求成功"}
+//! errors: 1 missing roomID/userID · 5 not a (live) member: a member whose deadline passed
+//!         is gone and must add_pusher again
+//! ```
+
+use super::{require_user, room_key};
+use crate::api::{ApiError, Call, Params, Reply};
+
+pub struct PusherHeartbeat {
+    room_id: String,
+}
+
+impl PusherHeartbeat {
+    pub fn parse(body: &Params) -> Result<Self, ApiError> {
+        require_user(body)?;
+        Ok(Self {
+            room_id: body.non_empty("roomID")?.into_owned(),
+        })
+    }
+
+    pub async fn apply(self, call: &Call<'_>) -> Result<Reply, ApiError> {
+        call.app
+            .rooms
+            .heartbeat(&call.session, &room_key(call, self.room_id))
+            .await?;
+        Ok(Reply::ok())
+    }
+}

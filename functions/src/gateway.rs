@@ -1,0 +1,121 @@
+//! The local gateway's HTTP server: every endpoint on one port, from the same [`api::handle`]
+//! the Lambdas use. HTTP/1.1 with keep-alive, a connection limit, a body limit, a header read
+//! timeout (slow clients cannot hold connections open) and permissive CORS.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::api::{self, ApiRequest, BodyTooLarge};
+use crate::app::App;
+
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves until the listener fails; each connection on its own task.
+pub async fn serve(listener: TcpListener, app: Arc<App>) {
+    let connections = Arc::new(Semaphore::new(app.config.max_connections));
+    loop {
+        // At the limit, stop accepting: new clients wait in the kernel's backlog.
+        let permit = connections
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| respond(app.clone(), request));
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(permit);
+        });
+    }
+}
+
+async fn respond(
+    app: Arc<App>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_owned();
+    if request.method() == Method::OPTIONS {
+        return Ok(with_cors(
+            Response::builder().status(StatusCode::NO_CONTENT),
+            Bytes::new(),
+        ));
+    }
+    if path == "/healthz" {
+        return Ok(with_cors(Response::builder(), Bytes::from_static(b"ok")));
+    }
+    let query = request.uri().query().map(str::to_owned);
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let limit = app.config.max_body_bytes;
+    let declared_too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|len| len > limit);
+    let body = if declared_too_large {
+        Err(BodyTooLarge(limit))
+    } else {
+        match Limited::new(request.into_body(), limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(_) => Err(BodyTooLarge(limit)),
+        }
+    };
+    let answer = api::handle(
+        &app,
+        None,
+        ApiRequest {
+            path: &path,
+            query: query.as_deref(),
+            content_type: content_type.as_deref(),
+            body: body.as_deref().map_err(|e| *e),
+        },
+    )
+    .await;
+    let mut builder = Response::builder().status(answer.status).header(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if declared_too_large {
+        // The unread body would otherwise be taken for the next request.
+        builder = builder.header(header::CONNECTION, "close");
+    }
+    Ok(with_cors(builder, Bytes::from(answer.body)))
+}
+
+fn with_cors(builder: http::response::Builder, body: Bytes) -> Response<Full<Bytes>> {
+    builder
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type")
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .body(Full::new(body))
+        .expect("static headers are valid")
+}

@@ -1,0 +1,70 @@
+//! The Lambda adapter: an API Gateway (HTTP API payload v2, or REST) event in, the same
+//! [`api::handle`] as the local gateway, the envelope out. Each endpoint binary is
+//! `lambda::run(Endpoint::X)`.
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, Response, service_fn};
+
+use crate::api::{self, ApiRequest, BodyTooLarge, Endpoint};
+use crate::app::App;
+use crate::logging;
+use rtcroom_shared::config::{Config, Profile};
+
+/// Runs one endpoint's Lambda: configuration and clients are built once per instance.
+pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    logging::init_json();
+    let config =
+        Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?;
+    let app = Arc::new(App::from_config(config));
+    lambda_http::run(service_fn(move |request: Request| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond(&app, Some(endpoint), request).await) }
+    }))
+    .await
+}
+
+/// Answers one API Gateway request; `only` is the endpoint this function serves.
+pub async fn respond(app: &App, only: Option<Endpoint>, request: Request) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let limit = app.config.max_body_bytes;
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    let body = if bytes.len() > limit {
+        Err(BodyTooLarge(limit))
+    } else {
+        Ok(bytes)
+    };
+    let answer = api::handle(
+        app,
+        only,
+        ApiRequest {
+            path: &path,
+            query: query.as_deref(),
+            content_type: content_type.as_deref(),
+            body,
+        },
+    )
+    .await;
+    Response::builder()
+        .status(answer.status)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )
+        .header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .body(Body::Text(
+            String::from_utf8(answer.body).expect("serde_json writes UTF-8"),
+        ))
+        .expect("static headers are valid")
+}

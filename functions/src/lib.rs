@@ -1,0 +1,11 @@
+//! rtcroom's room service over HTTP: one module per endpoint, the shared request handling in
+//! [`api`], and the two ways to run them: one AWS Lambda per endpoint ([`lambda`]) or all of
+//! them in the local gateway ([`gateway`]).
+
+pub mod api;
+pub mod app;
+pub mod endpoints;
+pub mod gateway;
+pub mod lambda;
+pub mod logging;
+pub mod sweeper;
