@@ -96,10 +96,12 @@ impl RoomRecord {
             }
             return;
         };
-        let (live, expired): (Vec<_>, Vec<_>) = std::mem::take(&mut state.members)
+        let (live, mut expired): (Vec<_>, Vec<_>) = std::mem::take(&mut state.members)
             .into_iter()
             .partition(|m| m.is_alive(now_ms));
         state.members = live;
+        // Departures are recorded in the order they happened.
+        expired.sort_by_key(|m| m.alive_until_ms);
         let (live, expired_viewers): (Vec<_>, Vec<_>) = std::mem::take(&mut state.audiences)
             .into_iter()
             .partition(|a| a.is_alive(now_ms));

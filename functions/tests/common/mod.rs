@@ -1,0 +1,254 @@
+//! A local gateway on an ephemeral port, with a clock the test moves, and HTTP helpers that
+//! speak to it the way the 2018 clients do.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtcroom_functions::app::App;
+use rtcroom_functions::gateway;
+use rtcroom_shared::clock::ManualClock;
+use rtcroom_shared::config::{Config, Profile};
+use rtcroom_shared::model::{Event, RoomKey, RoomType};
+use rtcroom_shared::store::EmbeddedStore;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const KEY: &str = "test-usersig-key-0123456789abcdef";
+pub const SDKAPPID: u64 = 1_400_000_000;
+/// 2023-11-14T22:13:20Z: the tests' "now".
+pub const START_MS: u64 = 1_700_000_000_000;
+
+pub struct Gateway {
+    pub base: String,
+    pub clock: ManualClock,
+    pub app: Arc<App>,
+    pub http: reqwest::Client,
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A gateway configured by `RTCROOM_*` variables on top of the test defaults.
+    pub async fn start_with(vars: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
+            ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
+            ("RTCROOM_PUSH_KEY".into(), "test-push-key".into()),
+        ]);
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned())
+            .expect("test config");
+        let clock = ManualClock::at_ms(START_MS);
+        let app = Arc::new(App::new(
+            config,
+            Arc::new(EmbeddedStore::new()),
+            Arc::new(clock.clone()),
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(gateway::serve(listener, app.clone()));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            base,
+            clock,
+            app,
+            http,
+        }
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.clock.advance(Duration::from_millis(ms));
+    }
+
+    /// POSTs a JSON body to `/weapp/{path}` with `query`, returns the parsed answer.
+    pub async fn post(&self, path: &str, query: &[(&str, &str)], body: &Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/weapp/{path}", self.base))
+            .query(query)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    /// POSTs a form-encoded body, as web clients do.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> Value {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .http
+            .post(format!("{}/weapp/{path}", self.base))
+            .query(query)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// A signed-in user of a room type: get_login_info, then login, as the clients do.
+    pub async fn user(&self, room_type: RoomType, user_id: &str) -> User<'_> {
+        let (status, info) = self
+            .get(&format!("/weapp/utils/get_login_info?userID={user_id}"))
+            .await;
+        assert_eq!((status, code(&info)), (200, 0), "{info}");
+        let sig = info["userSig"].as_str().unwrap().to_owned();
+        let login = self.login(room_type, user_id, &sig).await;
+        assert_eq!(code(&login), 0, "{login}");
+        User {
+            gateway: self,
+            room_type,
+            id: user_id.to_owned(),
+            token: login["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn login(&self, room_type: RoomType, user_id: &str, usersig: &str) -> Value {
+        let sdkappid = SDKAPPID.to_string();
+        self.post(
+            &format!("{}/login", room_type.as_path()),
+            &[
+                ("accountType", "0"),
+                ("sdkAppID", &sdkappid),
+                ("userSig", usersig),
+                ("userID", user_id),
+            ],
+            &json!({}),
+        )
+        .await
+    }
+
+    pub async fn events(&self, room_type: RoomType, room_id: &str) -> Vec<Event> {
+        self.app
+            .rooms
+            .store()
+            .events_since(&RoomKey::new(room_type, room_id), 0, 10_000)
+            .await
+            .unwrap()
+    }
+}
+
+pub struct User<'a> {
+    pub gateway: &'a Gateway,
+    pub room_type: RoomType,
+    pub id: String,
+    pub token: String,
+}
+
+impl User<'_> {
+    /// Calls `/weapp/{type}/{api}?userID=&token=` with a JSON body.
+    pub async fn call(&self, api: &str, body: Value) -> Value {
+        self.gateway
+            .post(
+                &format!("{}/{api}", self.room_type.as_path()),
+                &[("userID", &self.id), ("token", &self.token)],
+                &body,
+            )
+            .await
+    }
+
+    /// Calls with a form-encoded body.
+    pub async fn call_form(&self, api: &str, form: &[(&str, &str)]) -> Value {
+        self.gateway
+            .post_form(
+                &format!("{}/{api}", self.room_type.as_path()),
+                &[("userID", &self.id), ("token", &self.token)],
+                form,
+            )
+            .await
+    }
+
+    pub async fn push_url(&self) -> String {
+        let answer = self
+            .call("get_push_url", json!({ "userID": self.id }))
+            .await;
+        assert_eq!(code(&answer), 0, "{answer}");
+        answer["pushURL"].as_str().unwrap().to_owned()
+    }
+
+    /// get_push_url then add_pusher: how a client enters a room.
+    pub async fn join(&self, room_id: &str) -> Value {
+        let push_url = self.push_url().await;
+        self.call(
+            "add_pusher",
+            json!({
+                "roomID": room_id, "userID": self.id, "userName": format!("{} name", self.id),
+                "userAvatar": format!("https://a.example/{}.png", self.id), "pushURL": push_url,
+            }),
+        )
+        .await
+    }
+
+    pub async fn heartbeat(&self, room_id: &str) -> Value {
+        self.call(
+            "pusher_heartbeat",
+            json!({ "roomID": room_id, "userID": self.id }),
+        )
+        .await
+    }
+
+    pub async fn leave(&self, room_id: &str) -> Value {
+        self.call(
+            "delete_pusher",
+            json!({ "roomID": room_id, "userID": self.id }),
+        )
+        .await
+    }
+
+    pub async fn pushers(&self, room_id: &str) -> Value {
+        self.call("get_pushers", json!({ "roomID": room_id })).await
+    }
+
+    /// userIDs listed by get_pushers, or None when the room is gone (code 3).
+    pub async fn pusher_ids(&self, room_id: &str) -> Option<Vec<String>> {
+        let answer = self.pushers(room_id).await;
+        match code(&answer) {
+            0 => Some(
+                answer["pushers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["userID"].as_str().unwrap().to_owned())
+                    .collect(),
+            ),
+            3 => None,
+            other => panic!("get_pushers answered {other}: {answer}"),
+        }
+    }
+}
+
+pub fn code(answer: &Value) -> i64 {
+    answer["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no code in {answer}"))
+}

@@ -1,0 +1,82 @@
+//! 1,000 simultaneous add_pusher calls from distinct users over real HTTP connections admit
+//! exactly the room's capacity.
+
+mod common;
+
+use common::{Gateway, code};
+use futures_like::join_all;
+use rtcroom_shared::model::RoomType;
+use rtcroom_shared::token::Session;
+use serde_json::json;
+
+mod futures_like {
+    /// Awaits every task (they already run concurrently on the runtime).
+    pub async fn join_all<T: Send + 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            out.push(task.await.unwrap());
+        }
+        out
+    }
+}
+
+async fn stampede(room_type: RoomType, capacity: usize) {
+    let gw = Gateway::start().await;
+    let now = gw.app.now_secs();
+    let mut prepared = Vec::new();
+    for i in 0..1000 {
+        let session = Session {
+            user_id: format!("user{i}"),
+            sdkappid: gw.app.config.sdkappid,
+            expires_at: now + 3600,
+            grant: None,
+        };
+        let token = gw.app.tokens.issue(&session);
+        let push_url = gw.app.rooms.push_urls(&session, None).unwrap().push_url;
+        prepared.push((session.user_id, token, push_url));
+    }
+    let url = format!("{}/weapp/{}/add_pusher", gw.base, room_type.as_path());
+    // A barrier so that all requests are in flight together.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(prepared.len()));
+    let tasks = prepared
+        .into_iter()
+        .map(|(user, token, push_url)| {
+            let http = gw.http.clone();
+            let url = url.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                let body = json!({ "roomID": "crowded", "userID": user, "userName": user, "userAvatar": "", "pushURL": push_url });
+                barrier.wait().await;
+                let response = http
+                    .post(url)
+                    .query(&[("userID", user.as_str()), ("token", token.as_str())])
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                code(&response.json().await.unwrap())
+            })
+        })
+        .collect();
+    let codes = join_all(tasks).await;
+    let admitted = codes.iter().filter(|c| **c == 0).count();
+    let full = codes.iter().filter(|c| **c == 5001).count();
+    assert_eq!((admitted, full), (capacity, 1000 - capacity), "{room_type}");
+    let room = gw
+        .app
+        .rooms
+        .room(&rtcroom_shared::model::RoomKey::new(room_type, "crowded"))
+        .await
+        .unwrap();
+    assert_eq!(room.members.len(), capacity);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_simultaneous_joins_of_a_multi_room_admit_exactly_four() {
+    stampede(RoomType::Multi, 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_simultaneous_joins_of_a_double_room_admit_exactly_two() {
+    stampede(RoomType::Double, 2).await;
+}
