@@ -132,11 +132,6 @@ impl Rooms {
         Ok(self.urls.urls(&stream, self.clock.now_secs()))
     }
 
-    /// Signed play URLs of an existing stream (for `accelerateURL` and `mixedPlayURL`).
-    pub fn play_urls(&self, stream: &str) -> StreamUrls {
-        self.urls.urls(stream, self.clock.now_secs())
-    }
-
     /// Creates an inactive room; its first joiner becomes the creator. Returns the roomID.
     pub async fn create_room(
         &self,

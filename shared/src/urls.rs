@@ -118,6 +118,24 @@ impl UrlSigner {
         format!("bizid={}&txSecret={secret}&txTime={time}", self.bizid)
     }
 
+    /// The low-latency RTMP play address (`accelerateURL`) alone.
+    pub fn accelerate_url(&self, stream: &str, now: u64) -> String {
+        format!(
+            "rtmp://{}/live/{stream}?{}",
+            self.play_host,
+            self.query(stream, now)
+        )
+    }
+
+    /// The HTTP-FLV play address alone.
+    pub fn flv_url(&self, stream: &str, now: u64) -> String {
+        format!(
+            "{}/live/{stream}.flv?{}",
+            self.flv_base,
+            self.query(stream, now)
+        )
+    }
+
     pub fn urls(&self, stream: &str, now: u64) -> StreamUrls {
         let q = self.query(stream, now);
         StreamUrls {
@@ -185,6 +203,11 @@ mod tests {
         let urls = s.urls("8888_bob_00ff", 1_000);
         assert_eq!(stream_of(&urls.push_url), Some("8888_bob_00ff"));
         assert_eq!(stream_of(&urls.flv_url), Some("8888_bob_00ff"));
+        assert_eq!(
+            s.accelerate_url("8888_bob_00ff", 1_000),
+            urls.accelerate_url
+        );
+        assert_eq!(s.flv_url("8888_bob_00ff", 1_000), urls.flv_url);
         let q = urls.push_url.split_once('?').unwrap().1;
         let param = |name: &str| {
             q.split('&')

@@ -13,7 +13,7 @@
 //! run yet.
 
 use super::room_key;
-use crate::api::reply::room_fields;
+use crate::api::reply::RoomJson;
 use crate::api::{ApiError, Call, Params, Reply};
 
 pub struct GetPushers {
@@ -29,6 +29,6 @@ impl GetPushers {
 
     pub async fn apply(self, call: &Call<'_>) -> Result<Reply, ApiError> {
         let view = call.app.rooms.room(&room_key(call, self.room_id)).await?;
-        Ok(Reply::from(room_fields(call.app, &view)))
+        Ok(Reply::ok().with_fields(&RoomJson::new(call.app, &view)))
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! `cnt` is capped at 100.
 
-use crate::api::reply::room_fields;
+use crate::api::reply::RoomJson;
 use crate::api::{ApiError, Call, Params, Reply};
 
 pub struct GetRoomList {
@@ -35,7 +35,7 @@ impl GetRoomList {
             .await?;
         let rooms: Vec<_> = rooms
             .iter()
-            .map(|view| serde_json::Value::Object(room_fields(call.app, view)))
+            .map(|view| RoomJson::new(call.app, view))
             .collect();
         Ok(Reply::ok().with("rooms", rooms))
     }
