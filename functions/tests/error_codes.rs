@@ -297,3 +297,54 @@ async fn cors_preflight_is_answered() {
     assert_eq!(response.status(), 204);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
 }
+
+#[tokio::test]
+async fn no_endpoint_fails_on_garbage_input() {
+    let gw = Gateway::start().await;
+    let alice = gw.user(RoomType::Live, "alice").await;
+    let bodies: [&[u8]; 9] = [
+        b"",
+        b"null",
+        b"{}",
+        b"\xff\xfe\x00garbage",
+        b"{\"roomID\":{\"nested\":[1,2,{}]},\"userID\":\"alice\",\"cnt\":1e309,\"index\":-0.5}",
+        b"roomID=%ZZ&userID=alice&cnt=99999999999",
+        b"{\"roomID\":\"\\u0000\",\"userID\":\"alice\",\"pushURL\":\"rtmp://\\u0000/\",\"userName\":null}",
+        b"{\"roomID\":\"r\",\"userID\":\"alice\",\"fieldName\":\"f\",\"operation\":\"inc\",\"value\":9223372036854775807}",
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    ];
+    for endpoint in rtcroom_functions::api::Endpoint::ALL {
+        for scope in ["double_room", "multi_room", "live_room", "utils"] {
+            for body in bodies {
+                for query in [
+                    format!("userID=alice&token={}", alice.token),
+                    "userID=%FF&token=..".to_owned(),
+                    "userSig=x&sdkAppID=-1&userID=".to_owned(),
+                ] {
+                    let response = gw
+                        .http
+                        .post(format!(
+                            "{}/weapp/{scope}/{}?{query}",
+                            gw.base,
+                            endpoint.name()
+                        ))
+                        .body(body.to_vec())
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    assert!(
+                        status == 200 || status == 404,
+                        "{scope}/{}: HTTP {status}",
+                        endpoint.name()
+                    );
+                    let answer: serde_json::Value = response.json().await.unwrap();
+                    assert!(
+                        answer["code"].is_i64() && answer["message"].is_string(),
+                        "{answer}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@
 //! Viewers have no heartbeat in the 2018 protocol; an entry lasts 2 h unless refreshed by
 //! calling `add_audience` again, and ends with the room.
 
-use super::{require_user, room_key};
+use super::{own_room_id, room_key};
 use crate::api::{ApiError, Call, Params, Reply};
 
 pub struct AddAudience {
@@ -21,9 +21,8 @@ pub struct AddAudience {
 
 impl AddAudience {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
-        require_user(body)?;
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: own_room_id(body)?,
             user_info: body.text("userInfo")?.into_owned(),
         })
     }

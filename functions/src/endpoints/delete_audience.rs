@@ -6,7 +6,7 @@
 //! errors: 1 missing roomID/userID
 //! ```
 
-use super::{require_user, room_key};
+use super::{own_room_id, room_key};
 use crate::api::{ApiError, Call, Params, Reply};
 
 pub struct DeleteAudience {
@@ -15,9 +15,8 @@ pub struct DeleteAudience {
 
 impl DeleteAudience {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
-        require_user(body)?;
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: own_room_id(body)?,
         })
     }
 

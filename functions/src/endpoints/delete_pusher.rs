@@ -7,7 +7,7 @@
 //! errors: 1 missing roomID/userID · 5 not a member
 //! ```
 
-use super::{require_user, room_key};
+use super::{own_room_id, room_key};
 use crate::api::{ApiError, Call, Params, Reply};
 
 pub struct DeletePusher {
@@ -16,9 +16,8 @@ pub struct DeletePusher {
 
 impl DeletePusher {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
-        require_user(body)?;
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: own_room_id(body)?,
         })
     }
 

@@ -10,7 +10,7 @@
 //! Mixing needs Tencent Cloud's mixer or a mixing relay; until one is configured a valid
 //! request is answered with code 101 so clients can fall back to playing streams separately.
 
-use super::{require_user, room_key};
+use super::{own_room_id, room_key};
 use crate::api::{ApiError, Call, Params, Reply};
 
 pub struct MergeStream {
@@ -20,8 +20,7 @@ pub struct MergeStream {
 
 impl MergeStream {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
-        require_user(body)?;
-        let room_id = body.non_empty("roomID")?.into_owned();
+        let room_id = own_room_id(body)?;
         let merge_params = match body.raw("mergeParams") {
             None => return Err(ApiError::Missing("mergeParams")),
             Some(serde_json::Value::String(text)) => text.clone(),

@@ -54,3 +54,9 @@ fn room_key(call: &Call<'_>, room_id: String) -> RoomKey {
 fn require_user(body: &Params) -> Result<(), ApiError> {
     body.non_empty("userID").map(|_| ())
 }
+
+/// `[roomID, userID]`: the body of a call in which the caller acts on its own place in a room.
+fn own_room_id(body: &Params) -> Result<String, ApiError> {
+    require_user(body)?;
+    Ok(body.non_empty("roomID")?.into_owned())
+}

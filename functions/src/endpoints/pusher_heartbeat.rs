@@ -8,7 +8,7 @@
 //!         is gone and must add_pusher again
 //! ```
 
-use super::{require_user, room_key};
+use super::{own_room_id, room_key};
 use crate::api::{ApiError, Call, Params, Reply};
 
 pub struct PusherHeartbeat {
@@ -17,9 +17,8 @@ pub struct PusherHeartbeat {
 
 impl PusherHeartbeat {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
-        require_user(body)?;
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: own_room_id(body)?,
         })
     }
 
