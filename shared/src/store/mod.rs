@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use crate::model::{Audience, CustomOp, Event, Member, RoomKey, RoomType, RoomView};
 
 mod embedded;
+pub mod record;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 

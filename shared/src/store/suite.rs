@@ -428,6 +428,14 @@ pub async fn live_room_ends_at_once_when_its_creator_times_out(store: Arc<dyn Ro
         None,
         "guest alone is no show"
     );
+    // A heartbeat refreshes the guest's own entry (one write, no room check), but the room
+    // stays gone for every reader, and the sweep ends it.
+    store
+        .heartbeat(&key, "guest", T0 + 2 * TIMEOUT, T0 + TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(store.room(&key, T0 + TIMEOUT).await.unwrap(), None);
+    assert_eq!(store.sweep(T0 + TIMEOUT).await.unwrap().dissolved_rooms, 1);
     assert!(
         !store
             .heartbeat(&key, "guest", T0 + 2 * TIMEOUT, T0 + TIMEOUT)

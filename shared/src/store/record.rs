@@ -1,0 +1,505 @@
+//! One room's slot, and the room rules as operations on it. Every store runs these same
+//! operations: the embedded store on the record it keeps in memory, the DynamoDB store on a
+//! record it has just read, writing back the difference in one conditional transaction. So the
+//! rules cannot differ between stores.
+//!
+//! Every operation first [`settle`](RoomRecord::settle)s the slot (applies time), then acts,
+//! and records its events with the next sequence numbers.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::{
+    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
+    SweepReport,
+};
+use crate::model::{
+    Audience, CustomOp, DissolveReason, EVENT_RETENTION_MS, Event, EventKind,
+    INACTIVE_ROOM_RECLAIM_MS, LeaveReason, MAX_EVENTS_PER_ROOM, Member, RoomKey, RoomType,
+    RoomView, room_is_present,
+};
+
+/// A room's slot: the room while it exists, and its event numbering (and, in memory, its event
+/// log), which outlive it so that clients can still read how it ended and numbering continues
+/// if the id is reused.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub state: Option<RoomState>,
+    pub last_seq: u64,
+    /// Events recorded; the DynamoDB store loads none and writes the new ones.
+    pub events: VecDeque<Event>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomState {
+    pub room_info: String,
+    /// `None` while the room is inactive (created, nobody joined yet).
+    pub creator: Option<String>,
+    pub created_at_ms: u64,
+    pub custom: BTreeMap<String, i64>,
+    /// In join order. May hold expired members that a capped settle left for later; every rule
+    /// counts live members only.
+    pub members: Vec<Member>,
+    pub audiences: Vec<Audience>,
+}
+
+impl RoomState {
+    fn new(room_info: String, creator: Option<String>, now_ms: u64) -> Self {
+        Self {
+            room_info,
+            creator,
+            created_at_ms: now_ms,
+            custom: BTreeMap::new(),
+            members: Vec::new(),
+            audiences: Vec::new(),
+        }
+    }
+
+    fn live_members(&self, now_ms: u64) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(move |m| m.is_alive(now_ms))
+    }
+}
+
+impl RoomRecord {
+    pub fn record(&mut self, at_ms: u64, kind: EventKind) {
+        self.last_seq += 1;
+        self.events.push_back(Event {
+            seq: self.last_seq,
+            at_ms,
+            kind,
+        });
+        if self.events.len() > MAX_EVENTS_PER_ROOM {
+            self.events.pop_front();
+        }
+    }
+
+    /// The creation time, when the room is active (and so belongs in the room list).
+    pub fn listed_at(&self) -> Option<u64> {
+        self.state
+            .as_ref()
+            .filter(|s| s.creator.is_some())
+            .map(|s| s.created_at_ms)
+    }
+
+    fn end(&mut self, now_ms: u64, reason: DissolveReason) {
+        self.state = None;
+        self.record(now_ms, EventKind::RoomDissolved { reason });
+    }
+
+    /// Applies time: reclaims a stale inactive room, evicts expired members and viewers (at
+    /// most `max_evictions` of each, oldest deadline first; the rest wait for the next write or
+    /// sweep and are ignored by every rule meanwhile), and ends the room when the presence rule
+    /// says it is gone.
+    pub fn settle(
+        &mut self,
+        room_type: RoomType,
+        now_ms: u64,
+        max_evictions: usize,
+        report: &mut SweepReport,
+    ) {
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        let Some(creator) = state.creator.clone() else {
+            if now_ms >= state.created_at_ms + INACTIVE_ROOM_RECLAIM_MS {
+                self.state = None;
+                report.reclaimed_rooms += 1;
+            }
+            return;
+        };
+        let present = room_is_present(
+            room_type,
+            &creator,
+            &state.live_members(now_ms).collect::<Vec<_>>(),
+        );
+        let evicted_members = take_expired(&mut state.members, now_ms, max_evictions, |m| {
+            m.alive_until_ms
+        });
+        let evicted_viewers = take_expired(&mut state.audiences, now_ms, max_evictions, |a| {
+            a.alive_until_ms
+        });
+        for m in evicted_members {
+            report.evicted_members += 1;
+            self.record(
+                now_ms,
+                EventKind::MemberLeft {
+                    user_id: m.user_id,
+                    reason: LeaveReason::Timeout,
+                },
+            );
+        }
+        for a in evicted_viewers {
+            report.evicted_audiences += 1;
+            self.record(
+                now_ms,
+                EventKind::AudienceLeft {
+                    user_id: a.user_id,
+                    reason: LeaveReason::Timeout,
+                },
+            );
+        }
+        if !present {
+            report.dissolved_rooms += 1;
+            let reason = if room_type.creator_leave_dissolves() {
+                DissolveReason::CreatorTimeout
+            } else {
+                DissolveReason::Empty
+            };
+            self.end(now_ms, reason);
+        }
+    }
+
+    pub fn drop_old_events(&mut self, now_ms: u64) {
+        while self
+            .events
+            .front()
+            .is_some_and(|e| e.at_ms + EVENT_RETENTION_MS < now_ms)
+        {
+            self.events.pop_front();
+        }
+    }
+
+    /// The present room as readers see it, without changing anything.
+    pub fn view(&self, key: &RoomKey, now_ms: u64) -> Option<RoomView> {
+        let state = self.state.as_ref()?;
+        let creator = state.creator.as_deref()?;
+        let live: Vec<&Member> = state.live_members(now_ms).collect();
+        if !room_is_present(key.room_type, creator, &live) {
+            return None;
+        }
+        Some(RoomView {
+            key: key.clone(),
+            room_info: state.room_info.clone(),
+            creator: creator.to_owned(),
+            created_at_ms: state.created_at_ms,
+            custom: state.custom.clone(),
+            members: live.into_iter().cloned().collect(),
+            audience_count: state
+                .audiences
+                .iter()
+                .filter(|a| a.is_alive(now_ms))
+                .count() as u32,
+        })
+    }
+
+    /// Live viewers of the present room.
+    pub fn live_audiences(&self, key: &RoomKey, now_ms: u64) -> Option<Vec<Audience>> {
+        self.view(key, now_ms)?;
+        let state = self.state.as_ref()?;
+        Some(
+            state
+                .audiences
+                .iter()
+                .filter(|a| a.is_alive(now_ms))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The room's state when it is active (after `settle`, active means present).
+    fn active(&mut self) -> Option<&mut RoomState> {
+        self.state.as_mut().filter(|s| s.creator.is_some())
+    }
+
+    pub fn create(&mut self, room_info: &str, now_ms: u64) -> CreateOutcome {
+        if self.state.is_some() {
+            return CreateOutcome::Exists;
+        }
+        self.state = Some(RoomState::new(room_info.to_owned(), None, now_ms));
+        CreateOutcome::Created
+    }
+
+    pub fn join(&mut self, request: JoinRequest) -> JoinOutcome {
+        let JoinRequest {
+            member,
+            capacity,
+            create_with_info,
+            room_info,
+            now_ms,
+            ..
+        } = request;
+        let joined = EventKind::MemberJoined {
+            user_id: member.user_id.clone(),
+            user_name: member.user_name.clone(),
+            user_avatar: member.user_avatar.clone(),
+        };
+        let Some(state) = self.state.as_mut() else {
+            let Some(info) = create_with_info else {
+                return JoinOutcome::NoRoom;
+            };
+            let mut state = RoomState::new(info, Some(member.user_id.clone()), now_ms);
+            state.members.push(member);
+            self.state = Some(state);
+            self.record(now_ms, joined);
+            return JoinOutcome::Joined {
+                created: true,
+                updated: false,
+            };
+        };
+        if state.creator.is_none() {
+            state.creator = Some(member.user_id.clone());
+            if let Some(info) = room_info {
+                state.room_info = info;
+            }
+        }
+        if let Some(pos) = state
+            .members
+            .iter()
+            .position(|m| m.user_id == member.user_id)
+        {
+            if state.members[pos].is_alive(now_ms) {
+                let existing = &mut state.members[pos];
+                *existing = Member {
+                    joined_at_ms: existing.joined_at_ms,
+                    ..member
+                };
+                let updated = EventKind::MemberUpdated {
+                    user_id: existing.user_id.clone(),
+                    user_name: existing.user_name.clone(),
+                    user_avatar: existing.user_avatar.clone(),
+                };
+                self.record(now_ms, updated);
+                return JoinOutcome::Joined {
+                    created: false,
+                    updated: true,
+                };
+            }
+            // An expired entry a capped settle left behind: it leaves now, then joins anew.
+            let expired = state.members.remove(pos);
+            self.record(
+                now_ms,
+                EventKind::MemberLeft {
+                    user_id: expired.user_id,
+                    reason: LeaveReason::Timeout,
+                },
+            );
+        }
+        let state = self.state.as_mut().expect("checked above");
+        if state.live_members(now_ms).count() >= capacity as usize {
+            return JoinOutcome::Full;
+        }
+        state.members.push(member);
+        self.record(now_ms, joined);
+        JoinOutcome::Joined {
+            created: false,
+            updated: false,
+        }
+    }
+
+    pub fn leave(&mut self, room_type: RoomType, user_id: &str, now_ms: u64) -> LeaveOutcome {
+        let Some(state) = self.active() else {
+            return LeaveOutcome::NotMember;
+        };
+        let Some(pos) = state
+            .members
+            .iter()
+            .position(|m| m.user_id == user_id && m.is_alive(now_ms))
+        else {
+            return LeaveOutcome::NotMember;
+        };
+        state.members.remove(pos);
+        let creator_left = state.creator.as_deref() == Some(user_id);
+        let empty = state.live_members(now_ms).next().is_none();
+        self.record(
+            now_ms,
+            EventKind::MemberLeft {
+                user_id: user_id.to_owned(),
+                reason: LeaveReason::Left,
+            },
+        );
+        let reason = if room_type.creator_leave_dissolves() && creator_left {
+            Some(DissolveReason::CreatorLeft)
+        } else if empty {
+            Some(DissolveReason::Empty)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.end(now_ms, reason);
+        }
+        LeaveOutcome::Left {
+            dissolved: reason.is_some(),
+        }
+    }
+
+    pub fn destroy(&mut self, user_id: &str, now_ms: u64) -> DestroyOutcome {
+        let Some(state) = self.active() else {
+            return DestroyOutcome::NoRoom;
+        };
+        if state.creator.as_deref() != Some(user_id) {
+            return DestroyOutcome::NotCreator;
+        }
+        self.end(now_ms, DissolveReason::Destroyed);
+        DestroyOutcome::Destroyed
+    }
+
+    pub fn add_audience(
+        &mut self,
+        audience: Audience,
+        capacity: u32,
+        now_ms: u64,
+    ) -> AudienceOutcome {
+        let Some(state) = self.active() else {
+            return AudienceOutcome::NoRoom;
+        };
+        if let Some(existing) = state
+            .audiences
+            .iter_mut()
+            .find(|a| a.user_id == audience.user_id && a.is_alive(now_ms))
+        {
+            existing.user_info = audience.user_info;
+            existing.alive_until_ms = audience.alive_until_ms;
+            return AudienceOutcome::Added;
+        }
+        state.audiences.retain(|a| a.user_id != audience.user_id);
+        if state
+            .audiences
+            .iter()
+            .filter(|a| a.is_alive(now_ms))
+            .count()
+            >= capacity as usize
+        {
+            return AudienceOutcome::Full;
+        }
+        let user_id = audience.user_id.clone();
+        state.audiences.push(audience);
+        self.record(now_ms, EventKind::AudienceJoined { user_id });
+        AudienceOutcome::Added
+    }
+
+    pub fn remove_audience(&mut self, user_id: &str, now_ms: u64) -> bool {
+        let Some(state) = self.active() else {
+            return false;
+        };
+        let Some(pos) = state
+            .audiences
+            .iter()
+            .position(|a| a.user_id == user_id && a.is_alive(now_ms))
+        else {
+            return false;
+        };
+        state.audiences.remove(pos);
+        self.record(
+            now_ms,
+            EventKind::AudienceLeft {
+                user_id: user_id.to_owned(),
+                reason: LeaveReason::Left,
+            },
+        );
+        true
+    }
+
+    pub fn update_custom(
+        &mut self,
+        field: &str,
+        op: CustomOp,
+        now_ms: u64,
+    ) -> Option<BTreeMap<String, i64>> {
+        let state = self.active()?;
+        let value = state.custom.entry(field.to_owned()).or_insert(0);
+        *value = op.apply(*value);
+        let value = *value;
+        let custom = state.custom.clone();
+        self.record(
+            now_ms,
+            EventKind::CustomChanged {
+                field: field.to_owned(),
+                value,
+            },
+        );
+        Some(custom)
+    }
+}
+
+/// Removes up to `max` expired entries, oldest deadline first, and returns them in that order.
+fn take_expired<T>(
+    items: &mut Vec<T>,
+    now_ms: u64,
+    max: usize,
+    deadline: impl Fn(&T) -> u64,
+) -> Vec<T> {
+    let mut expired: Vec<u64> = items
+        .iter()
+        .map(&deadline)
+        .filter(|d| now_ms >= *d)
+        .collect();
+    if expired.is_empty() {
+        return Vec::new();
+    }
+    expired.sort_unstable();
+    let cutoff = expired[expired.len().min(max) - 1];
+    let mut taken = Vec::new();
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        if deadline(&item) <= cutoff && now_ms >= deadline(&item) && taken.len() < max {
+            taken.push(item);
+        } else {
+            kept.push(item);
+        }
+    }
+    *items = kept;
+    taken.sort_by_key(|t| deadline(t));
+    taken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::suite::{T0, TIMEOUT, member};
+
+    #[test]
+    fn capped_settle_evicts_oldest_first_and_rules_ignore_the_rest() {
+        let key = RoomKey::new(RoomType::Multi, "r");
+        let mut record = RoomRecord::default();
+        for (i, user) in ["a", "b", "c"].iter().enumerate() {
+            let request = JoinRequest {
+                key: key.clone(),
+                member: member(user, T0 + 10 * (2 - i as u64)),
+                capacity: 3,
+                create_with_info: Some(String::new()),
+                room_info: None,
+                now_ms: T0,
+            };
+            assert!(matches!(record.join(request), JoinOutcome::Joined { .. }));
+        }
+        // c's deadline is earliest, then b's, then a's; d keeps the room present.
+        let keeper = JoinRequest {
+            key: key.clone(),
+            member: member("d", T0 + 1_000),
+            capacity: 4,
+            create_with_info: None,
+            room_info: None,
+            now_ms: T0,
+        };
+        record.join(keeper);
+        let mut report = SweepReport::default();
+        record.settle(RoomType::Multi, T0 + 100 + TIMEOUT, 2, &mut report);
+        assert_eq!(report.evicted_members, 2);
+        let left: Vec<_> = record
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::MemberLeft { user_id, .. } => Some(user_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(left, ["c", "b"]);
+        let view = record.view(&key, T0 + 100 + TIMEOUT).unwrap();
+        assert_eq!(
+            view.members
+                .iter()
+                .map(|m| m.user_id.as_str())
+                .collect::<Vec<_>>(),
+            ["d"]
+        );
+        // The expired "a" still in the slot takes no seat.
+        let full = JoinRequest {
+            key,
+            member: member("e", T0 + 100 + TIMEOUT),
+            capacity: 2,
+            create_with_info: None,
+            room_info: None,
+            now_ms: T0 + 100 + TIMEOUT,
+        };
+        assert!(matches!(record.join(full), JoinOutcome::Joined { .. }));
+    }
+}
