@@ -10,11 +10,15 @@ use async_trait::async_trait;
 
 use crate::model::{Audience, CustomOp, Event, Member, RoomKey, RoomType, RoomView};
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
 mod embedded;
 pub mod record;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
