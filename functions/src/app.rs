@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rtcroom_shared::clock::{Clock, SystemClock};
 use rtcroom_shared::config::{Config, StoreKind};
 use rtcroom_shared::rooms::Rooms;
-use rtcroom_shared::store::{EmbeddedStore, RoomStore};
+use rtcroom_shared::store::{DynamoStore, EmbeddedStore, RoomStore};
 use rtcroom_shared::token::{Session, TokenKey};
 
 use crate::api::{ApiError, Params};
@@ -28,12 +28,26 @@ impl App {
         }
     }
 
-    /// The app on the configured store and the wall clock.
-    pub fn from_config(config: Config) -> Self {
-        let store: Arc<dyn RoomStore> = match config.store {
+    /// The app on the configured store and the wall clock. For DynamoDB, builds the client
+    /// from the environment and, when `RTCROOM_CREATE_TABLE=1`, creates the table.
+    pub async fn connect(config: Config) -> Result<Self, String> {
+        let store: Arc<dyn RoomStore> = match &config.store {
             StoreKind::Embedded => Arc::new(EmbeddedStore::new()),
+            StoreKind::DynamoDb {
+                table,
+                create_table,
+            } => {
+                let store = DynamoStore::connect(table.clone()).await;
+                if *create_table {
+                    store
+                        .create_table()
+                        .await
+                        .map_err(|e| format!("cannot create table {table}: {e}"))?;
+                }
+                Arc::new(store)
+            }
         };
-        Self::new(config, store, Arc::new(SystemClock))
+        Ok(Self::new(config, store, Arc::new(SystemClock)))
     }
 
     pub fn now_secs(&self) -> u64 {

@@ -16,7 +16,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
     logging::init_json();
     let config =
         Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?;
-    let app = Arc::new(App::from_config(config));
+    let app = Arc::new(App::connect(config).await?);
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(respond(&app, Some(endpoint), request).await) }

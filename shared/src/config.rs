@@ -16,9 +16,12 @@ pub enum Profile {
     Cloud,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
+    /// In memory, one process (the local gateway's default).
     Embedded,
+    /// One DynamoDB table (the cloud functions' only store). `create_table` is for local use.
+    DynamoDb { table: String, create_table: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,11 +145,36 @@ impl Config {
         limits.max_audiences = env.bounded("RTCROOM_LIVE_ROOM_MAX_AUDIENCES", 30, 0, 100_000)?;
 
         let store = match env.string("RTCROOM_STORE").as_deref() {
-            None | Some("embedded") => StoreKind::Embedded,
+            None if local => StoreKind::Embedded,
+            Some("embedded") if local => StoreKind::Embedded,
+            Some("embedded") => {
+                return Err(env.error(
+                    "RTCROOM_STORE",
+                    "embedded gives every function instance rooms of its own; use dynamodb",
+                ));
+            }
+            None | Some("dynamodb") => {
+                let create_table = env.flag("RTCROOM_CREATE_TABLE")?.unwrap_or(false);
+                if create_table && !local {
+                    return Err(env.error(
+                        "RTCROOM_CREATE_TABLE",
+                        "is for local use; the deployment (template.yaml) owns the table",
+                    ));
+                }
+                let table = match env.string("RTCROOM_TABLE") {
+                    Some(t) => t,
+                    None if local => "rtcroom".to_owned(),
+                    None => return Err(env.error("RTCROOM_TABLE", "is required")),
+                };
+                StoreKind::DynamoDb {
+                    table,
+                    create_table,
+                }
+            }
             Some(other) => {
                 return Err(env.error(
                     "RTCROOM_STORE",
-                    &format!("unknown store {other:?} (this build supports: embedded)"),
+                    &format!("unknown store {other:?} (embedded or dynamodb)"),
                 ));
             }
         };
@@ -281,10 +309,18 @@ mod tests {
                 ("RTCROOM_USERSIG_KEY", "0123456789abcdef0123"),
                 ("RTCROOM_PUSH_KEY", "k"),
                 ("RTCROOM_BIZID", "8888"),
+                ("RTCROOM_TABLE", "rooms"),
             ],
         )
         .unwrap();
         assert!(!c.dev_mode);
+        assert_eq!(
+            c.store,
+            StoreKind::DynamoDb {
+                table: "rooms".into(),
+                create_table: false
+            }
+        );
         assert_eq!(c.urls.push_host, "8888.livepush.myqcloud.com");
         assert_eq!(c.urls.flv_base, "https://8888.liveplay.myqcloud.com");
     }
@@ -298,10 +334,47 @@ mod tests {
             ("RTCROOM_DEV_MODE", "maybe"),
             ("RTCROOM_STORE", "postgres"),
             ("RTCROOM_USERSIG_KEY", "short"),
+            ("RTCROOM_CREATE_TABLE", "perhaps"),
         ] {
             let err = config(Profile::LocalGateway, &[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
+    }
+
+    #[test]
+    fn cloud_functions_refuse_the_embedded_store_and_table_creation() {
+        let base = [
+            ("RTCROOM_SDKAPPID", "1400"),
+            ("RTCROOM_USERSIG_KEY", "0123456789abcdef0123"),
+            ("RTCROOM_PUSH_KEY", "k"),
+            ("RTCROOM_BIZID", "8888"),
+            ("RTCROOM_TABLE", "rooms"),
+        ];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut vars = base.to_vec();
+            vars.push(extra);
+            config(Profile::Cloud, &vars)
+        };
+        assert_eq!(
+            with(("RTCROOM_STORE", "embedded")).unwrap_err().var,
+            "RTCROOM_STORE"
+        );
+        assert_eq!(
+            with(("RTCROOM_CREATE_TABLE", "1")).unwrap_err().var,
+            "RTCROOM_CREATE_TABLE"
+        );
+        let local = config(
+            Profile::LocalGateway,
+            &[("RTCROOM_STORE", "dynamodb"), ("RTCROOM_CREATE_TABLE", "1")],
+        )
+        .unwrap();
+        assert_eq!(
+            local.store,
+            StoreKind::DynamoDb {
+                table: "rtcroom".into(),
+                create_table: true
+            }
+        );
     }
 
     #[test]

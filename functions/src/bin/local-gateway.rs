@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rtcroom_functions::app::App;
 use rtcroom_functions::{gateway, logging, sweeper};
-use rtcroom_shared::config::{Config, Profile};
+use rtcroom_shared::config::{Config, Profile, StoreKind};
 use tokio::net::TcpListener;
 
 /// The gateway allocates a few short-lived buffers per request; mimalloc serves them faster
@@ -38,13 +38,22 @@ async fn main() -> ExitCode {
         );
     }
     println!(
-        "rtcroom local gateway on http://{} (sdkAppID {}, dev mode {}, store {:?})",
+        "rtcroom local gateway on http://{} (sdkAppID {}, dev mode {}, store {})",
         config.listen,
         config.sdkappid,
         if config.dev_mode { "on" } else { "off" },
-        config.store
+        match &config.store {
+            StoreKind::Embedded => "embedded".to_owned(),
+            StoreKind::DynamoDb { table, .. } => format!("DynamoDB table {table}"),
+        }
     );
-    let app = Arc::new(App::from_config(config));
+    let app = match App::connect(config).await {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
     sweeper::spawn(app.clone());
     tokio::select! {
         _ = gateway::serve(listener, app) => ExitCode::FAILURE,

@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init_json();
     let config =
         Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?;
-    let app = Arc::new(App::from_config(config));
+    let app = Arc::new(App::connect(config).await?);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
         let app = app.clone();
         async move {

@@ -11,7 +11,8 @@ use rtcroom_functions::gateway;
 use rtcroom_shared::clock::ManualClock;
 use rtcroom_shared::config::{Config, Profile};
 use rtcroom_shared::model::{Event, RoomKey, RoomType};
-use rtcroom_shared::store::EmbeddedStore;
+use rtcroom_shared::store::dynamo::testing;
+use rtcroom_shared::store::{EmbeddedStore, RoomStore};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -19,6 +20,16 @@ pub const KEY: &str = "test-usersig-key-0123456789abcdef";
 pub const SDKAPPID: u64 = 1_400_000_000;
 /// 2023-11-14T22:13:20Z: the tests' "now".
 pub const START_MS: u64 = 1_700_000_000_000;
+
+/// The store the integration tests run on: `RTCROOM_TEST_STORE=dynamodb` for a fresh table on
+/// the test DynamoDB server, the embedded store otherwise.
+pub async fn test_store() -> Arc<dyn RoomStore> {
+    match std::env::var("RTCROOM_TEST_STORE").as_deref() {
+        Ok("dynamodb") => Arc::new(testing::fresh_store().await),
+        Ok("embedded") | Err(_) => Arc::new(EmbeddedStore::new()),
+        Ok(other) => panic!("RTCROOM_TEST_STORE={other}: use embedded or dynamodb"),
+    }
+}
 
 pub struct Gateway {
     pub base: String,
@@ -45,7 +56,7 @@ impl Gateway {
         let clock = ManualClock::at_ms(START_MS);
         let app = Arc::new(App::new(
             config,
-            Arc::new(EmbeddedStore::new()),
+            test_store().await,
             Arc::new(clock.clone()),
         ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
