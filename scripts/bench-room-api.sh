@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Room API throughput and latency on the local gateway (embedded store):
+# Room API throughput and latency on the local gateway:
 # the gateway pinned to core 1, wrk (1 thread) pinned to core 0, 1,000 signed-in users in 250
 # multi_rooms, pusher_heartbeat and get_pushers at 1, 16 and 64 connections.
-#   scripts/bench-room-api.sh [seconds per run, default 10]
+#   scripts/bench-room-api.sh [seconds per run, default 10] [embedded|dynamodb]
+# dynamodb runs the gateway on a moto server (the DynamoDB stand-in), itself pinned to core 0
+# with wrk: it measures moto as much as the gateway, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+store=${2:-embedded}
 port=5858
 work=$(mktemp -d)
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --quiet --bin local-gateway
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+if [ "$store" = dynamodb ]; then
+  python3 -c 'import moto.server' 2>/dev/null || pip install --quiet 'moto[server]'
+  taskset -c 0 python3 scripts/moto_server.py 127.0.0.1 5859 >"$work/moto.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:5859/moto-api/ >/dev/null && break; sleep 0.1; done
+  export RTCROOM_STORE=dynamodb RTCROOM_CREATE_TABLE=1 RTCROOM_TABLE=bench AWS_REGION=us-east-1 \
+    AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:5859 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+fi
 RTCROOM_LISTEN=127.0.0.1:$port RTCROOM_HEARTBEAT_TIMEOUT_SECS=3600 \
   taskset -c 1 target/release/local-gateway >"$work/gateway.log" 2>&1 &
-gateway=$!
-trap 'kill $gateway 2>/dev/null; rm -rf "$work"' EXIT
+pids+=($!)
+gateway=${pids[-1]}
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 python3 scripts/bench/setup_users.py "http://127.0.0.1:$port" 1000 "$work/users.lua"
-echo "gateway pid $gateway on core 1; wrk on core 0; ${secs}s per run; $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+echo "store $store; gateway pid $gateway on core 1; wrk on core 0; ${secs}s per run; $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 for api in pusher_heartbeat get_pushers; do
   for conns in 1 16 64; do
     API=$api USERS_LUA="$work/users.lua" taskset -c 0 \

@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# The project's test command (README "Quick start"; .ci/run calls it):
-#   formatting, lints, every test, and the README's curl walk-through run as written
-#   against a freshly started local gateway.
+# The project's test command (README "Quick start"; .ci/run calls it). Installs what it needs
+# if missing (moto, cfn-lint, cargo-lambda from PyPI), starts a DynamoDB-compatible server
+# (moto) for the run, and stops it at the end:
+#   fmt, clippy, every test on the embedded store and on DynamoDB, the template lint, the
+#   Lambda build, and the README's curl walk-through on both stores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+
+mkdir -p target
+step "tools"
+python3 -c 'import moto.server' 2>/dev/null || pip install --quiet 'moto[server]'
+command -v cfn-lint >/dev/null || pip install --quiet 'cfn-lint==1.53.3'
+command -v cargo-lambda >/dev/null || pip install --quiet cargo-lambda
+moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 scripts/moto_server.py 127.0.0.1 "$moto_port" >target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$moto_port/moto-api/" >/dev/null && break; sleep 0.1; done
+export RTCROOM_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$moto_port"
+echo "moto (DynamoDB stand-in) on $RTCROOM_TEST_DYNAMODB_ENDPOINT; $(cfn-lint --version); $(cargo lambda --version)"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -13,18 +28,33 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "cargo test"
-mkdir -p target
-if ! cargo test --workspace >target/test-output.txt 2>&1; then
-  tail -80 target/test-output.txt
-  echo "cargo test failed"
-  exit 1
-fi
-grep -E '^(test result|     Running)' target/test-output.txt
-passed=$(grep -oE '^test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
+run_tests() {
+  local log=$1; shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -80 "$log"
+    echo "tests failed: $*"
+    exit 1
+  fi
+  grep -E '^(test result|     Running)' "$log"
+}
 
-step "README walk-through against a running local gateway"
-scripts/readme-walkthrough.sh
+step "cargo test: everything (room-service tests on the embedded store; store suite on both)"
+run_tests target/test-embedded.txt cargo test --workspace
 
+step "cargo test: the room-service integration tests again, on DynamoDB"
+RTCROOM_TEST_STORE=dynamodb run_tests target/test-dynamodb.txt cargo test -p rtcroom-functions --tests
+
+step "cfn-lint template.yaml"
+cfn-lint template.yaml
+
+step "Lambda binaries: cargo lambda build (dev profile, x86_64 here; sam build makes release arm64)"
+CARGO_LAMBDA_COMPILER=cargo cargo lambda build --x86-64 --bins --quiet
+ls target/lambda | tr '\n' ' '; echo
+
+step "README walk-through against a running local gateway, on each store"
+scripts/readme-walkthrough.sh embedded
+scripts/readme-walkthrough.sh dynamodb
+
+passed=$(cat target/test-embedded.txt target/test-dynamodb.txt | grep -oE '^test result: ok\. [0-9]+ passed' | awk '{s+=$4} END {print s+0}')
 echo
 echo "${passed} passed, 0 failed"

@@ -144,6 +144,7 @@ impl Config {
         }
         limits.max_audiences = env.bounded("RTCROOM_LIVE_ROOM_MAX_AUDIENCES", 30, 0, 100_000)?;
 
+        let create_table = env.flag("RTCROOM_CREATE_TABLE")?.unwrap_or(false);
         let store = match env.string("RTCROOM_STORE").as_deref() {
             None if local => StoreKind::Embedded,
             Some("embedded") if local => StoreKind::Embedded,
@@ -154,7 +155,6 @@ impl Config {
                 ));
             }
             None | Some("dynamodb") => {
-                let create_table = env.flag("RTCROOM_CREATE_TABLE")?.unwrap_or(false);
                 if create_table && !local {
                     return Err(env.error(
                         "RTCROOM_CREATE_TABLE",

@@ -1,8 +1,9 @@
 //! Test support: a DynamoDB-compatible server (moto) on loopback, and fresh tables on it.
 //!
 //! `RTCROOM_TEST_DYNAMODB_ENDPOINT` points at a running server (the test command starts one);
-//! without it, the first caller in a test process starts `python3 -m moto.server` on a free
-//! port, watched so that it stops when the test process ends.
+//! without it, the first caller in a test process starts `scripts/moto_server.py` (moto serving
+//! one request at a time, so that each request is atomic as in DynamoDB) on a free port,
+//! watched so that it stops when the test process ends.
 
 use std::net::{TcpListener, TcpStream};
 use std::sync::OnceLock;
@@ -25,8 +26,9 @@ pub fn endpoint() -> String {
                 .and_then(|l| l.local_addr())
                 .expect("a free loopback port")
                 .port();
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/moto_server.py");
             let watchdog = format!(
-                "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & server=$!; \
+                "python3 {script} 127.0.0.1 {port} >/dev/null 2>&1 & server=$!; \
                  while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $server",
                 parent = std::process::id()
             );

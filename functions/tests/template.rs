@@ -1,0 +1,169 @@
+//! `template.yaml` and the code agree: one function per Lambda binary, each endpoint routed at
+//! its path and method, the sweeper scheduled, secrets never given defaults, and every function
+//! on the one table.
+
+use std::collections::BTreeSet;
+
+use rtcroom_functions::api::{Endpoint, Scope, route};
+use serde_norway::Value;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn binaries() -> BTreeSet<String> {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned()
+        })
+        .filter(|name| name != "local-gateway")
+        .collect()
+}
+
+fn functions(template: &Value) -> Vec<(&str, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn every_lambda_binary_has_exactly_one_function_and_no_function_lacks_a_binary() {
+    let template = template();
+    let built: Vec<String> = functions(&template)
+        .iter()
+        .map(|(name, f)| {
+            assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+            f["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        built.len(),
+        built.iter().collect::<BTreeSet<_>>().len(),
+        "a binary built twice"
+    );
+    assert_eq!(built.into_iter().collect::<BTreeSet<_>>(), binaries());
+}
+
+#[test]
+fn every_endpoint_function_is_routed_at_its_own_path() {
+    let template = template();
+    let mut routed = BTreeSet::new();
+    for (name, function) in functions(&template) {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let Some(endpoint) = Endpoint::from_name(binary) else {
+            assert_eq!(binary, "sweeper", "{name}");
+            let schedule = &function["Properties"]["Events"]["EveryMinute"];
+            assert_eq!(schedule["Type"], "Schedule");
+            assert_eq!(schedule["Properties"]["Schedule"], "rate(1 minute)");
+            continue;
+        };
+        let events = function["Properties"]["Events"].as_mapping().unwrap();
+        assert_eq!(events.len(), 1, "{name} has one route");
+        let event = events.values().next().unwrap();
+        assert_eq!(event["Type"], "HttpApi", "{name}");
+        let path = event["Properties"]["Path"].as_str().unwrap();
+        let method = event["Properties"]["Method"].as_str().unwrap();
+        // The route must lead to this endpoint for every room type it serves, and to no other.
+        let concrete: Vec<String> = if path.contains("{type}") {
+            ["double_room", "multi_room", "live_room"]
+                .iter()
+                .map(|t| path.replace("{type}", t))
+                .collect()
+        } else {
+            vec![path.to_owned()]
+        };
+        for p in &concrete {
+            let (scope, found) =
+                route(p).unwrap_or_else(|| panic!("{name}: {p} is not an API path"));
+            assert_eq!(found, endpoint, "{name}: {p}");
+            assert_eq!(
+                method,
+                if scope == Scope::Utils { "GET" } else { "POST" },
+                "{name}"
+            );
+        }
+        routed.insert(endpoint.name());
+    }
+    let all: BTreeSet<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+    assert_eq!(routed, all);
+}
+
+#[test]
+fn secrets_are_no_echo_without_defaults_and_functions_share_one_table() {
+    let template = template();
+    for secret in ["UserSigKey", "PushKey"] {
+        let parameter = &template["Parameters"][secret];
+        assert_eq!(parameter["NoEcho"], true, "{secret}");
+        assert!(parameter.get("Default").is_none(), "{secret} has a default");
+    }
+    let env = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(env["RTCROOM_STORE"], "dynamodb");
+    assert!(
+        format!("{:?}", env["RTCROOM_TABLE"]).contains("RoomTable"),
+        "the table comes from the stack"
+    );
+    assert_eq!(
+        template["Globals"]["Function"]["Runtime"],
+        "provided.al2023"
+    );
+    assert_eq!(template["Globals"]["Function"]["Architectures"][0], "arm64");
+    let table = &template["Resources"]["RoomTable"]["Properties"];
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(
+        table["StreamSpecification"]["StreamViewType"],
+        "NEW_AND_OLD_IMAGES"
+    );
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+}
+
+#[test]
+fn functions_that_touch_no_room_get_no_table_access() {
+    let template = template();
+    for (name, function) in functions(&template) {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let policies = format!("{:?}", function["Properties"].get("Policies"));
+        let expected: &[&str] = match binary {
+            "login" | "logout" | "get_push_url" | "merge_stream" | "get_im_login_info"
+            | "get_login_info" => &[],
+            "pusher_heartbeat" => &["dynamodb:UpdateItem"],
+            "get_pushers" | "get_room_list" | "get_audiences" | "get_custom_info" => {
+                &["dynamodb:Query"]
+            }
+            _ => &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+        };
+        if expected.is_empty() {
+            assert!(
+                function["Properties"].get("Policies").is_none(),
+                "{name}: {policies}"
+            );
+        }
+        for action in expected {
+            assert!(policies.contains(action), "{name} lacks {action}");
+        }
+        assert!(
+            !policies.contains("dynamodb:*") && !policies.contains("Scan"),
+            "{name}: {policies}"
+        );
+    }
+}
