@@ -32,7 +32,7 @@ pub const DUE_SHARDS: u32 = 16;
 /// Closed rooms keep their slot (event numbering) this long.
 const TOMBSTONE_TTL_SECS: u64 = 7 * 86_400;
 /// Expired entries linger this long past their deadline before TTL may delete them.
-const GRACE_TTL_SECS: u64 = 86_400;
+pub const GRACE_TTL_SECS: u64 = 86_400;
 
 pub fn room_pk(key: &RoomKey) -> String {
     format!("ROOM#{}#{}", key.room_type.as_path(), key.room_id)

@@ -440,37 +440,19 @@ impl DynamoStore {
             _ => (&[][..], &[][..]),
         };
         if let Some(state) = &record.state {
-            for m in &state.members {
-                if old_members.iter().any(|o| o == m) {
-                    continue;
-                }
-                let ord = loaded
-                    .member_ord
-                    .get(&m.user_id)
+            let order = |ords: &HashMap<String, u64>, user: &str| {
+                ords.get(user)
                     .copied()
-                    .filter(|_| same_room);
-                required.push(self.put_item(encode_member(
-                    key,
-                    m,
-                    epoch,
-                    ord.unwrap_or(record.last_seq),
-                )));
+                    .filter(|_| same_room)
+                    .unwrap_or(record.last_seq)
+            };
+            for m in changed(&state.members, old_members) {
+                let ord = order(&loaded.member_ord, &m.user_id);
+                required.push(self.put_item(encode_member(key, m, epoch, ord)));
             }
-            for a in &state.audiences {
-                if old_audiences.iter().any(|o| o == a) {
-                    continue;
-                }
-                let ord = loaded
-                    .audience_ord
-                    .get(&a.user_id)
-                    .copied()
-                    .filter(|_| same_room);
-                required.push(self.put_item(encode_audience(
-                    key,
-                    a,
-                    epoch,
-                    ord.unwrap_or(record.last_seq),
-                )));
+            for a in changed(&state.audiences, old_audiences) {
+                let ord = order(&loaded.audience_ord, &a.user_id);
+                required.push(self.put_item(encode_audience(key, a, epoch, ord)));
             }
         }
         // Entries gone from the room. While the room lives these deletes are part of the
@@ -623,6 +605,11 @@ impl DynamoStore {
     }
 }
 
+/// Entries of `now` that `before` does not hold as they are (new or changed).
+fn changed<'a, T: PartialEq>(now: &'a [T], before: &'a [T]) -> impl Iterator<Item = &'a T> {
+    now.iter().filter(move |entry| !before.contains(entry))
+}
+
 /// Full jitter: a random wait up to 5 ms × 2^attempt, at most 250 ms.
 async fn backoff(attempt: u32) {
     let cap_ms = (5u64 << attempt.min(6)).min(250);
@@ -681,7 +668,7 @@ impl RoomStore for DynamoStore {
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":until", n(alive_until_ms))
             .expression_attribute_values(":due", s(deadline_sk(alive_until_ms)))
-            .expression_attribute_values(":ttl", n(alive_until_ms / 1000 + 86_400))
+            .expression_attribute_values(":ttl", n(alive_until_ms / 1000 + GRACE_TTL_SECS))
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
