@@ -45,6 +45,11 @@ impl Gateway {
 
     /// A gateway configured by `RTCROOM_*` variables on top of the test defaults.
     pub async fn start_with(vars: &[(&str, &str)]) -> Self {
+        Self::start_on(vars, test_store().await).await
+    }
+
+    /// A gateway on a given store.
+    pub async fn start_on(vars: &[(&str, &str)], store: Arc<dyn RoomStore>) -> Self {
         let mut env: HashMap<String, String> = HashMap::from([
             ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
             ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
@@ -54,11 +59,7 @@ impl Gateway {
         let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned())
             .expect("test config");
         let clock = ManualClock::at_ms(START_MS);
-        let app = Arc::new(App::new(
-            config,
-            test_store().await,
-            Arc::new(clock.clone()),
-        ));
+        let app = Arc::new(App::new(config, store, Arc::new(clock.clone())));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(gateway::serve(listener, app.clone()));

@@ -53,6 +53,11 @@ pub fn endpoint() -> String {
 /// A client for the test server: fixed test credentials, one retry (moto answers a malformed
 /// request with HTTP 500, which must fail fast rather than be retried for half a minute).
 pub fn client() -> Client {
+    client_for(&endpoint())
+}
+
+/// A client like [`client`] for any endpoint (e.g. one where nothing listens).
+pub fn client_for(endpoint: &str) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
     let config = Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -64,7 +69,7 @@ pub fn client() -> Client {
             None,
             "rtcroom-tests",
         ))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .http_client(http)
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2))
         .build();
