@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub const INACTIVE_ROOM_RECLAIM_MS: u64 = 30_000;
 /// Events stay readable (for clients resuming after a reconnect) this long.
 pub const EVENT_RETENTION_MS: u64 = 60 * 60 * 1000;
+/// Custom counters a room may hold.
+pub const MAX_CUSTOM_FIELDS: usize = 32;
 /// Events kept per room at most, whatever their age.
 pub const MAX_EVENTS_PER_ROOM: usize = 10_000;
 

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::model::{Audience, CustomOp, Member, RoomKey, RoomType, RoomView};
+use crate::model::{Audience, CustomOp, MAX_CUSTOM_FIELDS, Member, RoomKey, RoomType, RoomView};
 use crate::store::{
-    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
-    RoomStore, StoreError, SweepReport,
+    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
+    LeaveOutcome, RoomStore, StoreError, SweepReport,
 };
 use crate::token::Session;
 use crate::urls::{StreamUrls, UrlSigner, stream_of};
@@ -19,7 +19,6 @@ pub const MAX_ROOM_INFO_BYTES: usize = 1024;
 pub const MAX_USER_FIELD_BYTES: usize = 1024;
 pub const MAX_URL_BYTES: usize = 2048;
 pub const MAX_FIELD_NAME_BYTES: usize = 64;
-pub const MAX_CUSTOM_FIELDS: usize = 32;
 pub const MAX_LIST_COUNT: u32 = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -356,21 +355,17 @@ impl Rooms {
         }
         check_len("fieldName", field, MAX_FIELD_NAME_BYTES)?;
         self.check_grant(caller, Some(&key.room_id), 0, 0)?;
-        let now = self.clock.now_ms();
-        let current = self
+        match self
             .store
-            .room(key, now)
+            .update_custom(key, field, op, self.clock.now_ms())
             .await?
-            .ok_or(RoomError::NoSuchRoom)?;
-        if !current.custom.contains_key(field) && current.custom.len() >= MAX_CUSTOM_FIELDS {
-            return Err(RoomError::Invalid(format!(
+        {
+            CustomOutcome::Updated(custom) => Ok(custom),
+            CustomOutcome::TooManyFields => Err(RoomError::Invalid(format!(
                 "a room has at most {MAX_CUSTOM_FIELDS} custom fields"
-            )));
+            ))),
+            CustomOutcome::NoRoom => Err(RoomError::NoSuchRoom),
         }
-        self.store
-            .update_custom(key, field, op, now)
-            .await?
-            .ok_or(RoomError::NoSuchRoom)
     }
 
     /// Mixing streams needs Tencent Cloud's mixer or a relay that mixes; neither exists here

@@ -4,15 +4,15 @@
 //! per call (a hash lookup and a few field writes), so it is not what limits throughput; see
 //! BENCHMARKS.md. State does not survive a restart (presence would be stale after one anyway).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use super::record::RoomRecord;
 use super::{
-    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
-    RoomStore, StoreResult, SweepReport,
+    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
+    LeaveOutcome, RoomStore, StoreResult, SweepReport,
 };
 use crate::model::{Audience, CustomOp, Event, RoomKey, RoomType, RoomView};
 
@@ -208,7 +208,7 @@ impl RoomStore for EmbeddedStore {
         field: &str,
         op: CustomOp,
         now_ms: u64,
-    ) -> StoreResult<Option<BTreeMap<String, i64>>> {
+    ) -> StoreResult<CustomOutcome> {
         Ok(self
             .inner
             .lock()

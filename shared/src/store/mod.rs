@@ -94,6 +94,15 @@ pub enum AudienceOutcome {
     NoRoom,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomOutcome {
+    /// The room's counters after the change.
+    Updated(BTreeMap<String, i64>),
+    /// A new field would exceed `MAX_CUSTOM_FIELDS`.
+    TooManyFields,
+    NoRoom,
+}
+
 /// What one sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -167,14 +176,14 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Live viewers of a present room in join order, or `None` when the room is not present.
     async fn audiences(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<Vec<Audience>>>;
 
-    /// Applies a counter change to a present room; its custom map afterwards, or `None`.
+    /// Applies a counter change to a present room (at most `MAX_CUSTOM_FIELDS` fields).
     async fn update_custom(
         &self,
         key: &RoomKey,
         field: &str,
         op: CustomOp,
         now_ms: u64,
-    ) -> StoreResult<Option<BTreeMap<String, i64>>>;
+    ) -> StoreResult<CustomOutcome>;
 
     /// Events with `seq > after_seq`, oldest first, at most `limit`.
     async fn events_since(

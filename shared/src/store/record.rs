@@ -9,13 +9,13 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::{
-    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
-    SweepReport,
+    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
+    LeaveOutcome, SweepReport,
 };
 use crate::model::{
     Audience, CustomOp, DissolveReason, EVENT_RETENTION_MS, Event, EventKind,
-    INACTIVE_ROOM_RECLAIM_MS, LeaveReason, MAX_EVENTS_PER_ROOM, Member, RoomKey, RoomType,
-    RoomView, room_is_present,
+    INACTIVE_ROOM_RECLAIM_MS, LeaveReason, MAX_CUSTOM_FIELDS, MAX_EVENTS_PER_ROOM, Member, RoomKey,
+    RoomType, RoomView, room_is_present,
 };
 
 /// A room's slot: the room while it exists, and its event numbering (and, in memory, its event
@@ -388,13 +388,13 @@ impl RoomRecord {
         true
     }
 
-    pub fn update_custom(
-        &mut self,
-        field: &str,
-        op: CustomOp,
-        now_ms: u64,
-    ) -> Option<BTreeMap<String, i64>> {
-        let state = self.active()?;
+    pub fn update_custom(&mut self, field: &str, op: CustomOp, now_ms: u64) -> CustomOutcome {
+        let Some(state) = self.active() else {
+            return CustomOutcome::NoRoom;
+        };
+        if !state.custom.contains_key(field) && state.custom.len() >= MAX_CUSTOM_FIELDS {
+            return CustomOutcome::TooManyFields;
+        }
         let value = state.custom.entry(field.to_owned()).or_insert(0);
         *value = op.apply(*value);
         let value = *value;
@@ -406,7 +406,7 @@ impl RoomRecord {
                 value,
             },
         );
-        Some(custom)
+        CustomOutcome::Updated(custom)
     }
 }
 

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use super::{
-    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
-    RoomStore,
+    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
+    LeaveOutcome, RoomStore,
 };
 use crate::model::{
     Audience, CustomOp, DissolveReason, EventKind, INACTIVE_ROOM_RECLAIM_MS, LeaveReason, Member,
@@ -45,6 +45,7 @@ macro_rules! room_store_suite {
             room_list_pages_present_rooms_in_creation_order,
             audiences_join_leave_and_are_capped,
             custom_counters_change_atomically,
+            a_room_holds_at_most_32_custom_fields,
             event_numbers_keep_rising_across_room_lifetimes,
             concurrent_joins_admit_exactly_the_capacity,
             concurrent_creates_of_one_id_make_one_room,
@@ -651,7 +652,7 @@ pub async fn custom_counters_change_atomically(store: Arc<dyn RoomStore>) {
             .update_custom(&key, "likes", CustomOp::Inc(1), T0)
             .await
             .unwrap(),
-        None
+        CustomOutcome::NoRoom
     );
     join(&*store, &key, "anchor", T0).await;
     store
@@ -666,14 +667,42 @@ pub async fn custom_counters_change_atomically(store: Arc<dyn RoomStore>) {
         .update_custom(&key, "gifts", CustomOp::Set(10), T0)
         .await
         .unwrap();
-    let custom = store
+    let CustomOutcome::Updated(custom) = store
         .update_custom(&key, "gifts", CustomOp::Dec(3), T0)
         .await
         .unwrap()
-        .unwrap();
+    else {
+        panic!("the room is present");
+    };
     assert_eq!(custom.get("likes"), Some(&2));
     assert_eq!(custom.get("gifts"), Some(&7));
     assert_eq!(store.room(&key, T0).await.unwrap().unwrap().custom, custom);
+}
+
+pub async fn a_room_holds_at_most_32_custom_fields(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "show");
+    join(&*store, &key, "anchor", T0).await;
+    for i in 0..crate::model::MAX_CUSTOM_FIELDS {
+        let outcome = store
+            .update_custom(&key, &format!("f{i}"), CustomOp::Set(1), T0)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, CustomOutcome::Updated(_)), "field {i}");
+    }
+    assert_eq!(
+        store
+            .update_custom(&key, "one_more", CustomOp::Inc(1), T0)
+            .await
+            .unwrap(),
+        CustomOutcome::TooManyFields
+    );
+    assert!(matches!(
+        store
+            .update_custom(&key, "f0", CustomOp::Inc(1), T0)
+            .await
+            .unwrap(),
+        CustomOutcome::Updated(_)
+    ));
 }
 
 pub async fn event_numbers_keep_rising_across_room_lifetimes(store: Arc<dyn RoomStore>) {

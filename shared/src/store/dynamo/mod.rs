@@ -31,8 +31,8 @@ use aws_sdk_dynamodb::types::{
 use self::items::*;
 use super::record::{RoomRecord, RoomState};
 use super::{
-    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
-    RoomStore, StoreError, StoreResult, SweepReport,
+    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
+    LeaveOutcome, RoomStore, StoreError, StoreResult, SweepReport,
 };
 use crate::model::{Audience, CustomOp, Event, RoomKey, RoomType, RoomView};
 
@@ -792,7 +792,7 @@ impl RoomStore for DynamoStore {
         field: &str,
         op: CustomOp,
         now_ms: u64,
-    ) -> StoreResult<Option<std::collections::BTreeMap<String, i64>>> {
+    ) -> StoreResult<CustomOutcome> {
         Ok(self
             .write_room(key, now_ms, |r| r.update_custom(field, op, now_ms))
             .await?
