@@ -11,9 +11,19 @@ step() { printf '\n== %s\n' "$*"; }
 
 mkdir -p target
 step "tools"
-python3 -c 'import moto.server' 2>/dev/null || pip install --quiet 'moto[server]'
-command -v cfn-lint >/dev/null || pip install --quiet 'cfn-lint==1.53.3'
-command -v cargo-lambda >/dev/null || pip install --quiet cargo-lambda
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+have_tools() {
+  python3 -c 'import moto.server' 2>/dev/null && command -v cfn-lint >/dev/null && command -v cargo-lambda >/dev/null
+}
+if [ -n "${RTCROOM_TOOLS_VENV:-}" ] || ! have_tools; then
+  # A venv of our own: Debian's system Python refuses pip installs (PEP 668).
+  python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; }
+  [ -x target/pytools/bin/python3 ] || python3 -m venv target/pytools
+  # shellcheck disable=SC1091
+  . target/pytools/bin/activate
+  have_tools || pip install --quiet 'moto[server]' 'cfn-lint==1.53.3' cargo-lambda
+fi
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 scripts/moto_server.py 127.0.0.1 "$moto_port" >target/moto.log 2>&1 &
 moto_pid=$!
