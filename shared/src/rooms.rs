@@ -112,10 +112,6 @@ impl Rooms {
         &self.clock
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// Signed push, low-latency play and FLV URLs for a fresh stream of the caller's.
     pub fn push_urls(&self, caller: &Session, room_id: Option<&str>) -> RoomResult<StreamUrls> {
         if let Some(room_id) = room_id {

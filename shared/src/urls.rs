@@ -120,31 +120,32 @@ impl UrlSigner {
 
     /// The low-latency RTMP play address (`accelerateURL`) alone.
     pub fn accelerate_url(&self, stream: &str, now: u64) -> String {
-        format!(
-            "rtmp://{}/live/{stream}?{}",
-            self.play_host,
-            self.query(stream, now)
-        )
+        rtmp_url(&self.play_host, stream, &self.query(stream, now))
     }
 
     /// The HTTP-FLV play address alone.
     pub fn flv_url(&self, stream: &str, now: u64) -> String {
-        format!(
-            "{}/live/{stream}.flv?{}",
-            self.flv_base,
-            self.query(stream, now)
-        )
+        self.flv_url_with(stream, &self.query(stream, now))
     }
 
+    fn flv_url_with(&self, stream: &str, query: &str) -> String {
+        format!("{}/live/{stream}.flv?{query}", self.flv_base)
+    }
+
+    /// All three addresses of a stream, signed once.
     pub fn urls(&self, stream: &str, now: u64) -> StreamUrls {
-        let q = self.query(stream, now);
+        let query = self.query(stream, now);
         StreamUrls {
             stream: stream.to_owned(),
-            push_url: format!("rtmp://{}/live/{stream}?{q}", self.push_host),
-            accelerate_url: format!("rtmp://{}/live/{stream}?{q}", self.play_host),
-            flv_url: format!("{}/live/{stream}.flv?{q}", self.flv_base),
+            push_url: rtmp_url(&self.push_host, stream, &query),
+            accelerate_url: rtmp_url(&self.play_host, stream, &query),
+            flv_url: self.flv_url_with(stream, &query),
         }
     }
+}
+
+fn rtmp_url(host: &str, stream: &str, query: &str) -> String {
+    format!("rtmp://{host}/live/{stream}?{query}")
 }
 
 /// The stream name in a push or play URL: its last path segment without query or `.flv`.
