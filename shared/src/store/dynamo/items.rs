@@ -32,7 +32,7 @@ pub const DUE_SHARDS: u32 = 16;
 /// Closed rooms keep their slot (event numbering) this long.
 const TOMBSTONE_TTL_SECS: u64 = 7 * 86_400;
 /// Expired entries linger this long past their deadline before TTL may delete them.
-pub const GRACE_TTL_SECS: u64 = 86_400;
+const GRACE_TTL_SECS: u64 = 86_400;
 
 pub fn room_pk(key: &RoomKey) -> String {
     format!("ROOM#{}#{}", key.room_type.as_path(), key.room_id)
@@ -204,9 +204,19 @@ impl MetaItem {
 /// Attributes that put an entry with a presence deadline into the due index.
 fn with_deadline(mut item: Item, pk: &str, deadline_ms: u64) -> Item {
     item.insert("gsi2pk".into(), s(due_pk(pk)));
-    item.insert("gsi2sk".into(), s(deadline_sk(deadline_ms)));
-    item.insert("ttl".into(), n(deadline_ms / 1000 + GRACE_TTL_SECS));
+    let (due, ttl) = deadline_attributes(deadline_ms);
+    item.insert("gsi2sk".into(), due);
+    item.insert("ttl".into(), ttl);
     item
+}
+
+/// The due-index sort key and the TTL of an entry present until `deadline_ms` (a heartbeat
+/// rewrites both; the shard does not change with the deadline).
+pub fn deadline_attributes(deadline_ms: u64) -> (AttributeValue, AttributeValue) {
+    (
+        s(deadline_sk(deadline_ms)),
+        n(deadline_ms / 1000 + GRACE_TTL_SECS),
+    )
 }
 
 pub fn encode_member(key: &RoomKey, m: &Member, epoch: u64, ord: u64) -> Item {

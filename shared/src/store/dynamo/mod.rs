@@ -368,6 +368,16 @@ impl DynamoStore {
         unreachable!("the loop only ends by returning")
     }
 
+    /// A room rule's answer, when the caller needs nothing else from the write.
+    async fn apply<R>(
+        &self,
+        key: &RoomKey,
+        now_ms: u64,
+        rule: impl FnMut(&mut RoomRecord) -> R,
+    ) -> StoreResult<R> {
+        Ok(self.write_room(key, now_ms, rule).await?.0)
+    }
+
     /// Writes what changed between `loaded` and `record`, conditioned on the version read.
     async fn commit(
         &self,
@@ -632,19 +642,14 @@ impl RoomStore for DynamoStore {
         room_info: &str,
         now_ms: u64,
     ) -> StoreResult<CreateOutcome> {
-        Ok(self
-            .write_room(key, now_ms, |r| r.create(room_info, now_ms))
-            .await?
-            .0)
+        self.apply(key, now_ms, |r| r.create(room_info, now_ms))
+            .await
     }
 
     async fn join(&self, request: JoinRequest) -> StoreResult<JoinOutcome> {
         let key = request.key.clone();
         let now_ms = request.now_ms;
-        Ok(self
-            .write_room(&key, now_ms, |r| r.join(request.clone()))
-            .await?
-            .0)
+        self.apply(&key, now_ms, |r| r.join(request.clone())).await
     }
 
     /// One conditional UpdateItem: the member's own entry, while it is alive.
@@ -656,6 +661,7 @@ impl RoomStore for DynamoStore {
         now_ms: u64,
     ) -> StoreResult<bool> {
         self.counters.update_item.fetch_add(1, Ordering::Relaxed);
+        let (due, ttl) = deadline_attributes(alive_until_ms);
         let updated = self
             .client
             .update_item()
@@ -667,8 +673,8 @@ impl RoomStore for DynamoStore {
             .expression_attribute_names("#until", "until")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":until", n(alive_until_ms))
-            .expression_attribute_values(":due", s(deadline_sk(alive_until_ms)))
-            .expression_attribute_values(":ttl", n(alive_until_ms / 1000 + GRACE_TTL_SECS))
+            .expression_attribute_values(":due", due)
+            .expression_attribute_values(":ttl", ttl)
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
@@ -685,10 +691,8 @@ impl RoomStore for DynamoStore {
     }
 
     async fn leave(&self, key: &RoomKey, user_id: &str, now_ms: u64) -> StoreResult<LeaveOutcome> {
-        Ok(self
-            .write_room(key, now_ms, |r| r.leave(key.room_type, user_id, now_ms))
-            .await?
-            .0)
+        self.apply(key, now_ms, |r| r.leave(key.room_type, user_id, now_ms))
+            .await
     }
 
     async fn destroy_room(
@@ -697,10 +701,8 @@ impl RoomStore for DynamoStore {
         user_id: &str,
         now_ms: u64,
     ) -> StoreResult<DestroyOutcome> {
-        Ok(self
-            .write_room(key, now_ms, |r| r.destroy(user_id, now_ms))
-            .await?
-            .0)
+        self.apply(key, now_ms, |r| r.destroy(user_id, now_ms))
+            .await
     }
 
     async fn room(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<RoomView>> {
@@ -762,12 +764,10 @@ impl RoomStore for DynamoStore {
         capacity: u32,
         now_ms: u64,
     ) -> StoreResult<AudienceOutcome> {
-        Ok(self
-            .write_room(key, now_ms, |r| {
-                r.add_audience(audience.clone(), capacity, now_ms)
-            })
-            .await?
-            .0)
+        self.apply(key, now_ms, |r| {
+            r.add_audience(audience.clone(), capacity, now_ms)
+        })
+        .await
     }
 
     async fn remove_audience(
@@ -776,10 +776,8 @@ impl RoomStore for DynamoStore {
         user_id: &str,
         now_ms: u64,
     ) -> StoreResult<bool> {
-        Ok(self
-            .write_room(key, now_ms, |r| r.remove_audience(user_id, now_ms))
-            .await?
-            .0)
+        self.apply(key, now_ms, |r| r.remove_audience(user_id, now_ms))
+            .await
     }
 
     async fn audiences(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<Vec<Audience>>> {
@@ -793,10 +791,8 @@ impl RoomStore for DynamoStore {
         op: CustomOp,
         now_ms: u64,
     ) -> StoreResult<CustomOutcome> {
-        Ok(self
-            .write_room(key, now_ms, |r| r.update_custom(field, op, now_ms))
-            .await?
-            .0)
+        self.apply(key, now_ms, |r| r.update_custom(field, op, now_ms))
+            .await
     }
 
     async fn events_since(
