@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -60,13 +60,13 @@ async fn respond(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
     if request.method() == Method::OPTIONS {
-        return Ok(with_cors(
+        return Ok(preflight(
             Response::builder().status(StatusCode::NO_CONTENT),
             Bytes::new(),
         ));
     }
     if path == "/healthz" {
-        return Ok(with_cors(Response::builder(), Bytes::from_static(b"ok")));
+        return Ok(preflight(Response::builder(), Bytes::from_static(b"ok")));
     }
     let query = request.uri().query().map(str::to_owned);
     let content_type = request
@@ -99,18 +99,18 @@ async fn respond(
         },
     )
     .await;
-    let mut builder = Response::builder().status(answer.status).header(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    let mut head = answer.head();
     if declared_too_large {
         // The unread body would otherwise be taken for the next request.
-        builder = builder.header(header::CONNECTION, "close");
+        head = head.header(header::CONNECTION, "close");
     }
-    Ok(with_cors(builder, Bytes::from(answer.body)))
+    Ok(head
+        .body(Full::new(Bytes::from(answer.body)))
+        .expect("static headers are valid"))
 }
 
-fn with_cors(builder: http::response::Builder, body: Bytes) -> Response<Full<Bytes>> {
+/// CORS preflight answers (the cloud's HTTP API gives these from its CORS configuration).
+fn preflight(builder: http::response::Builder, body: Bytes) -> Response<Full<Bytes>> {
     builder
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS")

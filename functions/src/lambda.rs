@@ -56,13 +56,8 @@ pub async fn respond(app: &App, only: Option<Endpoint>, request: Request) -> Res
         },
     )
     .await;
-    Response::builder()
-        .status(answer.status)
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )
-        .header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+    answer
+        .head()
         .body(Body::Text(
             String::from_utf8(answer.body).expect("serde_json writes UTF-8"),
         ))

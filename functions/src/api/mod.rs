@@ -158,6 +158,20 @@ pub struct ApiResponse {
     pub body: Vec<u8>,
 }
 
+impl ApiResponse {
+    /// A response head with this answer's status and the headers every answer carries: JSON,
+    /// and CORS open to any origin (browsers call from wherever the app is served).
+    pub fn head(&self) -> http::response::Builder {
+        http::Response::builder()
+            .status(self.status)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
+            .header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+    }
+}
+
 /// The authenticated caller of a room API, and where the call was made.
 pub struct Call<'a> {
     pub app: &'a App,
