@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
@@ -240,20 +241,14 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Reads a room's partition (room item, members, viewers) in one consistent Query.
-    async fn load(&self, key: &RoomKey) -> StoreResult<Loaded> {
-        let pk = room_pk(key);
+    /// Every page of a Query (each page is one request, counted).
+    async fn query_all(&self, query: QueryFluentBuilder) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
             self.counters.query.fetch_add(1, Ordering::Relaxed);
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(&pk))
-                .consistent_read(true)
+            let page = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -261,9 +256,24 @@ impl DynamoStore {
             items.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() {
-                break;
+                return Ok(items);
             }
         }
+    }
+
+    /// Reads a room's partition (room item, members, viewers) in one consistent Query.
+    async fn load(&self, key: &RoomKey) -> StoreResult<Loaded> {
+        let pk = room_pk(key);
+        let items = self
+            .query_all(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(&pk))
+                    .consistent_read(true),
+            )
+            .await?;
         let meta = items
             .iter()
             .find(|i| matches!(i.get("sk"), Some(v) if v.as_s().is_ok_and(|s| s == META)))
@@ -587,28 +597,19 @@ impl DynamoStore {
     async fn due_rooms(&self, now_ms: u64) -> StoreResult<BTreeSet<String>> {
         let mut rooms = BTreeSet::new();
         for shard in due_shard_pks() {
-            let mut start = None;
-            loop {
-                self.counters.query.fetch_add(1, Ordering::Relaxed);
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI_DUE)
-                    .key_condition_expression("gsi2pk = :shard AND gsi2sk <= :now")
-                    .expression_attribute_values(":shard", s(&shard))
-                    .expression_attribute_values(":now", s(deadline_sk(now_ms)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in page.items.unwrap_or_default() {
-                    rooms.insert(get_s(&item, "pk")?.to_owned());
-                }
-                start = page.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
+            let due = self
+                .query_all(
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(GSI_DUE)
+                        .key_condition_expression("gsi2pk = :shard AND gsi2sk <= :now")
+                        .expression_attribute_values(":shard", s(&shard))
+                        .expression_attribute_values(":now", s(deadline_sk(now_ms))),
+                )
+                .await?;
+            for item in due {
+                rooms.insert(get_s(&item, "pk")?.to_owned());
             }
         }
         Ok(rooms)
