@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -16,10 +16,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::api::{self, ApiRequest, BodyTooLarge};
+use crate::api::{self, ApiError, ApiRequest, ApiResponse, BodyTooLarge, Reply};
 use crate::app::App;
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// An oversized body is read and discarded up to this size, so its sender gets the answer.
+const DRAIN_MAX_BYTES: usize = 16 << 20;
+/// How long reading a body may take.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until the listener fails; each connection on its own task.
 pub async fn serve(listener: TcpListener, app: Arc<App>) {
@@ -74,18 +78,21 @@ async fn respond(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let limit = app.config.max_body_bytes;
-    let declared_too_large = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|len| len > limit);
-    let body = if declared_too_large {
-        Err(BodyTooLarge(limit))
-    } else {
-        match Limited::new(request.into_body(), limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(_) => Err(BodyTooLarge(limit)),
+    let (body, complete) = match read_body(request.into_body(), app.config.max_body_bytes).await {
+        BodyRead::Complete(bytes) => (Ok(bytes), true),
+        BodyRead::TooLarge { drained } => (Err(BodyTooLarge(app.config.max_body_bytes)), drained),
+        BodyRead::Incomplete => {
+            // A client that stalled or broke off mid-body: nothing to execute.
+            let error = ApiError::Malformed("request body incomplete".into());
+            let answer = ApiResponse {
+                status: 200,
+                body: Reply::error_body(&error),
+            };
+            return Ok(answer
+                .head()
+                .header(header::CONNECTION, "close")
+                .body(Full::new(Bytes::from(answer.body)))
+                .expect("static headers are valid"));
         }
     };
     let answer = api::handle(
@@ -100,13 +107,52 @@ async fn respond(
     )
     .await;
     let mut head = answer.head();
-    if declared_too_large {
-        // The unread body would otherwise be taken for the next request.
+    if !complete {
+        // The unread rest of the body would otherwise be taken for the next request.
         head = head.header(header::CONNECTION, "close");
     }
     Ok(head
         .body(Full::new(Bytes::from(answer.body)))
         .expect("static headers are valid"))
+}
+
+enum BodyRead {
+    Complete(Bytes),
+    /// Over the limit; `drained` when it was read to its end nonetheless.
+    TooLarge {
+        drained: bool,
+    },
+    Incomplete,
+}
+
+/// Reads a body of at most `limit` bytes. A longer one is read on and thrown away, up to
+/// [`DRAIN_MAX_BYTES`] within [`DRAIN_TIMEOUT`], so that the client, still sending, receives
+/// the answer instead of a connection reset.
+async fn read_body(mut body: Incoming, limit: usize) -> BodyRead {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let complete = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.len();
+            if seen <= limit {
+                kept.extend_from_slice(&data);
+            } else if seen > DRAIN_MAX_BYTES {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    match (seen > limit, complete) {
+        (true, drained) => BodyRead::TooLarge { drained },
+        (false, true) => BodyRead::Complete(Bytes::from(kept)),
+        (false, false) => BodyRead::Incomplete,
+    }
 }
 
 /// CORS preflight answers (the cloud's HTTP API gives these from its CORS configuration).

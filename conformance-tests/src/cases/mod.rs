@@ -1,0 +1,29 @@
+//! The cases, grouped by what they exercise. Each module's cases cite clauses of
+//! `spec/room-semantics.md`, `spec/usersig.md` and `spec/url-signing.md`.
+
+mod faults;
+mod list;
+mod live;
+mod presence;
+mod rooms;
+mod session;
+mod streams;
+mod wire;
+
+use crate::case::Case;
+
+pub fn all() -> Vec<Case> {
+    [
+        session::cases(),
+        wire::cases(),
+        streams::cases(),
+        rooms::cases(),
+        presence::cases(),
+        list::cases(),
+        live::cases(),
+        faults::cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
