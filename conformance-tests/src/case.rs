@@ -106,6 +106,15 @@ pub struct Ctx {
     counter: AtomicU64,
 }
 
+/// A heartbeat loop; stops when dropped.
+pub struct Beating(tokio::task::JoinHandle<()>);
+
+impl Drop for Beating {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A signed-in user.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -308,6 +317,23 @@ impl Ctx {
                 return Ok(rooms);
             }
         }
+    }
+
+    /// Heartbeats `user` in `room` every third of the timeout, as clients do, until the
+    /// returned guard is dropped.
+    pub fn keep_beating(self: &Arc<Self>, user: &User, room_type: &str, room: &str) -> Beating {
+        let (ctx, user, room_type, room) = (
+            self.clone(),
+            user.clone(),
+            room_type.to_owned(),
+            room.to_owned(),
+        );
+        Beating(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ctx.options.heartbeat_timeout / 3).await;
+                let _ = ctx.heartbeat(&user, &room_type, &room).await;
+            }
+        }))
     }
 
     /// Sleeps for a fraction (in percent) of the heartbeat timeout plus `extra`.

@@ -98,6 +98,7 @@ async fn audience_capacity(ctx: Arc<Ctx>) -> Check {
     let cap = ctx.options.audience_capacity;
     let anchor = ctx.user("audcap").await?;
     let room = live_room(&ctx, &anchor).await?;
+    let _beating = ctx.keep_beating(&anchor, LR, &room);
     let viewers = ctx.users("viewer", cap + 1).await?;
     for v in &viewers[..cap] {
         let a = add_audience(&ctx, v, &room, json!("{}")).await?;
@@ -191,6 +192,7 @@ async fn custom_operations(ctx: Arc<Ctx>) -> Check {
 async fn custom_concurrent(ctx: Arc<Ctx>) -> Check {
     let users = ctx.users("liker", 5).await?;
     let room = live_room(&ctx, &users[0]).await?;
+    let _beating = ctx.keep_beating(&users[0], LR, &room);
     let incs = (0..50).map(|i| set_field(&ctx, &users[i % users.len()], &room, "inc", None));
     for answer in join_all(incs).await {
         ctx.expect(&answer?, 0, "LIVE-4: set_custom_field inc")?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::case;
 use crate::case::{Case, Ctx, User};
+
 use crate::client::{Check, ensure};
 
 pub fn cases() -> Vec<Case> {
@@ -37,30 +38,11 @@ pub fn cases() -> Vec<Case> {
 /// Margin past a deadline before absence is demanded: clocks and requests take time.
 const MARGIN: Duration = Duration::from_millis(1500);
 
-/// Heartbeats `user` every third of the timeout until dropped.
-struct Beating(tokio::task::JoinHandle<()>);
-
-impl Drop for Beating {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn keep_beating(ctx: &Arc<Ctx>, user: &User, room_type: &'static str, room: &str) -> Beating {
-    let (ctx, user, room) = (ctx.clone(), user.clone(), room.to_owned());
-    Beating(tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(ctx.options.heartbeat_timeout / 3).await;
-            let _ = ctx.heartbeat(&user, room_type, &room).await;
-        }
-    }))
-}
-
 async fn silent_member(ctx: Arc<Ctx>) -> Check {
     let [keeper, silent]: [User; 2] = ctx.users("presence", 2).await?.try_into().expect("two");
     let room = ctx.unique("presence");
     ctx.join(&keeper, "multi_room", &room).await?;
-    let _beating = keep_beating(&ctx, &keeper, "multi_room", &room);
+    let _beating = ctx.keep_beating(&keeper, "multi_room", &room);
     ctx.join(&silent, "multi_room", &room).await?;
     ctx.wait_timeout_share(50, Duration::ZERO).await;
     let members = ctx
@@ -131,7 +113,7 @@ async fn seat_freed(ctx: Arc<Ctx>) -> Check {
     let [a, b, c]: [User; 3] = ctx.users("seat", 3).await?.try_into().expect("three");
     let room = ctx.unique("seat");
     ctx.join(&a, "double_room", &room).await?;
-    let _beating = keep_beating(&ctx, &a, "double_room", &room);
+    let _beating = ctx.keep_beating(&a, "double_room", &room);
     ctx.join(&b, "double_room", &room).await?;
     let full = ctx.add_pusher(&c, "double_room", &room).await?;
     ctx.expect(&full, 5001, "ROOM-7: the double room is full")?;
@@ -145,7 +127,7 @@ async fn creator_times_out(ctx: Arc<Ctx>) -> Check {
     let room = ctx.unique("anchorroom");
     ctx.join(&anchor, "live_room", &room).await?;
     ctx.join(&guest, "live_room", &room).await?;
-    let _beating = keep_beating(&ctx, &guest, "live_room", &room);
+    let _beating = ctx.keep_beating(&guest, "live_room", &room);
     ctx.wait_timeout_share(100, MARGIN).await;
     let gone = ctx.pushers(&guest, "live_room", &room).await?;
     ctx.expect(

@@ -416,7 +416,7 @@ async fn capacity_live(ctx: Arc<Ctx>) -> Check {
     capacity(&ctx, "live_room").await
 }
 
-async fn concurrent_joins(ctx: &Ctx, room_type: &str) -> Check {
+async fn concurrent_joins(ctx: &Arc<Ctx>, room_type: &str) -> Check {
     let seats = capacity_of(&ctx.options, room_type);
     let n = ctx.options.concurrency.max(seats + 1);
     let users = ctx.users("crowd", n).await?;
@@ -437,8 +437,14 @@ async fn concurrent_joins(ctx: &Ctx, room_type: &str) -> Check {
         }
     });
     let mut codes = std::collections::BTreeMap::<i64, usize>::new();
-    for answer in join_all(joins).await {
-        *codes.entry(answer?.code()).or_default() += 1;
+    let mut beating = Vec::new();
+    for (user, answer) in users.iter().zip(join_all(joins).await) {
+        let code = answer?.code();
+        *codes.entry(code).or_default() += 1;
+        if code == 0 {
+            // Admitted members heartbeat, as clients do, so they are still there to count.
+            beating.push(ctx.keep_beating(user, room_type, &room));
+        }
     }
     ensure(
         codes.get(&0) == Some(&seats) && codes.get(&5001) == Some(&(n - seats)) && codes.len() == 2,

@@ -1,0 +1,76 @@
+//! In-process local gateways on the wall clock, for running the suite as a third party would:
+//! over real HTTP, against the same code the `local-gateway` binary serves.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtcroom_conformance::case::{Fault, Options};
+use rtcroom_conformance::client::Target;
+use rtcroom_conformance::runner::{self, Report};
+use rtcroom_functions::app::App;
+use rtcroom_functions::gateway;
+use rtcroom_shared::clock::SystemClock;
+use rtcroom_shared::config::{Config, Profile};
+use rtcroom_shared::store::RoomStore;
+use tokio::net::TcpListener;
+
+pub const KEY: &str = "conformance-usersig-key-0123456789";
+pub const PUSH_KEY: &str = "conformance-push-key";
+pub const SDKAPPID: u64 = 1_400_000_001;
+/// The heartbeat timeout the test gateways run with, so presence cases take seconds.
+pub const HEARTBEAT_TIMEOUT_SECS: u64 = 3;
+
+/// Starts a gateway on `store` configured by `vars` over the test defaults; its base URL.
+pub async fn gateway(vars: &[(&str, &str)], store: Arc<dyn RoomStore>) -> String {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
+        ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
+        ("RTCROOM_PUSH_KEY".into(), PUSH_KEY.into()),
+        (
+            "RTCROOM_HEARTBEAT_TIMEOUT_SECS".into(),
+            HEARTBEAT_TIMEOUT_SECS.to_string(),
+        ),
+    ]);
+    env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config =
+        Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned()).expect("test config");
+    let app = Arc::new(App::new(config, store, Arc::new(SystemClock)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gateway::serve(listener, app));
+    base
+}
+
+pub fn target(base_url: &str) -> Target {
+    Target {
+        base_url: base_url.into(),
+        sdkappid: SDKAPPID,
+        key: KEY.into(),
+        push_key: Some(PUSH_KEY.into()),
+    }
+}
+
+pub fn options(fault: Option<Fault>) -> Options {
+    Options {
+        heartbeat_timeout: Duration::from_secs(HEARTBEAT_TIMEOUT_SECS),
+        fault,
+        ..Options::default()
+    }
+}
+
+/// Runs the selected cases, printing each result line as the CLI does.
+pub async fn run(base_url: &str, options: Options, only: Option<&str>) -> Report {
+    let report = runner::run(
+        target(base_url),
+        options,
+        rtcroom_conformance::all_cases(),
+        only,
+        8,
+        |r| println!("{}", rtcroom_conformance::report::text_line(r)),
+    )
+    .await;
+    println!("{}", rtcroom_conformance::report::summary(&report));
+    report
+}
