@@ -172,15 +172,18 @@ pub fn decode_document(usersig: &str) -> Result<serde_json::Map<String, Value>, 
     if usersig.is_empty() || usersig.len() > MAX_USERSIG_CHARS {
         return Err(UserSigError::Malformed("length out of range"));
     }
+    // Only the URL-safe alphabet: accepting `+`, `/` or `=` as well would let two spellings of
+    // one UserSig both verify.
     let b64: String = usersig
         .chars()
         .map(|c| match c {
-            '*' => '+',
-            '-' => '/',
-            '_' => '=',
-            c => c,
+            '*' => Ok('+'),
+            '-' => Ok('/'),
+            '_' => Ok('='),
+            '+' | '/' | '=' => Err(UserSigError::Malformed("not the UserSig alphabet")),
+            c => Ok(c),
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let compressed = STANDARD
         .decode(b64.as_bytes())
         .map_err(|_| UserSigError::Malformed("not base64"))?;

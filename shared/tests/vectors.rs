@@ -1,6 +1,7 @@
 //! The official test vectors (spec/vectors/usersig-and-urls.json): UserSigs produced by
 //! Tencent's Node and Python implementations and txSecrets from Tencent's documentation.
 
+use rtcroom_shared::token::{TokenError, TokenKey};
 use rtcroom_shared::urls::{self, UrlSigner};
 use rtcroom_shared::usersig::{self, MapKeyRoom, PrivateMapKey, UserSigError, privilege};
 use serde_json::Value;
@@ -180,6 +181,90 @@ fn txsecret_vectors_match_and_verify() {
                 ttl_secs: 604_800,
             };
             assert_eq!(signer.urls(stream, expiry - 604_800).push_url, push_url);
+        }
+    }
+}
+
+fn our_vectors(name: &str) -> Value {
+    let path = format!("{}/../spec/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("vectors file")).expect("JSON")
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// spec/vectors/private-map-keys.json, written by scripts/gen-spec-vectors.py from the spec.
+#[test]
+fn private_map_key_vectors_decode_as_specified_and_rejects_are_refused() {
+    let vectors = our_vectors("private-map-keys.json");
+    let key = s(&vectors, "key");
+    let appid = u(&vectors, "sdkAppID");
+    let valid = vectors["valid"].as_array().unwrap();
+    assert!(valid.len() >= 5);
+    for v in valid {
+        let d = &v["decoded"];
+        let buf = unhex(s(v, "userbufHex"));
+        let decoded =
+            PrivateMapKey::decode(&buf).unwrap_or_else(|e| panic!("{}: {e}", s(v, "why")));
+        assert_eq!(decoded.user_id, s(d, "userID"), "{}", s(v, "why"));
+        assert_eq!(u64::from(decoded.sdkappid), u(d, "sdkAppID"));
+        assert_eq!(u64::from(decoded.expires_at), u(d, "expiry"));
+        assert_eq!(u64::from(decoded.privileges), u(d, "privileges"));
+        assert_eq!(decoded.room.room_id(), s(d, "room"));
+        assert_eq!(
+            matches!(decoded.room, MapKeyRoom::Named(_)),
+            u(d, "version") == 1
+        );
+        assert_eq!(decoded.encode(), buf, "encoding is the inverse");
+        // Inside a UserSig made by the independent generator.
+        let sig = usersig::verify(
+            s(v, "usersig"),
+            appid,
+            s(d, "userID"),
+            key,
+            u(v, "usersigTime"),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", s(v, "why")));
+        assert_eq!(sig.userbuf.as_deref(), Some(&buf[..]));
+    }
+    let rejected = vectors["rejected"].as_array().unwrap();
+    assert!(rejected.len() >= 5);
+    for v in rejected {
+        assert!(
+            PrivateMapKey::decode(&unhex(s(v, "userbufHex"))).is_err(),
+            "{} decoded",
+            s(v, "why")
+        );
+    }
+}
+
+/// spec/vectors/tokens.json: tokens built from the documented format, and why each is refused.
+#[test]
+fn token_vectors_verify_or_fail_for_the_stated_reason() {
+    let vectors = our_vectors("tokens.json");
+    let key = TokenKey::derived_from_usersig_key(s(&vectors, "usersigKey"));
+    let appid = u(&vectors, "sdkAppID");
+    let tokens = vectors["tokens"].as_array().unwrap();
+    assert!(tokens.len() >= 10);
+    for v in tokens {
+        let result = key.verify(s(v, "token"), s(v, "userID"), appid, u(v, "now"));
+        let why = s(v, "why");
+        match v["error"].as_str() {
+            None => assert!(result.is_ok(), "{why}: {result:?}"),
+            Some(expected) => {
+                let expected = match expected {
+                    "Expired" => TokenError::Expired,
+                    "WrongUser" => TokenError::WrongUser,
+                    "BadSignature" => TokenError::BadSignature,
+                    "Malformed" => TokenError::Malformed,
+                    other => panic!("unknown error {other}"),
+                };
+                assert_eq!(result, Err(expected), "{why}");
+            }
         }
     }
 }
