@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command (README "Quick start"; .ci/run calls it). Installs what it needs
-# if missing (moto, cfn-lint, cargo-lambda from PyPI), starts a DynamoDB-compatible server
-# (moto) for the run, and stops it at the end:
-#   fmt, clippy, every test on the embedded store and on DynamoDB, the template lint, the
-#   Lambda build, and the README's curl walk-through on both stores.
+# if missing (moto, cfn-lint, cargo-lambda, openapi-spec-validator, schemathesis from PyPI),
+# starts a DynamoDB-compatible server (moto) for the run, and stops it at the end:
+#   fmt, clippy, every test on the embedded store and on DynamoDB (including the conformance
+#   suite), the OpenAPI validation, a bounded schemathesis run, the template lint, the Lambda
+#   build, and the README's curl walk-through on both stores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,8 @@ mkdir -p target
 step "tools"
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 have_tools() {
-  python3 -c 'import moto.server' 2>/dev/null && command -v cfn-lint >/dev/null && command -v cargo-lambda >/dev/null
+  python3 -c 'import moto.server' 2>/dev/null && command -v cfn-lint >/dev/null && command -v cargo-lambda >/dev/null \
+    && command -v openapi-spec-validator >/dev/null && command -v schemathesis >/dev/null
 }
 if [ -n "${RTCROOM_TOOLS_VENV:-}" ] || ! have_tools; then
   # A venv of our own: Debian's system Python refuses pip installs (PEP 668).
@@ -22,7 +24,8 @@ if [ -n "${RTCROOM_TOOLS_VENV:-}" ] || ! have_tools; then
   [ -x target/pytools/bin/python3 ] || python3 -m venv target/pytools
   # shellcheck disable=SC1091
   . target/pytools/bin/activate
-  have_tools || pip install --quiet 'moto[server]' 'cfn-lint==1.53.3' cargo-lambda
+  have_tools || pip install --quiet 'moto[server]' 'cfn-lint==1.53.3' cargo-lambda \
+    'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5'
 fi
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 scripts/moto_server.py 127.0.0.1 "$moto_port" >target/moto.log 2>&1 &
@@ -54,11 +57,18 @@ run_tests target/test-embedded.txt cargo test --workspace
 step "cargo test: the room-service integration tests again, on DynamoDB"
 RTCROOM_TEST_STORE=dynamodb run_tests target/test-dynamodb.txt cargo test -p rtcroom-functions --tests
 
+step "spec/openapi.yaml is valid OpenAPI 3.1"
+openapi-spec-validator spec/openapi.yaml
+
+step "schemathesis: bounded fuzzing of the HTTP API from spec/openapi.yaml"
+scripts/fuzz-api.sh 25 >target/schemathesis.txt 2>&1 || { tail -80 target/schemathesis.txt; exit 1; }
+grep -E 'generated|No issues|schemathesis:' target/schemathesis.txt
+
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
 
 step "Lambda binaries: cargo lambda build (dev profile, x86_64 here; sam build makes release arm64)"
-CARGO_LAMBDA_COMPILER=cargo cargo lambda build --x86-64 --bins --quiet
+CARGO_LAMBDA_COMPILER=cargo cargo lambda build -p rtcroom-functions --x86-64 --bins --quiet
 ls target/lambda | tr '\n' ' '; echo
 
 step "README walk-through against a running local gateway, on each store"

@@ -225,6 +225,18 @@ impl Ctx {
     /// `add_pusher` with a fresh push URL of the user's; returns the answer unchecked.
     pub async fn add_pusher(&self, user: &User, room_type: &str, room_id: &str) -> Check<Answer> {
         let push_url = self.push_url(user, room_type).await?;
+        self.add_pusher_with(user, room_type, room_id, &push_url)
+            .await
+    }
+
+    /// `add_pusher` with a given push URL; returns the answer unchecked.
+    pub async fn add_pusher_with(
+        &self,
+        user: &User,
+        room_type: &str,
+        room_id: &str,
+        push_url: &str,
+    ) -> Check<Answer> {
         self.call(
             user,
             room_type,

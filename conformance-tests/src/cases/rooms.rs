@@ -382,6 +382,24 @@ async fn rejoin_updates(ctx: Arc<Ctx>) -> Check {
     ctx.expect(&full, 5001, "ROOM-6: no seat taken or freed by the update")
 }
 
+async fn members_listed(
+    ctx: &Ctx,
+    user: &User,
+    room_type: &str,
+    room: &str,
+    seats: usize,
+) -> Check {
+    let members = ctx
+        .members(user, room_type, room)
+        .await?
+        .unwrap_or_default();
+    ensure(
+        members.len() == seats,
+        &format!("ROOM-7: {seats} members listed"),
+        || format!("{members:?}"),
+    )
+}
+
 async fn capacity(ctx: &Ctx, room_type: &str) -> Check {
     let seats = capacity_of(&ctx.options, room_type);
     let users = ctx.users("seat", seats + 1).await?;
@@ -395,15 +413,7 @@ async fn capacity(ctx: &Ctx, room_type: &str) -> Check {
         5001,
         &format!("ROOM-7: joining a {room_type} whose {seats} seats are taken"),
     )?;
-    let members = ctx
-        .members(&users[0], room_type, &room)
-        .await?
-        .unwrap_or_default();
-    ensure(
-        members.len() == seats,
-        &format!("ROOM-7: {seats} members listed"),
-        || format!("{members:?}"),
-    )
+    members_listed(ctx, &users[0], room_type, &room, seats).await
 }
 
 async fn capacity_double(ctx: Arc<Ctx>) -> Check {
@@ -425,26 +435,19 @@ async fn concurrent_joins(ctx: &Arc<Ctx>, room_type: &str) -> Check {
     let joins = users.iter().zip(urls).map(|(user, url)| {
         let room = room.clone();
         async move {
-            let url = url?;
-            ctx.call(
-                user,
-                room_type,
-                "add_pusher",
-                json!({"roomID": room, "userID": user.id, "userName": "n", "userAvatar": "a",
-                       "pushURL": url}),
-            )
-            .await
+            let answer = ctx.add_pusher_with(user, room_type, &room, &url?).await?;
+            // Admitted members heartbeat at once, as clients do, so they are still there to
+            // count however long the others take.
+            let beating = (answer.code() == 0).then(|| ctx.keep_beating(user, room_type, &room));
+            Ok::<_, crate::client::Failure>((answer.code(), beating))
         }
     });
     let mut codes = std::collections::BTreeMap::<i64, usize>::new();
     let mut beating = Vec::new();
-    for (user, answer) in users.iter().zip(join_all(joins).await) {
-        let code = answer?.code();
+    for joined in join_all(joins).await {
+        let (code, beat) = joined?;
         *codes.entry(code).or_default() += 1;
-        if code == 0 {
-            // Admitted members heartbeat, as clients do, so they are still there to count.
-            beating.push(ctx.keep_beating(user, room_type, &room));
-        }
+        beating.extend(beat);
     }
     ensure(
         codes.get(&0) == Some(&seats) && codes.get(&5001) == Some(&(n - seats)) && codes.len() == 2,
@@ -454,15 +457,7 @@ async fn concurrent_joins(ctx: &Arc<Ctx>, room_type: &str) -> Check {
         || format!("codes (code: count) {codes:?}"),
     )?;
     ctx.server.note_asserted(5001);
-    let members = ctx
-        .members(&users[0], room_type, &room)
-        .await?
-        .unwrap_or_default();
-    ensure(
-        members.len() == seats,
-        &format!("ROOM-7: {seats} members listed"),
-        || format!("{members:?}"),
-    )
+    members_listed(ctx, &users[0], room_type, &room, seats).await
 }
 
 async fn concurrent_double(ctx: Arc<Ctx>) -> Check {
@@ -485,13 +480,7 @@ async fn foreign_push_url(ctx: Arc<Ctx>) -> Check {
         ),
     ] {
         let answer = ctx
-            .call(
-                &thief,
-                "multi_room",
-                "add_pusher",
-                json!({"roomID": room, "userID": thief.id, "userName": "n", "userAvatar": "a",
-                       "pushURL": url}),
-            )
+            .add_pusher_with(&thief, "multi_room", &room, url)
             .await?;
         ctx.expect(&answer, 7, &format!("ROOM-15: add_pusher with {what}"))?;
     }
@@ -671,15 +660,7 @@ async fn pusher_entries(ctx: Arc<Ctx>) -> Check {
     let mut push_urls = Vec::new();
     for user in &users {
         let url = ctx.push_url(user, "multi_room").await?;
-        let answer = ctx
-            .call(
-                user,
-                "multi_room",
-                "add_pusher",
-                json!({"roomID": room, "userID": user.id, "userName": "n", "userAvatar": "a",
-                       "pushURL": url}),
-            )
-            .await?;
+        let answer = ctx.add_pusher_with(user, "multi_room", &room, &url).await?;
         ctx.expect(&answer, 0, "add_pusher")?;
         push_urls.push(url);
     }

@@ -523,13 +523,7 @@ async fn map_key_privileges(ctx: Arc<Ctx>) -> Check {
     let creators = ctx.push_url(&creator, "multi_room").await?;
     let watchers = creators.replace(&format!("_{}_", creator.id), &format!("_{}_", watcher.id));
     let join = ctx
-        .call(
-            &watcher,
-            "multi_room",
-            "add_pusher",
-            json!({"roomID": room, "userID": watcher.id, "userName": "n", "userAvatar": "a",
-                   "pushURL": watchers}),
-        )
+        .add_pusher_with(&watcher, "multi_room", &room, &watchers)
         .await?;
     ctx.expect(&join, 7, "AUTH-7: add_pusher without a send bit")?;
     // With the room there, entering needs no create bit.
