@@ -194,3 +194,44 @@ fn base64_url(bytes: &[u8]) -> String {
         .replace('/', "-")
         .replace('=', "_")
 }
+
+/// The exhaustive companion of the property above: every position of one UserSig (with and
+/// without userbuf) and of one token, changed to each character of their alphabets.
+#[test]
+fn every_position_of_a_usersig_and_a_token_changed_is_refused() {
+    let alphabet: Vec<char> = ('A'..='Z')
+        .chain('a'..='z')
+        .chain('0'..='9')
+        .chain("*-_+/=.".chars())
+        .collect();
+    for userbuf in [None, Some(&b"\x01\x00\x02ab"[..])] {
+        let sig = usersig::generate(1_400_000_000, KEY, "alice", 86_400, 1_700_000_000, userbuf);
+        for (i, original) in sig.char_indices() {
+            for &c in alphabet.iter().filter(|&&c| c != original) {
+                let mut changed = sig.clone();
+                changed.replace_range(i..i + 1, &c.to_string());
+                assert!(
+                    usersig::verify(&changed, 1_400_000_000, "alice", KEY, 1_700_000_000).is_err(),
+                    "{changed} (position {i} → {c}) accepted"
+                );
+            }
+        }
+    }
+    let key = TokenKey::derived_from_usersig_key(KEY);
+    let token = key.issue(&Session {
+        user_id: "alice".into(),
+        sdkappid: 1_400_000_000,
+        expires_at: 1_700_086_400,
+        grant: None,
+    });
+    for (i, original) in token.char_indices() {
+        for &c in alphabet.iter().filter(|&&c| c != original) {
+            let mut changed = token.clone();
+            changed.replace_range(i..i + 1, &c.to_string());
+            assert!(
+                key.verify(&changed, "alice", 1_400_000_000, 1_700_000_000).is_err(),
+                "{changed} (position {i} → {c}) accepted"
+            );
+        }
+    }
+}

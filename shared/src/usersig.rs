@@ -188,17 +188,47 @@ pub fn decode_document(usersig: &str) -> Result<serde_json::Map<String, Value>, 
         .decode(b64.as_bytes())
         .map_err(|_| UserSigError::Malformed("not base64"))?;
     let mut json = Vec::new();
-    ZlibDecoder::new(compressed.as_slice())
+    let mut inflater = ZlibDecoder::new(compressed.as_slice());
+    (&mut inflater)
         .take(MAX_DOCUMENT_BYTES + 1)
         .read_to_end(&mut json)
         .map_err(|_| UserSigError::Malformed("not a zlib stream"))?;
     if json.len() as u64 > MAX_DOCUMENT_BYTES {
         return Err(UserSigError::Malformed("document too large"));
     }
+    // Bytes after the zlib stream, or set padding bits, would make two different UserSigs
+    // verify as one.
+    if inflater.total_in() != compressed.len() as u64 {
+        return Err(UserSigError::Malformed("bytes after the zlib stream"));
+    }
+    if !final_padding_is_zero(&compressed, &json) {
+        return Err(UserSigError::Malformed("non-zero padding bits in the zlib stream"));
+    }
     match serde_json::from_slice(&json) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(UserSigError::Malformed("not a JSON object")),
     }
+}
+
+/// A deflate stream ends mid-byte, and inflaters ignore the rest of that byte. zlib (and every
+/// official producer) pads it with zero bits; a set bit there that changes nothing when cleared
+/// is a second spelling of the same UserSig. The last deflate byte precedes the 4-byte Adler-32.
+fn final_padding_is_zero(compressed: &[u8], inflated: &[u8]) -> bool {
+    let Some(last) = compressed.len().checked_sub(5) else {
+        return false;
+    };
+    (0..8)
+        .filter(|bit| compressed[last] & (1 << bit) != 0)
+        .all(|bit| {
+            let mut probe = compressed.to_vec();
+            probe[last] ^= 1 << bit;
+            let mut out = Vec::with_capacity(inflated.len());
+            let same = ZlibDecoder::new(probe.as_slice())
+                .take(MAX_DOCUMENT_BYTES + 1)
+                .read_to_end(&mut out)
+                .is_ok_and(|_| out == inflated);
+            !same
+        })
 }
 
 /// Numbers are JSON numbers in every official producer; some hand-written ones send strings.
