@@ -229,7 +229,8 @@ fn every_position_of_a_usersig_and_a_token_changed_is_refused() {
             let mut changed = token.clone();
             changed.replace_range(i..i + 1, &c.to_string());
             assert!(
-                key.verify(&changed, "alice", 1_400_000_000, 1_700_000_000).is_err(),
+                key.verify(&changed, "alice", 1_400_000_000, 1_700_000_000)
+                    .is_err(),
                 "{changed} (position {i} → {c}) accepted"
             );
         }

@@ -202,7 +202,9 @@ pub fn decode_document(usersig: &str) -> Result<serde_json::Map<String, Value>, 
         return Err(UserSigError::Malformed("bytes after the zlib stream"));
     }
     if !final_padding_is_zero(&compressed, &json) {
-        return Err(UserSigError::Malformed("non-zero padding bits in the zlib stream"));
+        return Err(UserSigError::Malformed(
+            "non-zero padding bits in the zlib stream",
+        ));
     }
     match serde_json::from_slice(&json) {
         Ok(Value::Object(map)) => Ok(map),
