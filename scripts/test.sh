@@ -61,7 +61,7 @@ step "spec/openapi.yaml is valid OpenAPI 3.1"
 openapi-spec-validator spec/openapi.yaml
 
 step "schemathesis: bounded fuzzing of the HTTP API from spec/openapi.yaml"
-scripts/fuzz-api.sh 25 >target/schemathesis.txt 2>&1 || { tail -80 target/schemathesis.txt; exit 1; }
+scripts/fuzz-api.sh 50 >target/schemathesis.txt 2>&1 || { tail -80 target/schemathesis.txt; exit 1; }
 grep -E 'generated|No issues|schemathesis:' target/schemathesis.txt
 
 step "cfn-lint template.yaml"
