@@ -12,7 +12,11 @@ step() { printf '\n== %s\n' "$*"; }
 
 mkdir -p target
 step "tools"
-command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+# curl for the walk-through, ffmpeg as the relay's real RTMP publisher and player.
+if ! command -v curl >/dev/null || ! command -v ffmpeg >/dev/null; then
+  apt-get install -y -qq --no-install-recommends curl ffmpeg >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ffmpeg >/dev/null; }
+fi
 have_tools() {
   python3 -c 'import moto.server' 2>/dev/null && command -v cfn-lint >/dev/null && command -v cargo-lambda >/dev/null \
     && command -v openapi-spec-validator >/dev/null && command -v schemathesis >/dev/null

@@ -1,0 +1,89 @@
+//! The relay's configuration, from `RTCROOM_*` environment variables; a bad value stops the
+//! start with a message naming the variable.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// `RTCROOM_RELAY_RTMP_LISTEN` (default `127.0.0.1:1935`).
+    pub rtmp_listen: SocketAddr,
+    /// `RTCROOM_PUSH_KEY`: the key push and play URLs are signed with (required).
+    pub push_key: String,
+    /// `RTCROOM_RELAY_GOP_CACHE` (default on): new players start at the last keyframe.
+    pub gop_cache: bool,
+    /// `RTCROOM_RELAY_MAX_CONNECTIONS` (default 10,000).
+    pub max_connections: usize,
+    /// `RTCROOM_RELAY_MAX_STREAMS` (default 1,000).
+    pub max_streams: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl RelayConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let err = |var: &'static str, problem: &str| ConfigError {
+            var,
+            problem: problem.into(),
+        };
+        let rtmp_listen = match get("RTCROOM_RELAY_RTMP_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 1935)),
+            Some(v) => v
+                .parse()
+                .map_err(|_| err("RTCROOM_RELAY_RTMP_LISTEN", "an address like 0.0.0.0:1935"))?,
+        };
+        let push_key = get("RTCROOM_PUSH_KEY")
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| err("RTCROOM_PUSH_KEY", "is required"))?;
+        let gop_cache = match get("RTCROOM_RELAY_GOP_CACHE").as_deref() {
+            None | Some("on" | "1" | "true") => true,
+            Some("off" | "0" | "false") => false,
+            Some(_) => return Err(err("RTCROOM_RELAY_GOP_CACHE", "on or off")),
+        };
+        let number = |var: &'static str, default: usize| match get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| err(var, "a positive integer")),
+        };
+        Ok(Self {
+            rtmp_listen,
+            push_key,
+            gop_cache,
+            max_connections: number("RTCROOM_RELAY_MAX_CONNECTIONS", 10_000)?,
+            max_streams: number("RTCROOM_RELAY_MAX_STREAMS", 1_000)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let c =
+            RelayConfig::from_lookup(|k| (k == "RTCROOM_PUSH_KEY").then(|| "k".into())).unwrap();
+        assert_eq!(c.rtmp_listen.to_string(), "127.0.0.1:1935");
+        assert!(c.gop_cache);
+        let missing = RelayConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(missing.var, "RTCROOM_PUSH_KEY");
+        let bad = RelayConfig::from_lookup(|k| match k {
+            "RTCROOM_PUSH_KEY" => Some("k".into()),
+            "RTCROOM_RELAY_MAX_STREAMS" => Some("lots".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(bad.var, "RTCROOM_RELAY_MAX_STREAMS");
+    }
+}

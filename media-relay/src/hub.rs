@@ -1,0 +1,342 @@
+//! The stream hub: per stream name, the publisher's sequence headers, metadata and optional
+//! GOP cache, and a broadcast of its media messages to every subscriber.
+//!
+//! Each media message is framed once, when it arrives ([`Frame`]: the RTMP chunk headers and
+//! the payload as shared [`Bytes`]); subscribers receive clones of the handles, never of the
+//! bytes. The broadcast is a bounded ring (tokio's `broadcast`): the publisher never waits for
+//! a subscriber, and a subscriber that falls a ring behind is told how much it missed and
+//! skips video to the next keyframe.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use crate::rtmp::chunk::{Framing, Headers};
+
+/// Messages a subscriber may fall behind before it starts skipping.
+pub const RING: usize = 1024;
+
+pub const TYPE_AUDIO: u8 = 8;
+pub const TYPE_VIDEO: u8 = 9;
+pub const TYPE_DATA: u8 = 18;
+/// Not an RTMP type: the end-of-stream marker.
+pub const TYPE_END: u8 = 0;
+
+/// Chunk stream ids the relay sends media on (one per kind, as nginx-rtmp and ffmpeg do).
+const CSID_DATA: u32 = 5;
+const CSID_AUDIO: u32 = 6;
+const CSID_VIDEO: u32 = 7;
+/// The message stream every player's `createStream` gets.
+pub const PLAY_STREAM_ID: u32 = 1;
+
+/// One media (or metadata) message, framed once for every subscriber.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub type_id: u8,
+    pub timestamp: u32,
+    pub payload: Bytes,
+    pub headers: Headers,
+    /// Video: a keyframe, where a skipping subscriber may resume.
+    pub keyframe: bool,
+}
+
+impl Frame {
+    pub fn new(type_id: u8, timestamp: u32, payload: Bytes) -> Self {
+        let csid = match type_id {
+            TYPE_AUDIO => CSID_AUDIO,
+            TYPE_VIDEO => CSID_VIDEO,
+            _ => CSID_DATA,
+        };
+        let headers = Framing::headers(csid, timestamp, type_id, PLAY_STREAM_ID, payload.len());
+        let keyframe = type_id == TYPE_VIDEO && is_keyframe(&payload);
+        Self {
+            type_id,
+            timestamp,
+            payload,
+            headers,
+            keyframe,
+        }
+    }
+}
+
+impl Frame {
+    /// The marker a publisher's end sends down the broadcast, after its last message.
+    pub fn end() -> Self {
+        Self::new(TYPE_END, 0, Bytes::new())
+    }
+
+    pub fn is_end(&self) -> bool {
+        self.type_id == TYPE_END
+    }
+}
+
+/// A video tag's frame type is the high nibble of its first byte (legacy FLV), or bits 4-6
+/// with the Enhanced-RTMP ExHeader bit 7 set: 1 means keyframe in both.
+pub fn is_keyframe(payload: &[u8]) -> bool {
+    match payload.first() {
+        Some(&b) if b & 0x80 != 0 => (b >> 4) & 0x07 == 1,
+        Some(&b) => b >> 4 == 1,
+        None => false,
+    }
+}
+
+/// A sequence header (decoder configuration) rather than coded media: AVC/HEVC/AAC packet
+/// type 0 in legacy tags, and `SequenceStart` in Enhanced-RTMP tags.
+pub fn is_sequence_header(type_id: u8, payload: &[u8]) -> bool {
+    match (type_id, payload) {
+        // Enhanced video: ExHeader bit, PacketType (low nibble) 0 = SequenceStart.
+        (TYPE_VIDEO, [b, ..]) if b & 0x80 != 0 => b & 0x0f == 0,
+        // Legacy AVC (7) and the de-facto HEVC (12) / AV1 (13) ids: AVCPacketType 0.
+        (TYPE_VIDEO, [b, 0, ..]) => matches!(b & 0x0f, 7 | 12 | 13),
+        // Enhanced audio: SoundFormat 9 (ExHeader), AudioPacketType 0 = SequenceStart.
+        (TYPE_AUDIO, [b, ..]) if b >> 4 == 9 => b & 0x0f == 0,
+        // AAC: AACPacketType 0.
+        (TYPE_AUDIO, [b, 0, ..]) => b >> 4 == 10,
+        _ => false,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    metadata: Option<Frame>,
+    video_header: Option<Frame>,
+    audio_header: Option<Frame>,
+    /// From the last keyframe on (when the GOP cache is on).
+    gop: Vec<Frame>,
+}
+
+/// What a new subscriber starts from, and its place in the broadcast.
+pub struct Subscription {
+    pub start: Vec<Frame>,
+    pub live: broadcast::Receiver<Frame>,
+}
+
+pub struct Stream {
+    pub name: String,
+    cache: Mutex<Cache>,
+    tx: broadcast::Sender<Frame>,
+    publishing: Mutex<bool>,
+    gop_cache: bool,
+    pub subscribers: AtomicU64,
+}
+
+impl Stream {
+    /// Takes one message from the publisher to every subscriber.
+    pub fn publish(&self, frame: Frame) {
+        let mut cache = self.cache.lock();
+        if frame.type_id == TYPE_DATA {
+            cache.metadata = Some(frame.clone());
+        } else if is_sequence_header(frame.type_id, &frame.payload) {
+            match frame.type_id {
+                TYPE_VIDEO => cache.video_header = Some(frame.clone()),
+                _ => cache.audio_header = Some(frame.clone()),
+            }
+        } else if self.gop_cache {
+            if frame.keyframe {
+                cache.gop.clear();
+            }
+            // Bounded: a stream without keyframes must not grow the cache forever.
+            if !cache.gop.is_empty() || frame.keyframe {
+                if cache.gop.len() >= RING {
+                    cache.gop.clear();
+                } else {
+                    cache.gop.push(frame.clone());
+                }
+            }
+        }
+        // Sent under the cache lock, so a new subscriber sees each message exactly once:
+        // either in its start or from the broadcast.
+        let _ = self.tx.send(frame);
+    }
+
+    pub fn subscribe(&self) -> Subscription {
+        let cache = self.cache.lock();
+        let start = [&cache.metadata, &cache.video_header, &cache.audio_header]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(cache.gop.iter().cloned())
+            .collect();
+        let live = self.tx.subscribe();
+        Subscription { start, live }
+    }
+
+    pub fn is_publishing(&self) -> bool {
+        *self.publishing.lock()
+    }
+}
+
+/// Every stream of this relay.
+pub struct Hub {
+    streams: Mutex<HashMap<String, Arc<Stream>>>,
+    gop_cache: bool,
+    max_streams: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("stream {0} already has a publisher")]
+    AlreadyPublishing(String),
+    #[error("the relay carries its maximum of {0} streams")]
+    TooManyStreams(usize),
+}
+
+impl Hub {
+    pub fn new(gop_cache: bool, max_streams: usize) -> Arc<Self> {
+        Arc::new(Self {
+            streams: Mutex::new(HashMap::new()),
+            gop_cache,
+            max_streams,
+        })
+    }
+
+    fn stream(&self, name: &str) -> Result<Arc<Stream>, HubError> {
+        let mut streams = self.streams.lock();
+        if let Some(s) = streams.get(name) {
+            return Ok(s.clone());
+        }
+        if streams.len() >= self.max_streams {
+            return Err(HubError::TooManyStreams(self.max_streams));
+        }
+        let stream = Arc::new(Stream {
+            name: name.to_owned(),
+            cache: Mutex::new(Cache::default()),
+            tx: broadcast::channel(RING).0,
+            publishing: Mutex::new(false),
+            gop_cache: self.gop_cache,
+            subscribers: AtomicU64::new(0),
+        });
+        streams.insert(name.to_owned(), stream.clone());
+        Ok(stream)
+    }
+
+    /// Claims `name` for a publisher; refused while another publishes it.
+    pub fn start_publishing(&self, name: &str) -> Result<Arc<Stream>, HubError> {
+        let stream = self.stream(name)?;
+        let mut publishing = stream.publishing.lock();
+        if *publishing {
+            return Err(HubError::AlreadyPublishing(name.to_owned()));
+        }
+        *publishing = true;
+        *stream.cache.lock() = Cache::default();
+        drop(publishing);
+        Ok(stream)
+    }
+
+    /// The publisher left: its players get an end marker, and the stream is forgotten once
+    /// nobody plays it.
+    pub fn stop_publishing(&self, stream: &Arc<Stream>) {
+        *stream.publishing.lock() = false;
+        *stream.cache.lock() = Cache::default();
+        let _ = stream.tx.send(Frame::end());
+        self.forget_if_idle(stream);
+    }
+
+    /// Whether `name` has a publisher now.
+    pub fn is_publishing(&self, name: &str) -> bool {
+        self.streams
+            .lock()
+            .get(name)
+            .is_some_and(|s| s.is_publishing())
+    }
+
+    /// A player joins `name` (which may not be published yet).
+    pub fn play(&self, name: &str) -> Result<(Arc<Stream>, Subscription), HubError> {
+        let stream = self.stream(name)?;
+        stream.subscribers.fetch_add(1, Ordering::Relaxed);
+        let subscription = stream.subscribe();
+        Ok((stream, subscription))
+    }
+
+    pub fn stop_playing(&self, stream: &Arc<Stream>) {
+        stream.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.forget_if_idle(stream);
+    }
+
+    fn forget_if_idle(&self, stream: &Arc<Stream>) {
+        let mut streams = self.streams.lock();
+        if !stream.is_publishing() && stream.subscribers.load(Ordering::Relaxed) == 0 {
+            streams.remove(&stream.name);
+        }
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(key: bool, seq: bool) -> Frame {
+        let b0 = if key { 0x17 } else { 0x27 };
+        Frame::new(
+            TYPE_VIDEO,
+            0,
+            Bytes::from(vec![b0, u8::from(!seq), 0, 0, 0]),
+        )
+    }
+
+    #[test]
+    fn keyframes_and_sequence_headers_of_legacy_and_enhanced_tags() {
+        assert!(is_keyframe(&[0x17, 1]));
+        assert!(!is_keyframe(&[0x27, 1]));
+        assert!(is_keyframe(&[0x90 | 0x01, b'h', b'v', b'c', b'1']));
+        assert!(!is_keyframe(&[0xA0 | 0x01, b'a', b'v', b'0', b'1']));
+        assert!(is_sequence_header(TYPE_VIDEO, &[0x17, 0]));
+        assert!(is_sequence_header(
+            TYPE_VIDEO,
+            &[0x90, b'h', b'v', b'c', b'1']
+        ));
+        assert!(!is_sequence_header(
+            TYPE_VIDEO,
+            &[0x91, b'h', b'v', b'c', b'1']
+        ));
+        assert!(is_sequence_header(TYPE_AUDIO, &[0xAF, 0]));
+        assert!(!is_sequence_header(TYPE_AUDIO, &[0xAF, 1]));
+        assert!(is_sequence_header(
+            TYPE_AUDIO,
+            &[0x90, b'O', b'p', b'u', b's']
+        ));
+    }
+
+    #[test]
+    fn a_late_subscriber_starts_from_headers_and_the_last_keyframe() {
+        let hub = Hub::new(true, 10);
+        let stream = hub.start_publishing("s").unwrap();
+        stream.publish(video(true, true));
+        stream.publish(video(true, false));
+        stream.publish(video(false, false));
+        stream.publish(video(true, false));
+        stream.publish(video(false, false));
+        let (_, sub) = hub.play("s").unwrap();
+        let kinds: Vec<(bool, bool)> = sub
+            .start
+            .iter()
+            .map(|f| (f.keyframe, is_sequence_header(f.type_id, &f.payload)))
+            .collect();
+        assert_eq!(kinds, [(true, true), (true, false), (false, false)]);
+        assert!(matches!(
+            hub.start_publishing("s"),
+            Err(HubError::AlreadyPublishing(_))
+        ));
+    }
+
+    #[test]
+    fn subscribers_share_the_publishers_bytes() {
+        let hub = Hub::new(false, 10);
+        let stream = hub.start_publishing("s").unwrap();
+        let (_, mut a) = hub.play("s").unwrap();
+        let (_, mut b) = hub.play("s").unwrap();
+        let frame = video(true, false);
+        let ptr = frame.payload.as_ptr();
+        stream.publish(frame);
+        assert_eq!(a.live.try_recv().unwrap().payload.as_ptr(), ptr);
+        assert_eq!(b.live.try_recv().unwrap().payload.as_ptr(), ptr);
+    }
+}

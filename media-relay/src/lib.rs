@@ -1,0 +1,8 @@
+//! rtcroom's media relay: RTMP publish and play with Tencent-style signed URLs, verified
+//! in-process, and copy-free fan-out of each stream to its players.
+
+pub mod config;
+pub mod hub;
+pub mod metrics;
+pub mod rtmp;
+pub mod server;

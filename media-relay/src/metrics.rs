@@ -1,0 +1,135 @@
+//! Counters and gauges, rendered in the Prometheus text format at `/metrics`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn dec(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub connections: Gauge,
+    pub connections_refused: Counter,
+    pub publishers: Gauge,
+    pub players: Gauge,
+    pub bytes_in: Counter,
+    pub bytes_out: Counter,
+    pub messages_in: Counter,
+    /// Vectored writes to players (each carries one or more messages).
+    pub writes: Counter,
+    /// Messages players skipped because they fell a whole ring behind.
+    pub dropped_to_keyframe: Counter,
+    pub auth_refused: Counter,
+    pub sessions_failed: Counter,
+}
+
+impl Metrics {
+    pub fn render(&self, streams: usize) -> String {
+        let mut out = String::new();
+        let mut line = |name: &str, kind: &str, help: &str, value: i128| {
+            let _ = writeln!(out, "# HELP rtcroom_relay_{name} {help}");
+            let _ = writeln!(out, "# TYPE rtcroom_relay_{name} {kind}");
+            let _ = writeln!(out, "rtcroom_relay_{name} {value}");
+        };
+        line(
+            "connections",
+            "gauge",
+            "Open RTMP connections.",
+            self.connections.get().into(),
+        );
+        line(
+            "connections_refused_total",
+            "counter",
+            "Connections refused at the limit.",
+            self.connections_refused.get().into(),
+        );
+        line(
+            "streams",
+            "gauge",
+            "Streams published or played.",
+            streams as i128,
+        );
+        line(
+            "publishers",
+            "gauge",
+            "Connections publishing.",
+            self.publishers.get().into(),
+        );
+        line(
+            "players",
+            "gauge",
+            "Connections playing.",
+            self.players.get().into(),
+        );
+        line(
+            "bytes_in_total",
+            "counter",
+            "Bytes received.",
+            self.bytes_in.get().into(),
+        );
+        line(
+            "bytes_out_total",
+            "counter",
+            "Bytes sent.",
+            self.bytes_out.get().into(),
+        );
+        line(
+            "messages_in_total",
+            "counter",
+            "Media messages received from publishers.",
+            self.messages_in.get().into(),
+        );
+        line(
+            "player_writes_total",
+            "counter",
+            "Vectored writes to players.",
+            self.writes.get().into(),
+        );
+        line(
+            "dropped_to_keyframe_total",
+            "counter",
+            "Messages players skipped after falling behind.",
+            self.dropped_to_keyframe.get().into(),
+        );
+        line(
+            "auth_refused_total",
+            "counter",
+            "Publish/play refused for a bad or expired signature.",
+            self.auth_refused.get().into(),
+        );
+        line(
+            "sessions_failed_total",
+            "counter",
+            "Connections ended by a protocol or I/O error.",
+            self.sessions_failed.get().into(),
+        );
+        out
+    }
+}

@@ -1,0 +1,642 @@
+//! One RTMP connection: handshake, `connect`, then either publishing a stream or playing one.
+//!
+//! ```text
+//! client                                     relay
+//! connect(app, tcUrl)                   →    Window Ack Size, Set Peer Bandwidth,
+//!                                       ←    Set Chunk Size, _result(NetConnection.Connect.Success)
+//! releaseStream / FCPublish / createStream → _result (stream id 1)
+//! publish(name?bizid&txSecret&txTime)   →    onStatus NetStream.Publish.Start
+//!                                            (BadName and close: bad signature, expired, taken)
+//! audio / video / @setDataFrame         →    into the hub
+//! play(name?bizid&txSecret&txTime)      →    StreamBegin, onStatus NetStream.Play.Reset/Start,
+//!                                       ←    metadata, sequence headers, GOP, live messages
+//!                                            (Play.Failed and close on a bad signature)
+//! publisher gone                        ←    onStatus NetStream.Play.UnpublishNotify, StreamEOF,
+//!                                            and the connection closes
+//! ```
+
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::hub::{Frame, Hub, PLAY_STREAM_ID, Stream, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO};
+use crate::metrics::Metrics;
+use crate::rtmp::amf0::{self, Amf};
+use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
+use crate::rtmp::handshake;
+
+/// The chunk size the relay writes with: most media messages fit one chunk.
+pub const OUT_CHUNK_SIZE: usize = 65_536;
+const WINDOW_ACK_SIZE: u32 = 2_500_000;
+/// A connection that has not published or played this long after connecting is dropped.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// A player whose socket takes no data for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Times a player may fall a whole ring behind before it is dropped.
+const MAX_LAGS: u32 = 8;
+/// Frames gathered into one vectored write, at most.
+const MAX_BATCH: usize = 128;
+
+const CMD_CSID: u32 = 3;
+const CONTROL_CSID: u32 = 2;
+
+/// What a session needs from the relay.
+pub struct Relay {
+    pub hub: Arc<Hub>,
+    pub push_key: String,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Handshake(#[from] handshake::HandshakeError),
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("timed out")]
+    Timeout,
+}
+
+struct Conn {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    reader: ChunkReader,
+    inbuf: BytesMut,
+    framing: Framing,
+    received: u64,
+    acked: u64,
+    peer_window: u64,
+    /// The query part of `connect`'s tcUrl/app, for clients that put the signature there.
+    connect_query: Option<String>,
+    metrics: Arc<Metrics>,
+}
+
+pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), SessionError> {
+    let _ = socket.set_nodelay(true);
+    tokio::time::timeout(SETUP_TIMEOUT, handshake::accept(&mut socket))
+        .await
+        .map_err(|_| SessionError::Timeout)??;
+    let (rd, wr) = socket.into_split();
+    let mut conn = Conn {
+        rd,
+        wr,
+        reader: ChunkReader::default(),
+        inbuf: BytesMut::with_capacity(64 * 1024),
+        framing: Framing { chunk_size: 128 },
+        received: 0,
+        acked: 0,
+        peer_window: u64::from(WINDOW_ACK_SIZE),
+        connect_query: None,
+        metrics: relay.metrics.clone(),
+    };
+    let role = tokio::time::timeout(SETUP_TIMEOUT, conn.setup(&relay))
+        .await
+        .map_err(|_| SessionError::Timeout)??;
+    match role {
+        Role::Publish(stream) => {
+            relay.metrics.publishers.inc();
+            let result = conn.publish(&stream).await;
+            relay.hub.stop_publishing(&stream);
+            relay.metrics.publishers.dec();
+            result
+        }
+        Role::Play(stream, subscription) => {
+            relay.metrics.players.inc();
+            let result = conn.play(subscription).await;
+            relay.hub.stop_playing(&stream);
+            relay.metrics.players.dec();
+            result
+        }
+        Role::Done => Ok(()),
+    }
+}
+
+enum Role {
+    Publish(Arc<Stream>),
+    Play(Arc<Stream>, crate::hub::Subscription),
+    Done,
+}
+
+/// A command: name, transaction id, and the rest.
+struct Command {
+    name: String,
+    txn: f64,
+    args: Vec<Amf>,
+}
+
+fn parse_command(message: &Message) -> Result<Command, SessionError> {
+    // AMF3 commands (type 17) are AMF0 after a leading format byte.
+    let body = if message.type_id == 17 {
+        message.payload.get(1..).unwrap_or(&[])
+    } else {
+        &message.payload[..]
+    };
+    let mut values = amf0::decode_all(body)
+        .map_err(|e| SessionError::Protocol(format!("bad command: {e}")))?
+        .into_iter();
+    let name = values
+        .next()
+        .and_then(|v| v.str().map(str::to_owned))
+        .ok_or_else(|| SessionError::Protocol("command without a name".into()))?;
+    let txn = values.next().and_then(|v| v.number()).unwrap_or(0.0);
+    Ok(Command {
+        name,
+        txn,
+        args: values.collect(),
+    })
+}
+
+/// `name?query` → (name, query).
+fn split_name(s: &str) -> (&str, Option<&str>) {
+    match s.split_once('?') {
+        Some((name, query)) => (name, Some(query)),
+        None => (s, None),
+    }
+}
+
+fn query_param(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn valid_stream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn status(level: &str, code: &str, description: &str) -> Amf {
+    Amf::object(&[
+        ("level", Amf::String(level.into())),
+        ("code", Amf::String(code.into())),
+        ("description", Amf::String(description.into())),
+    ])
+}
+
+impl Conn {
+    /// The next whole message, or `None` at the end of the connection. Cancel-safe (it only
+    /// awaits a read), so a player can wait on it and on the broadcast at once.
+    async fn next_message(&mut self) -> Result<Option<Message>, SessionError> {
+        loop {
+            let before = self.inbuf.len();
+            if let Some(m) = self.reader.read(&mut self.inbuf)? {
+                return Ok(Some(m));
+            }
+            if self.inbuf.len() != before {
+                // A chunk of an unfinished message: the next may already be buffered.
+                continue;
+            }
+            if self.inbuf.capacity() - self.inbuf.len() < 16 * 1024 {
+                self.inbuf.reserve(64 * 1024);
+            }
+            let n = self.rd.read_buf(&mut self.inbuf).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.received += n as u64;
+            self.metrics.bytes_in.add(n as u64);
+        }
+    }
+
+    /// Acknowledges what the peer sent once a window's worth has arrived.
+    async fn acknowledge(&mut self) -> Result<(), SessionError> {
+        if self.received - self.acked >= self.peer_window {
+            self.acked = self.received;
+            let seq = (self.received & 0xFFFF_FFFF) as u32;
+            self.send(CONTROL_CSID, 3, 0, &seq.to_be_bytes()).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &mut self,
+        csid: u32,
+        type_id: u8,
+        stream_id: u32,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
+        let mut out = BytesMut::with_capacity(payload.len() + 32);
+        self.framing
+            .encode(&mut out, csid, 0, type_id, stream_id, payload);
+        self.wr.write_all(&out).await?;
+        self.metrics.bytes_out.add(out.len() as u64);
+        Ok(())
+    }
+
+    async fn command(&mut self, stream_id: u32, values: &[Amf]) -> Result<(), SessionError> {
+        self.send(CMD_CSID, 20, stream_id, &amf0::encode_all(values))
+            .await
+    }
+
+    async fn on_status(
+        &mut self,
+        level: &str,
+        code: &str,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        self.command(
+            PLAY_STREAM_ID,
+            &[
+                Amf::String("onStatus".into()),
+                Amf::Number(0.0),
+                Amf::Null,
+                status(level, code, description),
+            ],
+        )
+        .await
+    }
+
+    async fn user_control(&mut self, event: u16, stream_id: u32) -> Result<(), SessionError> {
+        let mut p = Vec::with_capacity(6);
+        p.extend_from_slice(&event.to_be_bytes());
+        p.extend_from_slice(&stream_id.to_be_bytes());
+        self.send(CONTROL_CSID, 4, 0, &p).await
+    }
+
+    /// Handles a protocol control message; `true` when it was one.
+    async fn control(&mut self, m: &Message) -> Result<bool, SessionError> {
+        self.acknowledge().await?;
+        let word = m
+            .payload
+            .get(..4)
+            .map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")));
+        match (m.type_id, word) {
+            (1, Some(size)) => self.reader.set_chunk_size(size & 0x7FFF_FFFF),
+            (2, Some(csid)) => self.reader.abort(csid),
+            (5, Some(window)) => self.peer_window = u64::from(window.max(1)),
+            // Ping request → ping response with the same time.
+            (4, _) if m.payload.len() >= 6 && m.payload[..2] == [0, 6] => {
+                let mut p = vec![0, 7];
+                p.extend_from_slice(&m.payload[2..6]);
+                self.send(CONTROL_CSID, 4, 0, &p).await?;
+            }
+            (3 | 4 | 6, _) => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// From `connect` to a successful `publish` or `play`.
+    async fn setup(&mut self, relay: &Relay) -> Result<Role, SessionError> {
+        while let Some(m) = self.next_message().await? {
+            if self.control(&m).await? || !matches!(m.type_id, 17 | 20) {
+                continue;
+            }
+            let cmd = parse_command(&m)?;
+            match cmd.name.as_str() {
+                "connect" => self.connect(&cmd).await?,
+                "createStream" => {
+                    self.command(
+                        0,
+                        &[
+                            Amf::String("_result".into()),
+                            Amf::Number(cmd.txn),
+                            Amf::Null,
+                            Amf::Number(f64::from(PLAY_STREAM_ID)),
+                        ],
+                    )
+                    .await?
+                }
+                "releaseStream" | "FCPublish" | "FCUnpublish" | "_checkbw" | "getStreamLength" => {
+                    if cmd.txn != 0.0 {
+                        self.command(
+                            0,
+                            &[
+                                Amf::String("_result".into()),
+                                Amf::Number(cmd.txn),
+                                Amf::Null,
+                                Amf::Undefined,
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                "publish" => {
+                    return match self.authorise(relay, &cmd, "Publish").await? {
+                        Some(name) => match relay.hub.start_publishing(&name) {
+                            Ok(stream) => {
+                                self.on_status("status", "NetStream.Publish.Start", &name)
+                                    .await?;
+                                Ok(Role::Publish(stream))
+                            }
+                            Err(e) => {
+                                self.on_status(
+                                    "error",
+                                    "NetStream.Publish.BadName",
+                                    &e.to_string(),
+                                )
+                                .await?;
+                                Ok(Role::Done)
+                            }
+                        },
+                        None => Ok(Role::Done),
+                    };
+                }
+                "play" => {
+                    return match self.authorise(relay, &cmd, "Play").await? {
+                        Some(name) => match relay.hub.play(&name) {
+                            Ok((stream, subscription)) => {
+                                self.user_control(0, PLAY_STREAM_ID).await?;
+                                self.on_status("status", "NetStream.Play.Reset", &name)
+                                    .await?;
+                                self.on_status("status", "NetStream.Play.Start", &name)
+                                    .await?;
+                                Ok(Role::Play(stream, subscription))
+                            }
+                            Err(e) => {
+                                self.on_status("error", "NetStream.Play.Failed", &e.to_string())
+                                    .await?;
+                                Ok(Role::Done)
+                            }
+                        },
+                        None => Ok(Role::Done),
+                    };
+                }
+                "deleteStream" | "closeStream" => {}
+                other => tracing::debug!(command = other, "ignored"),
+            }
+        }
+        Ok(Role::Done)
+    }
+
+    async fn connect(&mut self, cmd: &Command) -> Result<(), SessionError> {
+        let props = cmd.args.first();
+        for key in ["tcUrl", "app"] {
+            if let Some((_, query)) = props
+                .and_then(|p| p.get(key))
+                .and_then(Amf::str)
+                .and_then(|s| s.split_once('?'))
+            {
+                self.connect_query = Some(query.to_owned());
+            }
+        }
+        self.send(CONTROL_CSID, 5, 0, &WINDOW_ACK_SIZE.to_be_bytes())
+            .await?;
+        let mut bw = WINDOW_ACK_SIZE.to_be_bytes().to_vec();
+        bw.push(2);
+        self.send(CONTROL_CSID, 6, 0, &bw).await?;
+        self.send(CONTROL_CSID, 1, 0, &(OUT_CHUNK_SIZE as u32).to_be_bytes())
+            .await?;
+        self.framing = Framing {
+            chunk_size: OUT_CHUNK_SIZE,
+        };
+        self.command(
+            0,
+            &[
+                Amf::String("_result".into()),
+                Amf::Number(cmd.txn),
+                Amf::object(&[
+                    ("fmsVer", Amf::String("FMS/3,0,1,123".into())),
+                    ("capabilities", Amf::Number(31.0)),
+                ]),
+                Amf::object(&[
+                    ("level", Amf::String("status".into())),
+                    ("code", Amf::String("NetConnection.Connect.Success".into())),
+                    ("description", Amf::String("Connection succeeded.".into())),
+                    ("objectEncoding", Amf::Number(0.0)),
+                ]),
+            ],
+        )
+        .await
+    }
+
+    /// Checks `publish`/`play`'s stream name and signature; on refusal tells the client
+    /// (`NetStream.{what}.BadName` / `.Failed`) and answers `None`.
+    async fn authorise(
+        &mut self,
+        relay: &Relay,
+        cmd: &Command,
+        what: &str,
+    ) -> Result<Option<String>, SessionError> {
+        // publish/play: null, name, ...
+        let raw = cmd.args.get(1).and_then(Amf::str).unwrap_or("");
+        let (name, query) = split_name(raw);
+        let query = query
+            .map(str::to_owned)
+            .or_else(|| self.connect_query.clone());
+        let secret = query.as_deref().and_then(|q| query_param(q, "txSecret"));
+        let time = query.as_deref().and_then(|q| query_param(q, "txTime"));
+        let refusal = if !valid_stream_name(name) {
+            Some("bad stream name".to_owned())
+        } else {
+            rtcroom_shared::urls::verify(
+                &relay.push_key,
+                name,
+                secret.as_deref(),
+                time.as_deref(),
+                now_secs(),
+            )
+            .err()
+            .map(|e| e.to_string())
+        };
+        match refusal {
+            None => Ok(Some(name.to_owned())),
+            Some(why) => {
+                relay.metrics.auth_refused.inc();
+                tracing::info!(stream = name, action = what, why, "refused");
+                let code = if what == "Publish" {
+                    "NetStream.Publish.BadName"
+                } else {
+                    "NetStream.Play.Failed"
+                };
+                self.on_status("error", code, &why).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn publish(&mut self, stream: &Arc<Stream>) -> Result<(), SessionError> {
+        while let Some(m) = self.next_message().await? {
+            if self.control(&m).await? {
+                continue;
+            }
+            match m.type_id {
+                TYPE_AUDIO | TYPE_VIDEO => {
+                    self.metrics.messages_in.inc();
+                    stream.publish(Frame::new(m.type_id, m.timestamp, m.payload));
+                }
+                TYPE_DATA | 15 => {
+                    if let Some(meta) = metadata(&m) {
+                        stream.publish(Frame::new(TYPE_DATA, 0, meta));
+                    }
+                }
+                17 | 20 => {
+                    let cmd = parse_command(&m)?;
+                    if matches!(
+                        cmd.name.as_str(),
+                        "deleteStream" | "FCUnpublish" | "closeStream"
+                    ) {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn play(&mut self, mut sub: crate::hub::Subscription) -> Result<(), SessionError> {
+        let mut skipping_video = false;
+        let mut lags = 0;
+        let mut batch: Vec<Frame> = std::mem::take(&mut sub.start);
+        loop {
+            if batch.is_empty() {
+                tokio::select! {
+                    frame = sub.live.recv() => match frame {
+                        Ok(f) => batch.push(f),
+                        Err(RecvError::Lagged(missed)) => {
+                            lags += 1;
+                            self.metrics.dropped_to_keyframe.add(missed);
+                            if lags > MAX_LAGS {
+                                return Err(SessionError::Protocol("player too far behind".into()));
+                            }
+                            skipping_video = true;
+                            continue;
+                        }
+                        Err(RecvError::Closed) => return Ok(()),
+                    },
+                    message = self.next_message() => match message? {
+                        None => return Ok(()),
+                        Some(m) => {
+                            if self.control(&m).await? || !matches!(m.type_id, 17 | 20) {
+                                continue;
+                            }
+                            let cmd = parse_command(&m)?;
+                            if matches!(cmd.name.as_str(), "deleteStream" | "closeStream") {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    },
+                }
+            }
+            // Whatever else is already waiting goes into the same write: no waiting for more.
+            while batch.len() < MAX_BATCH {
+                match sub.live.try_recv() {
+                    Ok(f) => batch.push(f),
+                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(missed)) => {
+                        lags += 1;
+                        self.metrics.dropped_to_keyframe.add(missed);
+                        skipping_video = true;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut pieces: Vec<Bytes> = Vec::with_capacity(batch.len() * 2);
+            let mut ended = false;
+            for frame in batch.drain(..) {
+                if frame.is_end() {
+                    ended = true;
+                    break;
+                }
+                if frame.type_id == TYPE_VIDEO && skipping_video {
+                    if !frame.keyframe {
+                        continue;
+                    }
+                    skipping_video = false;
+                }
+                self.framing
+                    .pieces(&frame.headers, &frame.payload, &mut pieces);
+            }
+            if !pieces.is_empty() {
+                tokio::time::timeout(WRITE_TIMEOUT, self.write_pieces(&mut pieces))
+                    .await
+                    .map_err(|_| SessionError::Timeout)??;
+            }
+            if ended {
+                self.on_status(
+                    "status",
+                    "NetStream.Play.UnpublishNotify",
+                    "the publisher stopped",
+                )
+                .await?;
+                self.user_control(1, PLAY_STREAM_ID).await?;
+                self.wr.shutdown().await?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes the pieces with as few vectored writes as the socket allows.
+    async fn write_pieces(&mut self, pieces: &mut [Bytes]) -> Result<(), SessionError> {
+        let mut first = 0;
+        while first < pieces.len() {
+            let slices: Vec<IoSlice<'_>> = pieces[first..]
+                .iter()
+                .take(512)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            let mut written = self.wr.write_vectored(&slices).await?;
+            if written == 0 {
+                return Err(SessionError::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.metrics.bytes_out.add(written as u64);
+            self.metrics.writes.inc();
+            while first < pieces.len() && written >= pieces[first].len() {
+                written -= pieces[first].len();
+                first += 1;
+            }
+            if written > 0 {
+                pieces[first].advance(written);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `@setDataFrame("onMetaData", {...})` → `onMetaData({...})`, as players expect it.
+fn metadata(m: &Message) -> Option<Bytes> {
+    let values = amf0::decode_all(&m.payload).ok()?;
+    let values = match values.first().and_then(Amf::str) {
+        Some("@setDataFrame") => &values[1..],
+        _ => &values[..],
+    };
+    if values.first().and_then(Amf::str) != Some("onMetaData") {
+        return None;
+    }
+    let mut out = BytesMut::new();
+    out.put_slice(&amf0::encode_all(values));
+    Some(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_and_signatures_come_from_the_name_or_the_connect_url() {
+        assert_eq!(
+            split_name("8888_alice_3f2a?bizid=8888&txSecret=ab&txTime=5C271099"),
+            (
+                "8888_alice_3f2a",
+                Some("bizid=8888&txSecret=ab&txTime=5C271099")
+            )
+        );
+        assert_eq!(
+            query_param("a=1&txTime=5C", "txTime").as_deref(),
+            Some("5C")
+        );
+        assert!(valid_stream_name("8888_alice_3f2a"));
+        assert!(!valid_stream_name("../x"));
+        assert!(!valid_stream_name(""));
+    }
+}

@@ -1,0 +1,60 @@
+//! The RTMP listener: one task per connection, at most `max_connections` at once (beyond that
+//! a new connection is closed at once and counted).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::RelayConfig;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::rtmp::session::{self, Relay};
+
+/// A running relay's shared parts.
+pub struct RelayHandle {
+    pub relay: Arc<Relay>,
+}
+
+impl RelayHandle {
+    pub fn new(config: &RelayConfig) -> Self {
+        Self {
+            relay: Arc::new(Relay {
+                hub: Hub::new(config.gop_cache, config.max_streams),
+                push_key: config.push_key.clone(),
+                metrics: Arc::new(Metrics::default()),
+            }),
+        }
+    }
+}
+
+/// Accepts RTMP connections until the listener fails.
+pub async fn serve_rtmp(listener: TcpListener, relay: Arc<Relay>, max_connections: usize) {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            relay.metrics.connections_refused.inc();
+            drop(socket);
+            continue;
+        };
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            relay.metrics.connections.inc();
+            if let Err(e) = session::serve(relay.clone(), socket).await {
+                relay.metrics.sessions_failed.inc();
+                tracing::debug!(%peer, error = %e, "RTMP session ended");
+            }
+            relay.metrics.connections.dec();
+            drop(permit);
+        });
+    }
+}

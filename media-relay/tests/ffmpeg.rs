@@ -1,0 +1,230 @@
+//! The relay with real ffmpeg as publisher and player (Debian's `ffmpeg`; the test command
+//! installs it): publish a test pattern to a signed URL, play it back, refuse forged and
+//! expired signatures and a second publisher, end players when the publisher stops.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rtcroom_relay::config::RelayConfig;
+use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::server::{RelayHandle, serve_rtmp};
+use rtcroom_shared::urls;
+use tokio::net::TcpListener;
+
+const KEY: &str = "relay-test-push-key";
+
+async fn relay() -> (String, Arc<Relay>) {
+    let config = RelayConfig::from_lookup(|k| (k == "RTCROOM_PUSH_KEY").then(|| KEY.into()))
+        .expect("config");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = RelayHandle::new(&config);
+    tokio::spawn(serve_rtmp(listener, handle.relay.clone(), 100));
+    (format!("rtmp://{addr}/live"), handle.relay)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `{base}/{stream}?bizid=&txSecret=&txTime=` expiring `ttl` seconds from now (negative: past).
+fn signed(base: &str, stream: &str, ttl: i64) -> String {
+    let time = urls::tx_time(now().saturating_add_signed(ttl));
+    let secret = urls::tx_secret(KEY, stream, &time);
+    format!("{base}/{stream}?bizid=8888&txSecret={secret}&txTime={time}")
+}
+
+fn ffmpeg() -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+    c
+}
+
+/// Publishes a 320x240 25 fps test pattern with a sine tone for `secs` seconds, in real time.
+fn publisher(url: &str, secs: u32) -> std::process::Child {
+    ffmpeg()
+        .args(["-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+        ])
+        .args(["-c:a", "aac", "-t", &secs.to_string(), "-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg runs (apt-get install ffmpeg)")
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// Decodes `frames` video frames from `url`; the output and the frame count decoded.
+async fn play(url: String, frames: u32) -> (Output, u32) {
+    blocking(move || {
+        let out = ffmpeg()
+            .args(["-rw_timeout", "10000000", "-i", &url])
+            .args(["-frames:v", &frames.to_string(), "-f", "null", "-"])
+            .args(["-progress", "pipe:1", "-nostats"])
+            .output()
+            .unwrap();
+        let decoded = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("frame="))
+            .filter_map(|n| n.trim().parse().ok())
+            .max()
+            .unwrap_or(0);
+        (out, decoded)
+    })
+    .await
+}
+
+async fn wait_until_published(relay: &Relay, stream: &str) {
+    let started = Instant::now();
+    while !relay.hub.is_publishing(stream) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{stream} never published"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_publishes_and_plays_back_h264_and_aac() {
+    let (base, relay) = relay().await;
+    let stream = "8888_alice_3f2a";
+    let mut publishing = publisher(&signed(&base, stream, 3600), 10);
+    wait_until_published(&relay, stream).await;
+
+    let url = signed(&base, stream, 3600);
+    let probe_url = url.clone();
+    let probe = blocking(move || {
+        Command::new("ffprobe")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-rw_timeout",
+                "10000000",
+            ])
+            .args([
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "compact",
+            ])
+            .arg(&probe_url)
+            .output()
+            .unwrap()
+    })
+    .await;
+    let streams = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert!(
+        streams.contains("codec_name=h264|width=320|height=240"),
+        "{streams}"
+    );
+    assert!(streams.contains("codec_name=aac"), "{streams}");
+
+    let (out, decoded) = play(url, 100).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(decoded >= 100, "decoded {decoded} frames");
+    let _ = publishing.kill();
+    let _ = publishing.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
+    let (base, relay) = relay().await;
+    let stream = "8888_bob_0001";
+    let mut publishing = publisher(&signed(&base, stream, 3600), 10);
+    wait_until_published(&relay, stream).await;
+
+    let forged = signed(&base, stream, 3600).replace("txSecret=", "txSecret=0");
+    let (out, _) = play(forged, 10).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("txSecret does not match"),
+        "{err}"
+    );
+
+    let (out, _) = play(signed(&base, stream, -10), 10).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("expired"), "{err}");
+
+    let another_streams_signature =
+        signed(&base, "8888_carol_0002", 3600).replace("8888_carol_0002", stream);
+    let (out, _) = play(another_streams_signature, 10).await;
+    assert!(
+        !out.status.success(),
+        "a signature for another stream played"
+    );
+
+    let second = publisher(&signed(&base, stream, 3600), 2);
+    let out = blocking(move || second.wait_with_output().unwrap()).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("already has a publisher"),
+        "{err}"
+    );
+
+    // The first publisher was not disturbed.
+    let (out, decoded) = play(signed(&base, stream, 3600), 25).await;
+    assert!(out.status.success() && decoded >= 25, "decoded {decoded}");
+    assert!(relay.metrics.auth_refused.get() >= 3);
+    let _ = publishing.kill();
+    let _ = publishing.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_reach_end_of_stream_within_a_second_of_the_publisher_stopping() {
+    let (base, relay) = relay().await;
+    let stream = "8888_dave_0003";
+    let publishing = publisher(&signed(&base, stream, 3600), 4);
+    wait_until_published(&relay, stream).await;
+    let url = signed(&base, stream, 3600);
+    let player = tokio::spawn(async move {
+        let out = blocking(move || {
+            ffmpeg()
+                .args(["-rw_timeout", "10000000", "-i", &url, "-f", "null", "-"])
+                .output()
+                .unwrap()
+        })
+        .await;
+        (out, Instant::now())
+    });
+    let published = blocking(move || publishing.wait_with_output().unwrap()).await;
+    let publisher_done = Instant::now();
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let (out, player_done) = player.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lag = player_done.saturating_duration_since(publisher_done);
+    assert!(
+        lag < Duration::from_secs(1),
+        "the player ended {lag:?} after the publisher"
+    );
+    assert!(!relay.hub.is_publishing(stream));
+}
