@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 pub struct RelayConfig {
     /// `RTCROOM_RELAY_RTMP_LISTEN` (default `127.0.0.1:1935`).
     pub rtmp_listen: SocketAddr,
+    /// `RTCROOM_RELAY_HTTP_LISTEN` (default `127.0.0.1:8081`): HTTP-FLV and `/metrics`.
+    pub http_listen: SocketAddr,
     /// `RTCROOM_PUSH_KEY`: the key push and play URLs are signed with (required).
     pub push_key: String,
     /// `RTCROOM_RELAY_GOP_CACHE` (default on): new players start at the last keyframe.
@@ -40,6 +42,12 @@ impl RelayConfig {
                 .parse()
                 .map_err(|_| err("RTCROOM_RELAY_RTMP_LISTEN", "an address like 0.0.0.0:1935"))?,
         };
+        let http_listen = match get("RTCROOM_RELAY_HTTP_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8081)),
+            Some(v) => v
+                .parse()
+                .map_err(|_| err("RTCROOM_RELAY_HTTP_LISTEN", "an address like 0.0.0.0:8081"))?,
+        };
         let push_key = get("RTCROOM_PUSH_KEY")
             .filter(|k| !k.is_empty())
             .ok_or_else(|| err("RTCROOM_PUSH_KEY", "is required"))?;
@@ -58,6 +66,7 @@ impl RelayConfig {
         };
         Ok(Self {
             rtmp_listen,
+            http_listen,
             push_key,
             gop_cache,
             max_connections: number("RTCROOM_RELAY_MAX_CONNECTIONS", 10_000)?,

@@ -40,6 +40,9 @@ pub struct Frame {
     pub timestamp: u32,
     pub payload: Bytes,
     pub headers: Headers,
+    /// The FLV tag header (11 bytes) and trailing PreviousTagSize (4 bytes), for HTTP-FLV.
+    pub flv_head: Bytes,
+    pub flv_tail: Bytes,
     /// Video: a keyframe, where a skipping subscriber may resume.
     pub keyframe: bool,
 }
@@ -53,11 +56,20 @@ impl Frame {
         };
         let headers = Framing::headers(csid, timestamp, type_id, PLAY_STREAM_ID, payload.len());
         let keyframe = type_id == TYPE_VIDEO && is_keyframe(&payload);
+        let len = payload.len() as u32;
+        let mut head = Vec::with_capacity(11);
+        head.push(type_id);
+        head.extend_from_slice(&len.to_be_bytes()[1..]);
+        head.extend_from_slice(&timestamp.to_be_bytes()[1..]);
+        head.push((timestamp >> 24) as u8);
+        head.extend_from_slice(&[0, 0, 0]);
         Self {
             type_id,
             timestamp,
             payload,
             headers,
+            flv_head: Bytes::from(head),
+            flv_tail: Bytes::copy_from_slice(&(11 + len).to_be_bytes()),
             keyframe,
         }
     }

@@ -2,7 +2,9 @@
 //! in-process, and copy-free fan-out of each stream to its players.
 
 pub mod config;
+pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod player;
 pub mod rtmp;
 pub mod server;

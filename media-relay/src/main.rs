@@ -1,8 +1,7 @@
 //! `media-relay`: the relay as a long-running process (a container in the cloud).
 
 use rtcroom_relay::config::RelayConfig;
-use rtcroom_relay::server::{RelayHandle, serve_rtmp};
-use tokio::net::TcpListener;
+use rtcroom_relay::server::start;
 
 #[tokio::main]
 async fn main() {
@@ -16,13 +15,10 @@ async fn main() {
         eprintln!("media-relay: {e}");
         std::process::exit(2)
     });
-    let listener = TcpListener::bind(config.rtmp_listen)
-        .await
-        .unwrap_or_else(|e| {
-            eprintln!("media-relay: cannot listen on {}: {e}", config.rtmp_listen);
-            std::process::exit(1)
-        });
-    let handle = RelayHandle::new(&config);
-    println!("rtcroom media relay: RTMP on rtmp://{}", config.rtmp_listen);
-    serve_rtmp(listener, handle.relay, config.max_connections).await;
+    let (_handle, rtmp, http) = start(&config).await.unwrap_or_else(|e| {
+        eprintln!("media-relay: cannot listen: {e}");
+        std::process::exit(1)
+    });
+    println!("rtcroom media relay: RTMP on rtmp://{rtmp}, HTTP-FLV and /metrics on http://{http}");
+    tokio::signal::ctrl_c().await.ok();
 }

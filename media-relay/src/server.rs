@@ -29,6 +29,27 @@ impl RelayHandle {
     }
 }
 
+/// Binds the RTMP and HTTP ports and serves both in the background; the bound addresses.
+pub async fn start(
+    config: &RelayConfig,
+) -> std::io::Result<(RelayHandle, std::net::SocketAddr, std::net::SocketAddr)> {
+    let rtmp = TcpListener::bind(config.rtmp_listen).await?;
+    let http = TcpListener::bind(config.http_listen).await?;
+    let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
+    let handle = RelayHandle::new(config);
+    tokio::spawn(serve_rtmp(
+        rtmp,
+        handle.relay.clone(),
+        config.max_connections,
+    ));
+    tokio::spawn(crate::http::serve_http(
+        http,
+        handle.relay.clone(),
+        config.max_connections,
+    ));
+    Ok((handle, rtmp_addr, http_addr))
+}
+
 /// Accepts RTMP connections until the listener fails.
 pub async fn serve_rtmp(listener: TcpListener, relay: Arc<Relay>, max_connections: usize) {
     let slots = Arc::new(Semaphore::new(max_connections));

@@ -1,6 +1,7 @@
 //! The relay with real ffmpeg as publisher and player (Debian's `ffmpeg`; the test command
-//! installs it): publish a test pattern to a signed URL, play it back, refuse forged and
-//! expired signatures and a second publisher, end players when the publisher stops.
+//! installs it): publish a test pattern to a signed URL, play it back over RTMP and HTTP-FLV,
+//! refuse forged and expired signatures and a second publisher, end players when the
+//! publisher stops.
 
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -8,20 +9,25 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
-use rtcroom_relay::server::{RelayHandle, serve_rtmp};
+use rtcroom_relay::server::start;
 use rtcroom_shared::urls;
-use tokio::net::TcpListener;
 
 const KEY: &str = "relay-test-push-key";
 
-async fn relay() -> (String, Arc<Relay>) {
-    let config = RelayConfig::from_lookup(|k| (k == "RTCROOM_PUSH_KEY").then(|| KEY.into()))
-        .expect("config");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = RelayHandle::new(&config);
-    tokio::spawn(serve_rtmp(listener, handle.relay.clone(), 100));
-    (format!("rtmp://{addr}/live"), handle.relay)
+/// A relay on ephemeral ports: (RTMP base URL, HTTP base URL, the relay).
+async fn relay() -> (String, String, Arc<Relay>) {
+    let config = RelayConfig::from_lookup(|k| match k {
+        "RTCROOM_PUSH_KEY" => Some(KEY.into()),
+        "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
+        _ => None,
+    })
+    .expect("config");
+    let (handle, rtmp, http) = start(&config).await.expect("the relay starts");
+    (
+        format!("rtmp://{rtmp}/live"),
+        format!("http://{http}/live"),
+        handle.relay,
+    )
 }
 
 fn now() -> u64 {
@@ -103,7 +109,7 @@ async fn wait_until_published(relay: &Relay, stream: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_publishes_and_plays_back_h264_and_aac() {
-    let (base, relay) = relay().await;
+    let (base, flv_base, relay) = relay().await;
     let stream = "8888_alice_3f2a";
     let mut publishing = publisher(&signed(&base, stream, 3600), 10);
     wait_until_published(&relay, stream).await;
@@ -137,20 +143,36 @@ async fn ffmpeg_publishes_and_plays_back_h264_and_aac() {
     );
     assert!(streams.contains("codec_name=aac"), "{streams}");
 
-    let (out, decoded) = play(url, 100).await;
+    let (out, decoded) = play(url.clone(), 100).await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(decoded >= 100, "decoded {decoded} frames");
+    assert!(decoded >= 100, "decoded {decoded} frames over RTMP");
+
+    // The same stream over HTTP-FLV, with the same signature.
+    let query = url.split_once('?').unwrap().1;
+    let flv = format!("{flv_base}/{stream}.flv?{query}");
+    let (out, decoded) = play(flv.clone(), 100).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(decoded >= 100, "decoded {decoded} frames over HTTP-FLV");
+    let forged = flv.replace("txSecret=", "txSecret=0");
+    let (out, _) = play(forged, 10).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("403"), "{err}");
+    assert_eq!(relay.metrics.dropped_to_keyframe.get(), 0);
     let _ = publishing.kill();
     let _ = publishing.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
-    let (base, relay) = relay().await;
+    let (base, _, relay) = relay().await;
     let stream = "8888_bob_0001";
     let mut publishing = publisher(&signed(&base, stream, 3600), 10);
     wait_until_published(&relay, stream).await;
@@ -193,7 +215,7 @@ async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_reach_end_of_stream_within_a_second_of_the_publisher_stopping() {
-    let (base, relay) = relay().await;
+    let (base, _, relay) = relay().await;
     let stream = "8888_dave_0003";
     let publishing = publisher(&signed(&base, stream, 3600), 4);
     wait_until_published(&relay, stream).await;

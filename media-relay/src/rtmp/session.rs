@@ -15,18 +15,19 @@
 //!                                            and the connection closes
 //! ```
 
-use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::broadcast::error::RecvError;
 
-use crate::hub::{Frame, Hub, PLAY_STREAM_ID, Stream, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO};
+use crate::hub::{
+    Frame, Hub, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO,
+};
 use crate::metrics::Metrics;
+use crate::player::{self, PlayError, Wire};
 use crate::rtmp::amf0::{self, Amf};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
 use crate::rtmp::handshake;
@@ -36,12 +37,6 @@ pub const OUT_CHUNK_SIZE: usize = 65_536;
 const WINDOW_ACK_SIZE: u32 = 2_500_000;
 /// A connection that has not published or played this long after connecting is dropped.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
-/// A player whose socket takes no data for this long is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Times a player may fall a whole ring behind before it is dropped.
-const MAX_LAGS: u32 = 8;
-/// Frames gathered into one vectored write, at most.
-const MAX_BATCH: usize = 128;
 
 const CMD_CSID: u32 = 3;
 const CONTROL_CSID: u32 = 2;
@@ -65,6 +60,8 @@ pub enum SessionError {
     Protocol(String),
     #[error("timed out")]
     Timeout,
+    #[error(transparent)]
+    Play(#[from] PlayError),
 }
 
 struct Conn {
@@ -123,7 +120,7 @@ pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), Sessi
 
 enum Role {
     Publish(Arc<Stream>),
-    Play(Arc<Stream>, crate::hub::Subscription),
+    Play(Arc<Stream>, Subscription),
     Done,
 }
 
@@ -433,26 +430,10 @@ impl Conn {
         let query = query
             .map(str::to_owned)
             .or_else(|| self.connect_query.clone());
-        let secret = query.as_deref().and_then(|q| query_param(q, "txSecret"));
-        let time = query.as_deref().and_then(|q| query_param(q, "txTime"));
-        let refusal = if !valid_stream_name(name) {
-            Some("bad stream name".to_owned())
-        } else {
-            rtcroom_shared::urls::verify(
-                &relay.push_key,
-                name,
-                secret.as_deref(),
-                time.as_deref(),
-                now_secs(),
-            )
-            .err()
-            .map(|e| e.to_string())
-        };
+        let refusal = authorise_url(relay, name, query.as_deref(), what).err();
         match refusal {
             None => Ok(Some(name.to_owned())),
             Some(why) => {
-                relay.metrics.auth_refused.inc();
-                tracing::info!(stream = name, action = what, why, "refused");
                 let code = if what == "Publish" {
                     "NetStream.Publish.BadName"
                 } else {
@@ -494,112 +475,96 @@ impl Conn {
         Ok(())
     }
 
-    async fn play(&mut self, mut sub: crate::hub::Subscription) -> Result<(), SessionError> {
-        let mut skipping_video = false;
-        let mut lags = 0;
-        let mut batch: Vec<Frame> = std::mem::take(&mut sub.start);
-        loop {
-            if batch.is_empty() {
-                tokio::select! {
-                    frame = sub.live.recv() => match frame {
-                        Ok(f) => batch.push(f),
-                        Err(RecvError::Lagged(missed)) => {
-                            lags += 1;
-                            self.metrics.dropped_to_keyframe.add(missed);
-                            if lags > MAX_LAGS {
-                                return Err(SessionError::Protocol("player too far behind".into()));
-                            }
-                            skipping_video = true;
-                            continue;
+    /// Plays to the client until the publisher stops (UnpublishNotify, StreamEOF, close),
+    /// the client leaves (deleteStream, or the connection ends), or it falls too far behind.
+    async fn play(self, sub: Subscription) -> Result<(), SessionError> {
+        let Conn {
+            rd,
+            mut wr,
+            mut reader,
+            mut inbuf,
+            framing,
+            metrics,
+            ..
+        } = self;
+        let mut end = BytesMut::new();
+        let unpublished = amf0::encode_all(&[
+            Amf::String("onStatus".into()),
+            Amf::Number(0.0),
+            Amf::Null,
+            status(
+                "status",
+                "NetStream.Play.UnpublishNotify",
+                "the publisher stopped",
+            ),
+        ]);
+        framing.encode(&mut end, CMD_CSID, 0, 20, PLAY_STREAM_ID, &unpublished);
+        // User Control StreamEOF (event 1) for stream 1.
+        framing.encode(&mut end, CONTROL_CSID, 0, 4, 0, &[0, 1, 0, 0, 0, 1]);
+        let wire = Wire::Rtmp {
+            framing,
+            end: end.freeze(),
+        };
+        let closed = async move {
+            let mut rd = rd;
+            loop {
+                match reader.read(&mut inbuf) {
+                    Ok(Some(m)) if matches!(m.type_id, 17 | 20) => {
+                        let leaving = parse_command(&m).is_ok_and(|c| {
+                            matches!(c.name.as_str(), "deleteStream" | "closeStream")
+                        });
+                        if leaving {
+                            return;
                         }
-                        Err(RecvError::Closed) => return Ok(()),
-                    },
-                    message = self.next_message() => match message? {
-                        None => return Ok(()),
-                        Some(m) => {
-                            if self.control(&m).await? || !matches!(m.type_id, 17 | 20) {
-                                continue;
-                            }
-                            let cmd = parse_command(&m)?;
-                            if matches!(cmd.name.as_str(), "deleteStream" | "closeStream") {
-                                return Ok(());
-                            }
-                            continue;
-                        }
-                    },
-                }
-            }
-            // Whatever else is already waiting goes into the same write: no waiting for more.
-            while batch.len() < MAX_BATCH {
-                match sub.live.try_recv() {
-                    Ok(f) => batch.push(f),
-                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(missed)) => {
-                        lags += 1;
-                        self.metrics.dropped_to_keyframe.add(missed);
-                        skipping_video = true;
                     }
-                    Err(_) => break,
-                }
-            }
-            let mut pieces: Vec<Bytes> = Vec::with_capacity(batch.len() * 2);
-            let mut ended = false;
-            for frame in batch.drain(..) {
-                if frame.is_end() {
-                    ended = true;
-                    break;
-                }
-                if frame.type_id == TYPE_VIDEO && skipping_video {
-                    if !frame.keyframe {
-                        continue;
+                    Ok(Some(m)) if m.type_id == 1 && m.payload.len() >= 4 => {
+                        let size = u32::from_be_bytes(m.payload[..4].try_into().expect("4"));
+                        reader.set_chunk_size(size & 0x7FFF_FFFF);
                     }
-                    skipping_video = false;
+                    Ok(Some(_)) => {}
+                    Ok(None) => match rd.read_buf(&mut inbuf).await {
+                        Ok(n) if n > 0 => {}
+                        _ => return,
+                    },
+                    Err(_) => return,
                 }
-                self.framing
-                    .pieces(&frame.headers, &frame.payload, &mut pieces);
             }
-            if !pieces.is_empty() {
-                tokio::time::timeout(WRITE_TIMEOUT, self.write_pieces(&mut pieces))
-                    .await
-                    .map_err(|_| SessionError::Timeout)??;
-            }
-            if ended {
-                self.on_status(
-                    "status",
-                    "NetStream.Play.UnpublishNotify",
-                    "the publisher stopped",
-                )
-                .await?;
-                self.user_control(1, PLAY_STREAM_ID).await?;
-                self.wr.shutdown().await?;
-                return Ok(());
-            }
-        }
-    }
-
-    /// Writes the pieces with as few vectored writes as the socket allows.
-    async fn write_pieces(&mut self, pieces: &mut [Bytes]) -> Result<(), SessionError> {
-        let mut first = 0;
-        while first < pieces.len() {
-            let slices: Vec<IoSlice<'_>> = pieces[first..]
-                .iter()
-                .take(512)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            let mut written = self.wr.write_vectored(&slices).await?;
-            if written == 0 {
-                return Err(SessionError::Io(std::io::ErrorKind::WriteZero.into()));
-            }
-            self.metrics.bytes_out.add(written as u64);
-            self.metrics.writes.inc();
-            while first < pieces.len() && written >= pieces[first].len() {
-                written -= pieces[first].len();
-                first += 1;
-            }
-            if written > 0 {
-                pieces[first].advance(written);
-            }
-        }
+        };
+        player::play(&mut wr, &wire, sub, &metrics, closed).await?;
         Ok(())
+    }
+}
+
+/// Checks a stream name and its `txSecret`/`txTime` (from `query`) for publish or play; the
+/// reason when refused (counted, and logged for the operator).
+pub fn authorise_url(
+    relay: &Relay,
+    name: &str,
+    query: Option<&str>,
+    what: &str,
+) -> Result<(), String> {
+    let refusal = if !valid_stream_name(name) {
+        Some("bad stream name".to_owned())
+    } else {
+        let secret = query.and_then(|q| query_param(q, "txSecret"));
+        let time = query.and_then(|q| query_param(q, "txTime"));
+        rtcroom_shared::urls::verify(
+            &relay.push_key,
+            name,
+            secret.as_deref(),
+            time.as_deref(),
+            now_secs(),
+        )
+        .err()
+        .map(|e| e.to_string())
+    };
+    match refusal {
+        None => Ok(()),
+        Some(why) => {
+            relay.metrics.auth_refused.inc();
+            tracing::info!(stream = name, action = what, why, "refused");
+            Err(why)
+        }
     }
 }
 

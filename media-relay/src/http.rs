@@ -1,0 +1,189 @@
+//! The relay's HTTP port: HTTP-FLV playback, Prometheus metrics, a health check.
+//!
+//! ```text
+//! GET /live/{stream}.flv?bizid=&txSecret=&txTime=   200 video/x-flv: FLV header, then tags
+//!                                                   (403 bad or expired signature, 404 bad name)
+//! GET /metrics                                      200 text/plain (Prometheus)
+//! GET /healthz                                      200 ok
+//! ```
+//!
+//! The FLV body is raw bytes until the stream ends (`Connection: close`, no chunked framing),
+//! written by the same vectored player loop as RTMP. The request head is parsed with httparse;
+//! at most 8 KiB within 10 s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::player::{self, Wire};
+use crate::rtmp::session::{Relay, authorise_url};
+
+const MAX_HEAD: usize = 8 * 1024;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// FLV header (audio and video present) and PreviousTagSize0.
+const FLV_HEADER: [u8; 13] = [b'F', b'L', b'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0];
+
+pub async fn serve_http(listener: TcpListener, relay: Arc<Relay>, max_connections: usize) {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let Ok((socket, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            relay.metrics.connections_refused.inc();
+            continue;
+        };
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_one(&relay, socket).await {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn respond(
+    socket: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await?;
+    socket.write_all(body).await?;
+    socket.shutdown().await
+}
+
+async fn read_head(socket: &mut TcpStream) -> std::io::Result<Option<(String, String)>> {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                let method = request.method.unwrap_or("").to_owned();
+                let path = request.path.unwrap_or("").to_owned();
+                return Ok(Some((method, path)));
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
+            _ => return Ok(None),
+        }
+        let mut chunk = [0u8; 1024];
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> {
+    let _ = socket.set_nodelay(true);
+    let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut socket))
+        .await
+        .unwrap_or(Ok(None))?;
+    let Some((method, target)) = head else {
+        return respond(
+            &mut socket,
+            "400 Bad Request",
+            "text/plain",
+            b"bad request\n",
+        )
+        .await;
+    };
+    if method != "GET" {
+        return respond(
+            &mut socket,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"GET only\n",
+        )
+        .await;
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    match path {
+        "/healthz" => respond(&mut socket, "200 OK", "text/plain", b"ok\n").await,
+        "/metrics" => {
+            let text = relay.metrics.render(relay.hub.stream_count());
+            respond(
+                &mut socket,
+                "200 OK",
+                "text/plain; version=0.0.4",
+                text.as_bytes(),
+            )
+            .await
+        }
+        _ => {
+            let Some(name) = path
+                .strip_prefix("/live/")
+                .and_then(|p| p.strip_suffix(".flv"))
+            else {
+                return respond(&mut socket, "404 Not Found", "text/plain", b"not found\n").await;
+            };
+            if let Err(why) = authorise_url(relay, name, Some(query), "Play") {
+                let status = if why == "bad stream name" {
+                    "404 Not Found"
+                } else {
+                    "403 Forbidden"
+                };
+                return respond(
+                    &mut socket,
+                    status,
+                    "text/plain",
+                    format!("{why}\n").as_bytes(),
+                )
+                .await;
+            }
+            play_flv(relay, socket, name).await
+        }
+    }
+}
+
+async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::Result<()> {
+    let (stream, subscription) = match relay.hub.play(name) {
+        Ok(joined) => joined,
+        Err(e) => {
+            let body = format!("{e}\n");
+            return respond(
+                &mut socket,
+                "503 Service Unavailable",
+                "text/plain",
+                body.as_bytes(),
+            )
+            .await;
+        }
+    };
+    relay.metrics.players.inc();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n\
+                Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
+    let mut result = async {
+        socket.write_all(head.as_bytes()).await?;
+        socket.write_all(&FLV_HEADER).await?;
+        Ok::<_, std::io::Error>(())
+    }
+    .await;
+    if result.is_ok() {
+        let (mut rd, mut wr) = socket.into_split();
+        // The client sends nothing more; a read that ends means it left.
+        let closed = async move {
+            let mut sink = [0u8; 512];
+            while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
+        };
+        result = player::play(&mut wr, &Wire::Flv, subscription, &relay.metrics, closed)
+            .await
+            .map(drop)
+            .map_err(std::io::Error::other);
+    }
+    relay.hub.stop_playing(&stream);
+    relay.metrics.players.dec();
+    result
+}

@@ -1,0 +1,173 @@
+//! Sending a stream to one player, over RTMP or HTTP-FLV: the hot path of the relay.
+//!
+//! The player waits for the next frame, then takes whatever else is already queued (no
+//! waiting for more, so no added latency), and writes the batch with vectored writes of the
+//! frames' shared bytes: its own per-message headers are shared too (built once per message
+//! by the hub), so nothing is copied per player. A player that falls a whole ring behind skips
+//! video to the next keyframe (audio and metadata continue); one that keeps falling behind,
+//! or whose socket takes nothing for [`WRITE_TIMEOUT`], is dropped. It never slows the
+//! publisher: the broadcast does not wait for anyone.
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::hub::{Frame, Subscription, TYPE_VIDEO};
+use crate::metrics::Metrics;
+use crate::rtmp::chunk::Framing;
+
+/// A player whose socket takes no data for this long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Times a player may fall a whole ring behind before it is dropped.
+pub const MAX_LAGS: u32 = 8;
+/// Frames gathered into one batch, at most.
+const MAX_BATCH: usize = 128;
+/// Slices per `writev` (Linux allows 1024).
+const MAX_IOVECS: usize = 512;
+
+/// How frames go on the wire.
+pub enum Wire {
+    /// RTMP chunks at this chunk size; `end` is what to send when the publisher stops.
+    Rtmp { framing: Framing, end: Bytes },
+    /// FLV tags (after the FLV header, which the caller sends).
+    Flv,
+}
+
+impl Wire {
+    fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>) {
+        match self {
+            Wire::Rtmp { framing, .. } => framing.pieces(&frame.headers, &frame.payload, out),
+            Wire::Flv => {
+                out.push(frame.flv_head.clone());
+                out.push(frame.payload.clone());
+                out.push(frame.flv_tail.clone());
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlayError {
+    #[error("player too far behind")]
+    TooFarBehind,
+    #[error("player's socket took nothing for {WRITE_TIMEOUT:?}")]
+    Stalled,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Plays `sub` to `wr` until the publisher ends the stream (then `Ok(true)`), `closed`
+/// resolves (the player left: `Ok(false)`), or the player fails.
+pub async fn play<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    wire: &Wire,
+    mut sub: Subscription,
+    metrics: &Metrics,
+    closed: impl Future<Output = ()>,
+) -> Result<bool, PlayError> {
+    tokio::pin!(closed);
+    let mut skipping_video = false;
+    let mut lags = 0;
+    let mut batch: Vec<Frame> = std::mem::take(&mut sub.start);
+    let mut pieces: Vec<Bytes> = Vec::with_capacity(MAX_BATCH * 3);
+    loop {
+        if batch.is_empty() {
+            tokio::select! {
+                frame = sub.live.recv() => match frame {
+                    Ok(f) => batch.push(f),
+                    Err(RecvError::Lagged(missed)) => {
+                        lag(&mut lags, &mut skipping_video, missed, metrics)?;
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return Ok(true),
+                },
+                () = &mut closed => return Ok(false),
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match sub.live.try_recv() {
+                Ok(f) => batch.push(f),
+                Err(TryRecvError::Lagged(missed)) => {
+                    lag(&mut lags, &mut skipping_video, missed, metrics)?
+                }
+                Err(_) => break,
+            }
+        }
+        let mut ended = false;
+        for frame in batch.drain(..) {
+            if frame.is_end() {
+                ended = true;
+                break;
+            }
+            if frame.type_id == TYPE_VIDEO && skipping_video {
+                if !frame.keyframe {
+                    continue;
+                }
+                skipping_video = false;
+            }
+            wire.pieces(&frame, &mut pieces);
+        }
+        if ended && let Wire::Rtmp { end, .. } = wire {
+            pieces.push(end.clone());
+        }
+        if !pieces.is_empty() {
+            tokio::time::timeout(WRITE_TIMEOUT, write_pieces(wr, &mut pieces, metrics))
+                .await
+                .map_err(|_| PlayError::Stalled)??;
+            pieces.clear();
+        }
+        if ended {
+            wr.shutdown().await?;
+            return Ok(true);
+        }
+    }
+}
+
+fn lag(
+    lags: &mut u32,
+    skipping: &mut bool,
+    missed: u64,
+    metrics: &Metrics,
+) -> Result<(), PlayError> {
+    *lags += 1;
+    metrics.dropped_to_keyframe.add(missed);
+    *skipping = true;
+    if *lags > MAX_LAGS {
+        return Err(PlayError::TooFarBehind);
+    }
+    Ok(())
+}
+
+/// Writes the pieces with as few vectored writes as the socket allows.
+async fn write_pieces<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    pieces: &mut [Bytes],
+    metrics: &Metrics,
+) -> Result<(), PlayError> {
+    let mut first = 0;
+    while first < pieces.len() {
+        let slices: Vec<IoSlice<'_>> = pieces[first..]
+            .iter()
+            .take(MAX_IOVECS)
+            .map(|b| IoSlice::new(b))
+            .collect();
+        let mut written = wr.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(PlayError::Io(std::io::ErrorKind::WriteZero.into()));
+        }
+        metrics.bytes_out.add(written as u64);
+        metrics.writes.inc();
+        while first < pieces.len() && written >= pieces[first].len() {
+            written -= pieces[first].len();
+            first += 1;
+        }
+        if written > 0 {
+            pieces[first].advance(written);
+        }
+    }
+    Ok(())
+}
