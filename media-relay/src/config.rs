@@ -2,6 +2,7 @@
 //! start with a message naming the variable.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
@@ -17,6 +18,9 @@ pub struct RelayConfig {
     pub max_connections: usize,
     /// `RTCROOM_RELAY_MAX_STREAMS` (default 1,000).
     pub max_streams: usize,
+    /// `RTCROOM_RELAY_STALL_TIMEOUT_SECS` (default 10): a player whose socket takes nothing
+    /// for this long is dropped.
+    pub stall_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +75,9 @@ impl RelayConfig {
             gop_cache,
             max_connections: number("RTCROOM_RELAY_MAX_CONNECTIONS", 10_000)?,
             max_streams: number("RTCROOM_RELAY_MAX_STREAMS", 1_000)?,
+            stall_timeout: Duration::from_secs(
+                number("RTCROOM_RELAY_STALL_TIMEOUT_SECS", 10)? as u64
+            ),
         })
     }
 }

@@ -178,10 +178,17 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
             let mut sink = [0u8; 512];
             while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
         };
-        result = player::play(&mut wr, &Wire::Flv, subscription, &relay.metrics, closed)
-            .await
-            .map(drop)
-            .map_err(std::io::Error::other);
+        result = player::play(
+            &mut wr,
+            &Wire::Flv,
+            subscription,
+            &relay.metrics,
+            relay.stall_timeout,
+            closed,
+        )
+        .await
+        .map(drop)
+        .map_err(std::io::Error::other);
     }
     relay.hub.stop_playing(&stream);
     relay.metrics.players.dec();

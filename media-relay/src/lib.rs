@@ -1,6 +1,7 @@
 //! rtcroom's media relay: RTMP publish and play with Tencent-style signed URLs, verified
 //! in-process, and copy-free fan-out of each stream to its players.
 
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod hub;

@@ -5,7 +5,7 @@
 //! frames' shared bytes: its own per-message headers are shared too (built once per message
 //! by the hub), so nothing is copied per player. A player that falls a whole ring behind skips
 //! video to the next keyframe (audio and metadata continue); one that keeps falling behind,
-//! or whose socket takes nothing for [`WRITE_TIMEOUT`], is dropped. It never slows the
+//! or whose socket takes nothing for the stall timeout, is dropped. It never slows the
 //! publisher: the broadcast does not wait for anyone.
 
 use std::future::Future;
@@ -20,14 +20,12 @@ use crate::hub::{Frame, Subscription, TYPE_VIDEO};
 use crate::metrics::Metrics;
 use crate::rtmp::chunk::Framing;
 
-/// A player whose socket takes no data for this long is dropped.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Times a player may fall a whole ring behind before it is dropped.
 pub const MAX_LAGS: u32 = 8;
 /// Frames gathered into one batch, at most.
 const MAX_BATCH: usize = 128;
-/// Slices per `writev` (Linux allows 1024).
-const MAX_IOVECS: usize = 512;
+/// Slices per `writev` (Linux allows 1024), on the stack.
+const MAX_IOVECS: usize = 256;
 
 /// How frames go on the wire.
 pub enum Wire {
@@ -54,8 +52,8 @@ impl Wire {
 pub enum PlayError {
     #[error("player too far behind")]
     TooFarBehind,
-    #[error("player's socket took nothing for {WRITE_TIMEOUT:?}")]
-    Stalled,
+    #[error("player's socket took nothing for {0:?}")]
+    Stalled(Duration),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -67,6 +65,7 @@ pub async fn play<W: AsyncWrite + Unpin>(
     wire: &Wire,
     mut sub: Subscription,
     metrics: &Metrics,
+    stall_timeout: Duration,
     closed: impl Future<Output = ()>,
 ) -> Result<bool, PlayError> {
     tokio::pin!(closed);
@@ -115,9 +114,9 @@ pub async fn play<W: AsyncWrite + Unpin>(
             pieces.push(end.clone());
         }
         if !pieces.is_empty() {
-            tokio::time::timeout(WRITE_TIMEOUT, write_pieces(wr, &mut pieces, metrics))
+            tokio::time::timeout(stall_timeout, write_pieces(wr, &mut pieces, metrics))
                 .await
-                .map_err(|_| PlayError::Stalled)??;
+                .map_err(|_| PlayError::Stalled(stall_timeout))??;
             pieces.clear();
         }
         if ended {
@@ -150,12 +149,13 @@ async fn write_pieces<W: AsyncWrite + Unpin>(
 ) -> Result<(), PlayError> {
     let mut first = 0;
     while first < pieces.len() {
-        let slices: Vec<IoSlice<'_>> = pieces[first..]
-            .iter()
-            .take(MAX_IOVECS)
-            .map(|b| IoSlice::new(b))
-            .collect();
-        let mut written = wr.write_vectored(&slices).await?;
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = (pieces.len() - first).min(MAX_IOVECS);
+        for (slot, piece) in slices.iter_mut().zip(&pieces[first..first + n]) {
+            *slot = IoSlice::new(piece);
+        }
+        let slices = &slices[..n];
+        let mut written = wr.write_vectored(slices).await?;
         if written == 0 {
             return Err(PlayError::Io(std::io::ErrorKind::WriteZero.into()));
         }

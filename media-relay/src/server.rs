@@ -24,6 +24,7 @@ impl RelayHandle {
                 hub: Hub::new(config.gop_cache, config.max_streams),
                 push_key: config.push_key.clone(),
                 metrics: Arc::new(Metrics::default()),
+                stall_timeout: config.stall_timeout,
             }),
         }
     }

@@ -46,6 +46,8 @@ pub struct Relay {
     pub hub: Arc<Hub>,
     pub push_key: String,
     pub metrics: Arc<Metrics>,
+    /// A player whose socket takes nothing for this long is dropped.
+    pub stall_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +111,7 @@ pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), Sessi
         }
         Role::Play(stream, subscription) => {
             relay.metrics.players.inc();
-            let result = conn.play(subscription).await;
+            let result = conn.play(subscription, relay.stall_timeout).await;
             relay.hub.stop_playing(&stream);
             relay.metrics.players.dec();
             result
@@ -477,7 +479,7 @@ impl Conn {
 
     /// Plays to the client until the publisher stops (UnpublishNotify, StreamEOF, close),
     /// the client leaves (deleteStream, or the connection ends), or it falls too far behind.
-    async fn play(self, sub: Subscription) -> Result<(), SessionError> {
+    async fn play(self, sub: Subscription, stall_timeout: Duration) -> Result<(), SessionError> {
         let Conn {
             rd,
             mut wr,
@@ -530,7 +532,7 @@ impl Conn {
                 }
             }
         };
-        player::play(&mut wr, &wire, sub, &metrics, closed).await?;
+        player::play(&mut wr, &wire, sub, &metrics, stall_timeout, closed).await?;
         Ok(())
     }
 }

@@ -1,0 +1,220 @@
+//! Fan-out behaviour with the relay's own RTMP client as publisher and players: no copy of
+//! payload bytes per player (counted by a counting allocator), and a stalled player neither
+//! slows the publisher nor the other players, and is dropped.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rtcroom_relay::client::Client;
+use rtcroom_relay::config::RelayConfig;
+use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::server::start;
+use rtcroom_shared::urls;
+use tokio::io::AsyncReadExt;
+
+/// Counts bytes allocated while `COUNTING` is on.
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+const KEY: &str = "fanout-key";
+
+async fn relay(stall_secs: &str) -> (String, Arc<Relay>) {
+    let stall = stall_secs.to_owned();
+    let config = RelayConfig::from_lookup(move |k| match k {
+        "RTCROOM_PUSH_KEY" => Some(KEY.into()),
+        "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
+        "RTCROOM_RELAY_STALL_TIMEOUT_SECS" => Some(stall.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let (handle, rtmp, _) = start(&config).await.unwrap();
+    (format!("rtmp://{rtmp}/live"), handle.relay)
+}
+
+fn signed(base: &str, stream: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let time = urls::tx_time(now + 3600);
+    let secret = urls::tx_secret(KEY, stream, &time);
+    format!("{base}/{stream}?txSecret={secret}&txTime={time}")
+}
+
+/// A video message: keyframe every 25th, the rest inter frames (AVC NALU packets).
+fn video(i: u32, size: usize) -> Vec<u8> {
+    let mut v = vec![(i % 251) as u8; size];
+    v[0] = if i % 25 == 0 { 0x17 } else { 0x27 };
+    v[1] = 1;
+    v
+}
+
+async fn wait_published(relay: &Relay, stream: &str) {
+    let t = Instant::now();
+    while !relay.hub.is_publishing(stream) {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_share_the_publishers_payload_bytes_instead_of_copying_them() {
+    const PLAYERS: usize = 40;
+    const MESSAGES: u32 = 300;
+    const SIZE: usize = 20_000;
+    let (base, relay) = relay("10").await;
+    let url = signed(&base, "8888_zero_0001");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    wait_published(&relay, "8888_zero_0001").await;
+
+    // Players read raw bytes into a fixed buffer: they allocate nothing while counting.
+    let mut players = Vec::new();
+    for _ in 0..PLAYERS {
+        let (mut c, name) = Client::connect(&url).await.unwrap();
+        c.play(&name).await.unwrap();
+        let (mut socket, already) = c.into_socket();
+        players.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut total = already.len();
+            let want = MESSAGES as usize * SIZE;
+            while total < want {
+                match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => total += n,
+                    _ => break,
+                }
+            }
+            total
+        }));
+    }
+    let payloads: Vec<Vec<u8>> = (0..MESSAGES).map(|i| video(i, SIZE)).collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    ALLOCATED.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    for (i, p) in payloads.iter().enumerate() {
+        publisher.send_media(9, i as u32 * 40, p).await.unwrap();
+    }
+    let mut received = Vec::new();
+    for p in players {
+        received.push(p.await.unwrap());
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    let allocated = ALLOCATED.load(Ordering::SeqCst);
+
+    let published = MESSAGES as usize * SIZE;
+    for r in &received {
+        assert!(*r >= published, "a player got {r} of {published} bytes");
+    }
+    println!(
+        "{PLAYERS} players × {published} payload bytes: {allocated} bytes allocated in all \
+         ({:.2}× the payload published once)",
+        allocated as f64 / published as f64
+    );
+    // One copy per player would be ≥ 40× the payload; the relay keeps it near 1×
+    // (ingest buffers) plus small per-message and per-write bookkeeping.
+    assert!(
+        allocated < 4 * published,
+        "{allocated} bytes allocated for {published} bytes published to {PLAYERS} players"
+    );
+    assert_eq!(relay.metrics.dropped_to_keyframe.get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others() {
+    const MESSAGES: u32 = 1500;
+    const SIZE: usize = 10_000;
+    const RATE: u32 = 500; // messages per second: 5 MB/s
+    let (base, relay) = relay("2").await;
+    let url = signed(&base, "8888_stall_0001");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    wait_published(&relay, "8888_stall_0001").await;
+
+    let mut readers = Vec::new();
+    for _ in 0..3 {
+        let (mut c, name) = Client::connect(&url).await.unwrap();
+        c.play(&name).await.unwrap();
+        readers.push(tokio::spawn(async move {
+            let mut timestamps = Vec::new();
+            while timestamps.len() < MESSAGES as usize {
+                match tokio::time::timeout(Duration::from_secs(10), c.next()).await {
+                    Ok(Ok(m)) if m.type_id == 9 => timestamps.push(m.timestamp),
+                    Ok(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+            timestamps
+        }));
+    }
+    // The stalled player: plays, then never reads again.
+    let (mut stalled, name) = Client::connect(&url).await.unwrap();
+    stalled.play(&name).await.unwrap();
+    let (stalled_socket, _) = stalled.into_socket();
+
+    let started = Instant::now();
+    let interval = Duration::from_secs(1) / RATE;
+    for i in 0..MESSAGES {
+        publisher
+            .send_media(9, i * 2, &video(i, SIZE))
+            .await
+            .unwrap();
+        let due = started + interval * (i + 1);
+        tokio::time::sleep_until(due.into()).await;
+    }
+    let publishing_took = started.elapsed();
+    let paced = interval * MESSAGES;
+    for r in readers {
+        let timestamps = r.await.unwrap();
+        assert_eq!(
+            timestamps.len(),
+            MESSAGES as usize,
+            "a reader missed messages"
+        );
+        assert!(timestamps.windows(2).all(|w| w[0] < w[1]), "in order");
+    }
+    assert!(
+        publishing_took < paced + Duration::from_millis(500),
+        "the publisher took {publishing_took:?} for {paced:?} of media"
+    );
+    // The stalled player is dropped within the stall timeout (2 s here) of filling its socket.
+    let t = Instant::now();
+    while relay.metrics.players.get() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{} players still connected",
+            relay.metrics.players.get()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        relay.metrics.sessions_failed.get() >= 1,
+        "the stalled player was dropped"
+    );
+    drop(stalled_socket);
+}
