@@ -25,7 +25,7 @@ if [ "$store" = dynamodb ]; then
   export RTCROOM_STORE=dynamodb RTCROOM_CREATE_TABLE=1 RTCROOM_TABLE=bench AWS_REGION=us-east-1 \
     AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:5859 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 fi
-RTCROOM_LISTEN=127.0.0.1:$port RTCROOM_HEARTBEAT_TIMEOUT_SECS=3600 \
+RTCROOM_LISTEN=127.0.0.1:$port RTCROOM_HEARTBEAT_TIMEOUT_SECS=3600 RTCROOM_RELAY=off \
   taskset -c 1 target/release/local-gateway >"$work/gateway.log" 2>&1 &
 pids+=($!)
 gateway=${pids[-1]}

@@ -12,7 +12,7 @@ spec=${RTCROOM_FUZZ_SPEC:-spec/openapi.yaml}
 cargo build --quiet --bin local-gateway
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=target/fuzz-gateway.log
-RTCROOM_LISTEN="127.0.0.1:$port" RTCROOM_SDKAPPID=1400000000 \
+RTCROOM_LISTEN="127.0.0.1:$port" RTCROOM_SDKAPPID=1400000000 RTCROOM_RELAY=off \
   RTCROOM_USERSIG_KEY=fuzz-usersig-key-0123456789 RTCROOM_PUSH_KEY=fuzz-push-key \
   target/debug/local-gateway >"$log" 2>&1 &
 gateway=$!

@@ -42,6 +42,8 @@ fn start_gateway(table: &str) -> GatewayProcess {
         .env("RTCROOM_USERSIG_KEY", KEY)
         .env("RTCROOM_PUSH_KEY", PUSH_KEY)
         .env("RTCROOM_STORE", "dynamodb")
+        // Two gateways on one machine: only one could have the relay's ports.
+        .env("RTCROOM_RELAY", "off")
         .env("RTCROOM_TABLE", table)
         .env("AWS_ENDPOINT_URL_DYNAMODB", testing::endpoint())
         .env("AWS_REGION", "us-east-1")

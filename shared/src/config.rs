@@ -93,16 +93,22 @@ impl Config {
             None if local => "8888".to_owned(),
             None => return Err(env.error("RTCROOM_BIZID", "is required")),
         };
+        // Locally the URLs point at the in-process relay, wherever it listens.
+        let relay_address = |var: &str, default: &str| {
+            env.string(var)
+                .filter(|a| !a.starts_with("0.0.0.0:") && !a.starts_with("[::]:"))
+                .unwrap_or_else(|| default.to_owned())
+        };
         let push_host = env.string("RTCROOM_PUSH_HOST").unwrap_or_else(|| {
             if local {
-                "127.0.0.1:1935".into()
+                relay_address("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:1935")
             } else {
                 format!("{bizid}.livepush.myqcloud.com")
             }
         });
         let play_host = env.string("RTCROOM_PLAY_HOST").unwrap_or_else(|| {
             if local {
-                "127.0.0.1:1935".into()
+                relay_address("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:1935")
             } else {
                 format!("{bizid}.liveplay.myqcloud.com")
             }
@@ -112,7 +118,10 @@ impl Config {
                 return Err(env.error("RTCROOM_FLV_BASE", "must start with http:// or https://"));
             }
             Some(b) => b.trim_end_matches('/').to_owned(),
-            None if local => "http://127.0.0.1:8081".into(),
+            None if local => format!(
+                "http://{}",
+                relay_address("RTCROOM_RELAY_HTTP_LISTEN", "127.0.0.1:8081")
+            ),
             None => format!("https://{play_host}"),
         };
         let url_ttl_secs = env.secs("RTCROOM_URL_TTL_SECS", 604_800)?;

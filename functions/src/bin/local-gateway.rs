@@ -1,11 +1,15 @@
 //! The one-command local run: every room API on one port (default 127.0.0.1:5757) on the
-//! embedded store, with the sweeper. Configuration: the `RTCROOM_*` variables (README).
+//! embedded store, with the sweeper, and the media relay in-process (RTMP on 127.0.0.1:1935,
+//! HTTP-FLV on 127.0.0.1:8081, where the URLs the gateway signs point; `RTCROOM_RELAY=off`
+//! leaves it out). Configuration: the `RTCROOM_*` variables (README).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use rtcroom_functions::app::App;
 use rtcroom_functions::{gateway, logging, sweeper};
+use rtcroom_relay::config::RelayConfig;
+use rtcroom_relay::server::RelayHandle;
 use rtcroom_shared::config::{Config, Profile, StoreKind};
 use tokio::net::TcpListener;
 
@@ -54,9 +58,42 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let _relay = match start_relay(&app.config).await {
+        Ok(relay) => relay,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
     sweeper::spawn(app.clone());
     tokio::select! {
         _ = gateway::serve(listener, app) => ExitCode::FAILURE,
         _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
     }
+}
+
+/// The in-process relay, unless `RTCROOM_RELAY=off`; it signs with the gateway's push key.
+async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
+    match std::env::var("RTCROOM_RELAY").as_deref() {
+        Ok("off" | "0" | "false") => return Ok(None),
+        Ok("on" | "1" | "true") | Err(_) => {}
+        Ok(other) => return Err(format!("RTCROOM_RELAY={other}: use on or off")),
+    }
+    let push_key = config.urls.push_key.clone();
+    let relay_config = RelayConfig::from_lookup(|k| match k {
+        "RTCROOM_PUSH_KEY" => Some(push_key.clone()),
+        other => std::env::var(other).ok(),
+    })
+    .map_err(|e| format!("configuration error: {e}"))?;
+    let (handle, rtmp, http) = rtcroom_relay::server::start(&relay_config)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot start the media relay on {} / {} (RTCROOM_RELAY_RTMP_LISTEN, \
+                 RTCROOM_RELAY_HTTP_LISTEN; RTCROOM_RELAY=off to run without it): {e}",
+                relay_config.rtmp_listen, relay_config.http_listen
+            )
+        })?;
+    println!("media relay: RTMP on rtmp://{rtmp}, HTTP-FLV on http://{http}");
+    Ok(Some(handle))
 }

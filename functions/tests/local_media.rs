@@ -1,0 +1,116 @@
+//! The one-command local run carries media: the `local-gateway` binary starts the relay
+//! in-process, and the URLs `get_push_url` hands out work with ffmpeg as they are (publish to
+//! `pushURL`, play `accelerateURL` over RTMP and `playURL` over HTTP-FLV).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(url: &str) -> Value {
+    let out = Command::new("curl").args(["-sf", url]).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn post(url: &str, body: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-sf", "-X", "POST", "-d", body, url])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn frames_played(url: &str) -> u32 {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args(["-rw_timeout", "10000000", "-i", url])
+        .args(["-frames:v", "50", "-f", "null", "-", "-progress", "pipe:1"])
+        .output()
+        .expect("ffmpeg runs (apt-get install ffmpeg)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .filter_map(|n| n.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
+    let (api, rtmp, http) = (free_port(), free_port(), free_port());
+    let _gateway = Killed(
+        Command::new(env!("CARGO_BIN_EXE_local-gateway"))
+            .env_clear()
+            .env("RTCROOM_LISTEN", format!("127.0.0.1:{api}"))
+            .env("RTCROOM_RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp}"))
+            .env("RTCROOM_RELAY_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the local-gateway binary starts"),
+    );
+    let base = format!("http://127.0.0.1:{api}/weapp");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no gateway");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sig = get(&format!("{base}/utils/get_login_info?userID=alice"))["userSig"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = post(
+        &format!("{base}/live_room/login?sdkAppID=1400000000&userID=alice&userSig={sig}"),
+        "{}",
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let urls = post(
+        &format!("{base}/live_room/get_push_url?userID=alice&token={token}"),
+        r#"{"userID":"alice"}"#,
+    );
+    let url = |k: &str| urls[k].as_str().unwrap().to_owned();
+    assert!(url("pushURL").starts_with(&format!("rtmp://127.0.0.1:{rtmp}/live/")));
+    assert!(url("playURL").starts_with(&format!("http://127.0.0.1:{http}/live/")));
+
+    let mut publisher = Killed(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args(["-g", "25", "-t", "10", "-f", "flv", &url("pushURL")])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ffmpeg runs"),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(frames_played(&url("accelerateURL")), 50, "over RTMP");
+    assert_eq!(frames_played(&url("playURL")), 50, "over HTTP-FLV");
+    let _ = publisher.0.kill();
+}
