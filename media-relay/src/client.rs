@@ -195,9 +195,14 @@ impl Client {
             ],
         )
         .await?;
-        // Reset, then Start.
-        self.expect_result().await?;
-        self.expect_result().await.map(drop)
+        // Servers differ in what comes first (Play.Reset, StreamBegin, ...): wait for Start.
+        loop {
+            let values = self.expect_result().await?;
+            let code = values.get(3).and_then(|i| i.get("code")).and_then(Amf::str);
+            if code == Some("NetStream.Play.Start") {
+                return Ok(());
+            }
+        }
     }
 
     pub async fn send_media(

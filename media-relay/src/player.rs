@@ -13,7 +13,8 @@ use std::io::IoSlice;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::hub::{Frame, Subscription, TYPE_VIDEO};
@@ -60,8 +61,8 @@ pub enum PlayError {
 
 /// Plays `sub` to `wr` until the publisher ends the stream (then `Ok(true)`), `closed`
 /// resolves (the player left: `Ok(false)`), or the player fails.
-pub async fn play<W: AsyncWrite + Unpin>(
-    wr: &mut W,
+pub async fn play(
+    wr: &mut OwnedWriteHalf,
     wire: &Wire,
     mut sub: Subscription,
     metrics: &Metrics,
@@ -114,9 +115,17 @@ pub async fn play<W: AsyncWrite + Unpin>(
             pieces.push(end.clone());
         }
         if !pieces.is_empty() {
-            tokio::time::timeout(stall_timeout, write_pieces(wr, &mut pieces, metrics))
+            // Most writes go straight into the socket buffer: only a socket that is full gets
+            // a timer and a wait.
+            let first = try_write_pieces(wr, &mut pieces, metrics)?;
+            if first < pieces.len() {
+                tokio::time::timeout(
+                    stall_timeout,
+                    write_pieces(wr, &mut pieces[first..], metrics),
+                )
                 .await
                 .map_err(|_| PlayError::Stalled(stall_timeout))??;
+            }
             pieces.clear();
         }
         if ended {
@@ -141,33 +150,68 @@ fn lag(
     Ok(())
 }
 
-/// Writes the pieces with as few vectored writes as the socket allows.
-async fn write_pieces<W: AsyncWrite + Unpin>(
-    wr: &mut W,
+/// The iovecs for `pieces`, at most [`MAX_IOVECS`] of them, on the stack.
+fn io_slices(pieces: &[Bytes]) -> ([IoSlice<'_>; MAX_IOVECS], usize) {
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let n = pieces.len().min(MAX_IOVECS);
+    for (slot, piece) in slices.iter_mut().zip(&pieces[..n]) {
+        *slot = IoSlice::new(piece);
+    }
+    (slices, n)
+}
+
+/// Consumes `written` bytes from the front of `pieces`; the index of the first unfinished one.
+fn advance(pieces: &mut [Bytes], mut first: usize, mut written: usize) -> usize {
+    while first < pieces.len() && written >= pieces[first].len() {
+        written -= pieces[first].len();
+        first += 1;
+    }
+    if written > 0 {
+        pieces[first].advance(written);
+    }
+    first
+}
+
+/// Writes what the socket takes now, without waiting; the index of the first piece not
+/// (completely) written.
+fn try_write_pieces(
+    wr: &mut OwnedWriteHalf,
+    pieces: &mut [Bytes],
+    metrics: &Metrics,
+) -> Result<usize, PlayError> {
+    let mut first = 0;
+    while first < pieces.len() {
+        let (slices, n) = io_slices(&pieces[first..]);
+        match wr.try_write_vectored(&slices[..n]) {
+            Ok(0) => return Err(PlayError::Io(std::io::ErrorKind::WriteZero.into())),
+            Ok(written) => {
+                metrics.bytes_out.add(written as u64);
+                metrics.writes.inc();
+                first = advance(pieces, first, written);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(PlayError::Io(e)),
+        }
+    }
+    Ok(first)
+}
+
+/// Writes the pieces with as few vectored writes as the socket allows, waiting for room.
+async fn write_pieces(
+    wr: &mut OwnedWriteHalf,
     pieces: &mut [Bytes],
     metrics: &Metrics,
 ) -> Result<(), PlayError> {
     let mut first = 0;
     while first < pieces.len() {
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let n = (pieces.len() - first).min(MAX_IOVECS);
-        for (slot, piece) in slices.iter_mut().zip(&pieces[first..first + n]) {
-            *slot = IoSlice::new(piece);
-        }
-        let slices = &slices[..n];
-        let mut written = wr.write_vectored(slices).await?;
+        let (slices, n) = io_slices(&pieces[first..]);
+        let written = wr.write_vectored(&slices[..n]).await?;
         if written == 0 {
             return Err(PlayError::Io(std::io::ErrorKind::WriteZero.into()));
         }
         metrics.bytes_out.add(written as u64);
         metrics.writes.inc();
-        while first < pieces.len() && written >= pieces[first].len() {
-            written -= pieces[first].len();
-            first += 1;
-        }
-        if written > 0 {
-            pieces[first].advance(written);
-        }
+        first = advance(pieces, first, written);
     }
     Ok(())
 }

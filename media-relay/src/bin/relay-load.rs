@@ -105,10 +105,10 @@ async fn main() {
                 };
                 let sent = u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
                 let now = start.elapsed().as_nanos() as u64;
-                received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if sent == u64::MAX {
                     break;
                 }
+                received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if Instant::now() >= measuring_from {
                     mine.push((now.saturating_sub(sent) / 1000) as u32);
                 }

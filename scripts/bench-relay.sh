@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The relay fan-out benchmark, ours against nginx-rtmp in the same run: one publisher at
+# ~600 kbit/s (25 video + 43 audio messages a second) and N players, the server pinned to
+# core 0 and the load tool (relay-load) to core 1. Prints, per N and server: messages
+# delivered, latency the server adds (p50/p99/max, the tool's send time to receive time) and
+# the server's CPU per player-message.
+#   scripts/bench-relay.sh [seconds-per-run] ["player counts"]
+#   defaults: 10 s; "100 500 1000 2000 2700 4000"
+# Installs nginx + libnginx-mod-rtmp from apt if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+counts=${2:-"100 500 1000 2000 2700 4000"}
+
+module=/usr/lib/nginx/modules/ngx_rtmp_module.so
+if ! command -v nginx >/dev/null || [ ! -f "$module" ]; then
+  apt-get install -y -qq --no-install-recommends nginx libnginx-mod-rtmp >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx libnginx-mod-rtmp >/dev/null; }
+fi
+cargo build --release --quiet -p rtcroom-relay --bins
+ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d)
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+key=bench-push-key
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; echo "nothing on $1"; exit 1; }
+signed() { # stream → its query string, signed with $key for an hour
+  python3 -c "import hashlib,sys,time; t='%X'%(int(time.time())+3600); print('txSecret='+hashlib.md5(('$key'+sys.argv[1]+t).encode()).hexdigest()+'&txTime='+t)" "$1"
+}
+
+start_ours() {
+  local p=$1
+  TOKIO_WORKER_THREADS=1 RTCROOM_PUSH_KEY=$key RTCROOM_RELAY_RTMP_LISTEN=127.0.0.1:$p \
+    RTCROOM_RELAY_HTTP_LISTEN=127.0.0.1:$(port) RTCROOM_RELAY_MAX_CONNECTIONS=20000 RUST_LOG=warn \
+    taskset -c 0 target/release/media-relay >"$work/ours.log" 2>&1 &
+  server=$!
+}
+
+start_nginx() {
+  local p=$1
+  mkdir -p "$work/nginx/logs"
+  # One process (no master), as low-latency as nginx-rtmp gets: no waiting for keyframes or
+  # video, no interleaving, no pings.
+  cat >"$work/nginx/nginx.conf" <<EOF
+load_module $module;
+master_process off;
+worker_processes 1;
+error_log $work/nginx/logs/error.log warn;
+pid $work/nginx/nginx.pid;
+worker_rlimit_nofile 20000;
+events { worker_connections 20000; }
+rtmp {
+  server {
+    listen 127.0.0.1:$p;
+    chunk_size 4096;
+    ping 0;
+    application live { live on; wait_key off; wait_video off; interleave off; }
+  }
+}
+EOF
+  taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' \
+    >"$work/nginx.log" 2>&1 &
+  server=$!
+}
+
+printf '%-8s %6s %10s %12s %9s %9s %9s %12s\n' server players messages delivered p50_ms p99_ms max_ms cpu_us/msg
+for n in $counts; do
+  for which in ours nginx; do
+    p=$(port)
+    "start_$which" "$p"
+    wait_port "$p"
+    stream="8888_bench_$n"
+    json=$(taskset -c 1 target/release/relay-load --json --players "$n" --seconds "$secs" --pid "$server" \
+      --url "rtmp://127.0.0.1:$p/live/$stream?$(signed "$stream")")
+    kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; server=""
+    python3 - "$which" "$json" <<'PY'
+import json, sys
+which, r = sys.argv[1], json.loads(sys.argv[2])
+delivered = 100.0 * r["received"] / max(r["expected"], 1)
+cpu = r["cpu_us_per_player_message"]
+print(f'{which:<8} {r["players"]:>6} {r["messages"]:>10} {delivered:>11.1f}% {r["p50_us"]/1000:>9.2f} '
+      f'{r["p99_us"]/1000:>9.2f} {r["max_us"]/1000:>9.2f} {cpu if cpu is not None else float("nan"):>12.2f}')
+PY
+  done
+done
