@@ -5,7 +5,8 @@
 # delivered, latency the server adds (p50/p99/max, the tool's send time to receive time) and
 # the server's CPU per player-message.
 #   scripts/bench-relay.sh [seconds-per-run] ["player counts"]
-#   defaults: 10 s; "100 500 1000 2000 2700 4000"
+#   defaults: 10 s; "100 500 1000 2000 2700 4000"; RELAY_BENCH_SERVERS="ours" (or "nginx")
+#   runs one of the two
 # Installs nginx + libnginx-mod-rtmp from apt if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,8 +69,9 @@ EOF
 }
 
 printf '%-8s %6s %10s %12s %9s %9s %9s %12s\n' server players messages delivered p50_ms p99_ms max_ms cpu_us/msg
+servers=${RELAY_BENCH_SERVERS:-"ours nginx"}
 for n in $counts; do
-  for which in ours nginx; do
+  for which in $servers; do
     p=$(port)
     "start_$which" "$p"
     wait_port "$p"

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use parking_lot::Mutex;
 use rtcroom_relay::client::Client;
-use tokio::sync::Mutex;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -73,7 +73,8 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 async fn main() {
     let args = Args::parse();
     let start = Instant::now();
-    let samples: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
+    // One sample list per player, read at the end whether or not the player finished.
+    let mut lists: Vec<Arc<Mutex<Vec<u32>>>> = Vec::with_capacity(args.players);
     let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let measuring_from = start + WARMUP;
 
@@ -91,10 +92,10 @@ async fn main() {
             eprintln!("player {i} cannot play: {e}");
             std::process::exit(1);
         }
-        let samples = samples.clone();
+        let mine = Arc::new(Mutex::new(Vec::with_capacity(4096)));
+        lists.push(mine.clone());
         let received = received.clone();
         players.push(tokio::spawn(async move {
-            let mut mine = Vec::with_capacity(4096);
             while let Ok(m) = client.next().await {
                 if !matches!(m.type_id, 8 | 9) {
                     continue;
@@ -110,10 +111,9 @@ async fn main() {
                 }
                 received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if Instant::now() >= measuring_from {
-                    mine.push((now.saturating_sub(sent) / 1000) as u32);
+                    mine.lock().push((now.saturating_sub(sent) / 1000) as u32);
                 }
             }
-            samples.lock().await.extend(mine);
         }));
         if i % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -178,10 +178,16 @@ async fn main() {
     // A last audio message marked "end" releases the players.
     audio[2..10].copy_from_slice(&u64::MAX.to_be_bytes());
     let _ = publisher.send_media(8, 0, &audio).await;
-    for p in players {
-        let _ = tokio::time::timeout(Duration::from_secs(10), p).await;
+    // Players end at the marker; a server that dropped it (or is seconds behind) gets 10 s
+    // in all, then the rest are abandoned.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for p in &mut players {
+        if tokio::time::timeout_at(deadline, p).await.is_err() {
+            break;
+        }
     }
-    let mut samples = std::mem::take(&mut *samples.lock().await);
+    players.iter().for_each(|p| p.abort());
+    let mut samples: Vec<u32> = lists.iter().flat_map(|l| l.lock().clone()).collect();
     samples.sort_unstable();
     let expected = sent * args.players as u64;
     let got = received.load(std::sync::atomic::Ordering::Relaxed);
