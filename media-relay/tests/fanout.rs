@@ -218,3 +218,70 @@ async fn a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others
     );
     drop(stalled_socket);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio() {
+    const ROUNDS: u32 = 3000;
+    let (base, relay) = relay("10").await;
+    let url = signed(&base, "8888_slow_0001");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    wait_published(&relay, "8888_slow_0001").await;
+
+    // A player that reads, but more slowly than the stream comes.
+    let (mut slow, name) = Client::connect(&url).await.unwrap();
+    slow.play(&name).await.unwrap();
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(3), slow.next()).await {
+                Ok(Ok(m)) if matches!(m.type_id, 8 | 9) => {
+                    let seq = u32::from_be_bytes(m.payload[2..6].try_into().unwrap());
+                    got.push((m.type_id, seq, m.payload[0] == 0x17));
+                    if got.len() % 20 == 0 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                Ok(Ok(_)) => {}
+                _ => return got,
+            }
+        }
+    });
+    // Each round: a video message (keyframe every 25th) and an audio message, numbered.
+    for i in 0..ROUNDS {
+        let mut v = video(i, 8_000);
+        v[2..6].copy_from_slice(&i.to_be_bytes());
+        publisher.send_media(9, i * 40, &v).await.unwrap();
+        let mut a = vec![0xAF, 1, 0, 0, 0, 0, 9, 9];
+        a[2..6].copy_from_slice(&i.to_be_bytes());
+        publisher.send_media(8, i * 40, &a).await.unwrap();
+        if i % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let got = reader.await.unwrap();
+    let videos: Vec<(u32, bool)> = got
+        .iter()
+        .filter(|(t, ..)| *t == 9)
+        .map(|&(_, s, k)| (s, k))
+        .collect();
+    assert!(
+        relay.metrics.dropped_to_keyframe.get() > 0,
+        "the player never fell behind"
+    );
+    assert!(videos.len() < ROUNDS as usize, "no video was skipped");
+    let (mut gaps, mut gaps_with_audio) = (0, 0);
+    for pair in videos.windows(2) {
+        let ((a, _), (b, key)) = (pair[0], pair[1]);
+        if b != a + 1 {
+            gaps += 1;
+            assert!(key, "video resumed at {b} after {a}, not at a keyframe");
+            // Audio went on while video waited for the keyframe.
+            if got.iter().any(|&(t, s, _)| t == 8 && s > a && s < b) {
+                gaps_with_audio += 1;
+            }
+        }
+    }
+    assert!(gaps > 0);
+    assert!(gaps_with_audio > 0, "audio stopped with the skipped video");
+}
