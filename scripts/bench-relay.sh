@@ -21,17 +21,9 @@ fi
 cargo build --release --quiet -p rtcroom-relay --bins
 ulimit -n "$(ulimit -Hn)"
 
-work=$(mktemp -d)
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 key=bench-push-key
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; echo "nothing on $1"; exit 1; }
-signed() { # stream → its query string, signed with $key for an hour
-  python3 -c "import hashlib,sys,time; t='%X'%(int(time.time())+3600); print('txSecret='+hashlib.md5(('$key'+sys.argv[1]+t).encode()).hexdigest()+'&txTime='+t)" "$1"
-}
+# shellcheck source=scripts/relay-bench-lib.sh
+. scripts/relay-bench-lib.sh
 
 start_ours() {
   local p=$1

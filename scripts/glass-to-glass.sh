@@ -13,17 +13,9 @@ cd "$(dirname "$0")/.."
 secs=${1:-10}
 cargo build --release --quiet -p rtcroom-relay --bin media-relay
 module=/usr/lib/nginx/modules/ngx_rtmp_module.so
-work=$(mktemp -d)
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
 key=g2g-push-key
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; exit 1; }
-signed() {
-  python3 -c "import hashlib,sys,time; t='%X'%(int(time.time())+3600); print('txSecret='+hashlib.md5(('$key'+sys.argv[1]+t).encode()).hexdigest()+'&txTime='+t)" "$1"
-}
+# shellcheck source=scripts/relay-bench-lib.sh
+. scripts/relay-bench-lib.sh
 
 measure() { # name port
   local url="rtmp://127.0.0.1:$2/live/g2g?$(signed g2g)" start
