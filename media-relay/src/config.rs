@@ -21,6 +21,11 @@ pub struct RelayConfig {
     /// `RTCROOM_RELAY_STALL_TIMEOUT_SECS` (default 10): a player whose socket takes nothing
     /// for this long is dropped.
     pub stall_timeout: Duration,
+    /// `RTCROOM_RELAY_EVENTS_URL` + `RTCROOM_RELAY_EVENTS_SECRET`: where stream events go and
+    /// the key they are signed with (no events without a URL).
+    pub events: Option<(String, String)>,
+    /// `RTCROOM_RELAY_ID` (default `relay`): names this relay in its events.
+    pub relay_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +83,29 @@ impl RelayConfig {
             stall_timeout: Duration::from_secs(
                 number("RTCROOM_RELAY_STALL_TIMEOUT_SECS", 10)? as u64
             ),
+            events: match get("RTCROOM_RELAY_EVENTS_URL").filter(|u| !u.is_empty()) {
+                None => None,
+                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                    return Err(err(
+                        "RTCROOM_RELAY_EVENTS_URL",
+                        "an http:// or https:// URL",
+                    ));
+                }
+                Some(url) => {
+                    let secret = get("RTCROOM_RELAY_EVENTS_SECRET")
+                        .filter(|s| s.len() >= 16)
+                        .ok_or_else(|| {
+                            err(
+                                "RTCROOM_RELAY_EVENTS_SECRET",
+                                "required with RTCROOM_RELAY_EVENTS_URL, at least 16 characters",
+                            )
+                        })?;
+                    Some((url, secret))
+                }
+            },
+            relay_id: get("RTCROOM_RELAY_ID")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "relay".into()),
         })
     }
 }

@@ -18,6 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use rtcroom_shared::relay_events::StreamEventKind;
+
 use crate::player::{self, Wire};
 use crate::rtmp::session::{Relay, authorise_url};
 
@@ -163,6 +165,7 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
         }
     };
     relay.metrics.players.inc();
+    relay.events.emit(StreamEventKind::Play, name);
     let head = "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n\
                 Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
     let mut result = async {
@@ -191,6 +194,7 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
         .map_err(std::io::Error::other);
     }
     relay.hub.stop_playing(&stream);
+    relay.events.emit(StreamEventKind::Stop, name);
     relay.metrics.players.dec();
     result
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod hub;
 pub mod metrics;

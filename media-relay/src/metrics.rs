@@ -48,6 +48,10 @@ pub struct Metrics {
     pub dropped_to_keyframe: Counter,
     pub auth_refused: Counter,
     pub sessions_failed: Counter,
+    /// Stream events delivered to the room service, given up on, and dropped (queue full).
+    pub events_sent: Counter,
+    pub events_failed: Counter,
+    pub events_dropped: Counter,
 }
 
 impl Metrics {

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::RelayConfig;
+use crate::events::EventSink;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::rtmp::session::{self, Relay};
@@ -18,13 +19,26 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
+    /// The relay's shared parts; with events configured, starts their sender (so call it
+    /// inside a tokio runtime).
     pub fn new(config: &RelayConfig) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let events = match &config.events {
+            Some((url, secret)) => EventSink::start(
+                url.clone(),
+                secret.clone(),
+                config.relay_id.clone(),
+                metrics.clone(),
+            ),
+            None => EventSink::disabled(metrics.clone()),
+        };
         Self {
             relay: Arc::new(Relay {
                 hub: Hub::new(config.gop_cache, config.max_streams),
                 push_key: config.push_key.clone(),
-                metrics: Arc::new(Metrics::default()),
+                metrics,
                 stall_timeout: config.stall_timeout,
+                events,
             }),
         }
     }

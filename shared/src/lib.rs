@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod config;
 pub mod model;
+pub mod relay_events;
 pub mod rooms;
 pub mod store;
 pub mod token;

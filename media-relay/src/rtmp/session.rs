@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::events::EventSink;
 use crate::hub::{
     Frame, Hub, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO,
 };
@@ -31,6 +32,7 @@ use crate::player::{self, PlayError, Wire};
 use crate::rtmp::amf0::{self, Amf};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
 use crate::rtmp::handshake;
+use rtcroom_shared::relay_events::StreamEventKind;
 
 /// The chunk size the relay writes with: most media messages fit one chunk.
 pub const OUT_CHUNK_SIZE: usize = 65_536;
@@ -48,6 +50,8 @@ pub struct Relay {
     pub metrics: Arc<Metrics>,
     /// A player whose socket takes nothing for this long is dropped.
     pub stall_timeout: Duration,
+    /// Stream events to the room service.
+    pub events: EventSink,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,15 +108,19 @@ pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), Sessi
     match role {
         Role::Publish(stream) => {
             relay.metrics.publishers.inc();
+            relay.events.emit(StreamEventKind::Publish, &stream.name);
             let result = conn.publish(&stream).await;
             relay.hub.stop_publishing(&stream);
+            relay.events.emit(StreamEventKind::Unpublish, &stream.name);
             relay.metrics.publishers.dec();
             result
         }
         Role::Play(stream, subscription) => {
             relay.metrics.players.inc();
+            relay.events.emit(StreamEventKind::Play, &stream.name);
             let result = conn.play(subscription, relay.stall_timeout).await;
             relay.hub.stop_playing(&stream);
+            relay.events.emit(StreamEventKind::Stop, &stream.name);
             relay.metrics.players.dec();
             result
         }

@@ -1,0 +1,124 @@
+//! Stream events to the room service: `publish`, `unpublish`, `play`, `stop`, POSTed as signed
+//! JSON (`rtcroom_shared::relay_events`) to `RTCROOM_RELAY_EVENTS_URL`.
+//!
+//! Sessions hand events over with [`EventSink::emit`], which never waits: a bounded queue
+//! (1,024 events) feeds one sender task, and when the room service is down long enough for the
+//! queue to fill, further events are dropped and counted rather than slowing any stream. The
+//! sender retries each event with exponential backoff (0.2 s doubling, 6 attempts, about 12 s)
+//! and then gives up on it; a retry carries the same `seq`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rtcroom_shared::relay_events::{self, StreamEvent, StreamEventKind};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+
+const QUEUE: usize = 1024;
+const ATTEMPTS: u32 = 6;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where events go; a disabled sink (no URL configured) drops them silently.
+pub struct EventSink {
+    tx: Option<mpsc::Sender<StreamEvent>>,
+    relay_id: String,
+    seq: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl EventSink {
+    pub fn disabled(metrics: Arc<Metrics>) -> Self {
+        Self {
+            tx: None,
+            relay_id: String::new(),
+            seq: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    /// Starts the sender task (call inside a tokio runtime).
+    pub fn start(url: String, secret: String, relay_id: String, metrics: Arc<Metrics>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(deliver(rx, url, secret, metrics.clone()));
+        Self {
+            tx: Some(tx),
+            relay_id,
+            seq: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    pub fn emit(&self, event: StreamEventKind, stream: &str) {
+        let Some(tx) = &self.tx else { return };
+        let event = StreamEvent {
+            event,
+            stream: stream.to_owned(),
+            relay: self.relay_id.clone(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            at: now_ms(),
+        };
+        if tx.try_send(event).is_err() {
+            self.metrics.events_dropped.inc();
+        }
+    }
+}
+
+async fn deliver(
+    mut rx: mpsc::Receiver<StreamEvent>,
+    url: String,
+    secret: String,
+    metrics: Arc<Metrics>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("an HTTP client builds");
+    while let Some(event) = rx.recv().await {
+        let body = serde_json::to_vec(&event).expect("events serialise");
+        let mut backoff = FIRST_BACKOFF;
+        let mut delivered = false;
+        for attempt in 1..=ATTEMPTS {
+            let t = now_ms() / 1000;
+            let sent = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header(
+                    relay_events::SIGNATURE_HEADER,
+                    relay_events::sign(&secret, t, &body),
+                )
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_success() => {
+                    delivered = true;
+                    break;
+                }
+                Ok(response) => {
+                    tracing::warn!(status = %response.status(), attempt, seq = event.seq, "event refused")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, seq = event.seq, "event not delivered")
+                }
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        if delivered {
+            metrics.events_sent.inc();
+        } else {
+            metrics.events_failed.inc();
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Stream events reach the room service signed, in order, retried through failures, and never
+//! hold up media when the room service is down.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use rtcroom_relay::client::Client;
+use rtcroom_relay::config::RelayConfig;
+use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::server::start;
+use rtcroom_shared::relay_events::{self, StreamEvent, StreamEventKind};
+use rtcroom_shared::urls;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const KEY: &str = "events-push-key";
+const SECRET: &str = "events-secret-0123456789";
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A stand-in room service: answers 500 to the first `failures` requests, then 200, and
+/// records every request's signature header and body.
+async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/relay_event", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut answered = 0;
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let (signature, body) = loop {
+                let mut chunk = [0u8; 4096];
+                let n = s.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let mut headers = [httparse::EMPTY_HEADER; 32];
+                let mut request = httparse::Request::new(&mut headers);
+                if let Ok(httparse::Status::Complete(at)) = request.parse(&buf) {
+                    let header = |name: &str| {
+                        request
+                            .headers
+                            .iter()
+                            .find(|h| h.name.eq_ignore_ascii_case(name))
+                            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                            .unwrap_or_default()
+                    };
+                    let len: usize = header("content-length").parse().unwrap_or(0);
+                    if buf.len() >= at + len {
+                        break (
+                            header(relay_events::SIGNATURE_HEADER),
+                            buf[at..at + len].to_vec(),
+                        );
+                    }
+                }
+            };
+            record.lock().push((signature, body));
+            answered += 1;
+            let status = if answered <= failures {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let reply =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+async fn relay(events_url: &str) -> (String, Arc<Relay>) {
+    let events_url = events_url.to_owned();
+    let config = RelayConfig::from_lookup(move |k| match k {
+        "RTCROOM_PUSH_KEY" => Some(KEY.into()),
+        "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
+        "RTCROOM_RELAY_EVENTS_URL" => Some(events_url.clone()),
+        "RTCROOM_RELAY_EVENTS_SECRET" => Some(SECRET.into()),
+        "RTCROOM_RELAY_ID" => Some("relay-test".into()),
+        _ => None,
+    })
+    .unwrap();
+    let (handle, rtmp, _) = start(&config).await.unwrap();
+    (format!("rtmp://{rtmp}/live"), handle.relay)
+}
+
+fn signed(base: &str, stream: &str) -> String {
+    let time = urls::tx_time(now() + 3600);
+    let secret = urls::tx_secret(KEY, stream, &time);
+    format!("{base}/{stream}?txSecret={secret}&txTime={time}")
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn decoded(seen: &[(String, Vec<u8>)]) -> Vec<StreamEvent> {
+    seen.iter()
+        .map(|(signature, body)| {
+            relay_events::verify(SECRET, signature, body, now()).expect("signed with the secret");
+            serde_json::from_slice(body).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_play_stop_unpublish_arrive_signed_and_in_order() {
+    let (events_url, seen) = receiver(0).await;
+    let (base, relay) = relay(&events_url).await;
+    let url = signed(&base, "8888_ev_0001");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    until("publish", || seen.lock().len() == 1).await;
+    let (mut player, name) = Client::connect(&url).await.unwrap();
+    player.play(&name).await.unwrap();
+    until("play", || seen.lock().len() == 2).await;
+    drop(player);
+    until("stop", || seen.lock().len() == 3).await;
+    drop(publisher);
+    until("unpublish", || seen.lock().len() == 4).await;
+
+    let events = decoded(&seen.lock());
+    let kinds: Vec<StreamEventKind> = events.iter().map(|e| e.event).collect();
+    assert_eq!(
+        kinds,
+        [
+            StreamEventKind::Publish,
+            StreamEventKind::Play,
+            StreamEventKind::Stop,
+            StreamEventKind::Unpublish
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.stream == "8888_ev_0001" && e.relay == "relay-test")
+    );
+    assert!(events.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    assert_eq!(relay.metrics.events_sent.get(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_room_service_gets_retries_with_the_same_seq() {
+    let (events_url, seen) = receiver(2).await;
+    let (base, relay) = relay(&events_url).await;
+    let url = signed(&base, "8888_ev_0002");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    until("two failures and a success", || {
+        relay.metrics.events_sent.get() == 1
+    })
+    .await;
+    let events = decoded(&seen.lock());
+    assert_eq!(events.len(), 3, "two refused attempts and the accepted one");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.seq == events[0].seq && e.event == StreamEventKind::Publish)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_flows_while_the_room_service_is_unreachable() {
+    // Nothing listens here: every delivery fails.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (base, relay) = relay(&format!("http://{dead}/relay_event")).await;
+    let url = signed(&base, "8888_ev_0003");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    let (mut player, name) = Client::connect(&url).await.unwrap();
+    player.play(&name).await.unwrap();
+    let started = Instant::now();
+    for i in 0..200u32 {
+        let mut v = vec![0x27, 1, 0, 0, 0];
+        v.extend_from_slice(&i.to_be_bytes());
+        publisher.send_media(9, i * 40, &v).await.unwrap();
+    }
+    let mut got = 0;
+    while got < 200 {
+        let m = tokio::time::timeout(Duration::from_secs(5), player.next())
+            .await
+            .expect("media keeps flowing")
+            .unwrap();
+        if m.type_id == 9 {
+            got += 1;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(relay.metrics.events_sent.get(), 0);
+}
