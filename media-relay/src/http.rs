@@ -18,8 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use rtcroom_shared::relay_events::StreamEventKind;
-
 use crate::player::{self, Wire};
 use crate::rtmp::session::{Relay, authorise_url};
 
@@ -151,7 +149,7 @@ async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> 
 }
 
 async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::Result<()> {
-    let (stream, subscription) = match relay.hub.play(name) {
+    let (_playing, subscription) = match relay.start_playing(name) {
         Ok(joined) => joined,
         Err(e) => {
             let body = format!("{e}\n");
@@ -164,8 +162,6 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
             .await;
         }
     };
-    relay.metrics.players.inc();
-    relay.events.emit(StreamEventKind::Play, name);
     let head = "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n\
                 Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
     let mut result = async {
@@ -193,8 +189,5 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
         .map(drop)
         .map_err(std::io::Error::other);
     }
-    relay.hub.stop_playing(&stream);
-    relay.events.emit(StreamEventKind::Stop, name);
-    relay.metrics.players.dec();
     result
 }

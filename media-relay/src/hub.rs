@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -131,7 +131,7 @@ pub struct Stream {
     pub name: String,
     cache: Mutex<Cache>,
     tx: broadcast::Sender<Frame>,
-    publishing: Mutex<bool>,
+    publishing: AtomicBool,
     gop_cache: bool,
     pub subscribers: AtomicU64,
 }
@@ -178,7 +178,7 @@ impl Stream {
     }
 
     pub fn is_publishing(&self) -> bool {
-        *self.publishing.lock()
+        self.publishing.load(Ordering::Relaxed)
     }
 }
 
@@ -206,46 +206,50 @@ impl Hub {
         })
     }
 
-    fn stream(&self, name: &str) -> Result<Arc<Stream>, HubError> {
+    /// Finds or makes the stream `name` and claims it with `claim`, all under the map's lock:
+    /// so a stream being forgotten (its last user gone) can never be claimed at the same time.
+    fn claim(
+        &self,
+        name: &str,
+        claim: impl FnOnce(&Stream) -> Result<(), HubError>,
+    ) -> Result<Arc<Stream>, HubError> {
         let mut streams = self.streams.lock();
-        if let Some(s) = streams.get(name) {
-            return Ok(s.clone());
-        }
-        if streams.len() >= self.max_streams {
-            return Err(HubError::TooManyStreams(self.max_streams));
-        }
-        let stream = Arc::new(Stream {
-            name: name.to_owned(),
-            cache: Mutex::new(Cache::default()),
-            tx: broadcast::channel(RING).0,
-            publishing: Mutex::new(false),
-            gop_cache: self.gop_cache,
-            subscribers: AtomicU64::new(0),
-        });
+        let stream = match streams.get(name) {
+            Some(s) => s.clone(),
+            None if streams.len() >= self.max_streams => {
+                return Err(HubError::TooManyStreams(self.max_streams));
+            }
+            None => Arc::new(Stream {
+                name: name.to_owned(),
+                cache: Mutex::new(Cache::default()),
+                tx: broadcast::channel(RING).0,
+                publishing: AtomicBool::new(false),
+                gop_cache: self.gop_cache,
+                subscribers: AtomicU64::new(0),
+            }),
+        };
+        claim(&stream)?;
         streams.insert(name.to_owned(), stream.clone());
         Ok(stream)
     }
 
     /// Claims `name` for a publisher; refused while another publishes it.
     pub fn start_publishing(&self, name: &str) -> Result<Arc<Stream>, HubError> {
-        let stream = self.stream(name)?;
-        let mut publishing = stream.publishing.lock();
-        if *publishing {
-            return Err(HubError::AlreadyPublishing(name.to_owned()));
-        }
-        *publishing = true;
-        *stream.cache.lock() = Cache::default();
-        drop(publishing);
-        Ok(stream)
+        self.claim(name, |stream| {
+            if stream.publishing.swap(true, Ordering::Relaxed) {
+                Err(HubError::AlreadyPublishing(name.to_owned()))
+            } else {
+                Ok(())
+            }
+        })
     }
 
     /// The publisher left: its players get an end marker, and the stream is forgotten once
     /// nobody plays it.
     pub fn stop_publishing(&self, stream: &Arc<Stream>) {
-        *stream.publishing.lock() = false;
         *stream.cache.lock() = Cache::default();
         let _ = stream.tx.send(Frame::end());
-        self.forget_if_idle(stream);
+        self.release(stream, |s| s.publishing.store(false, Ordering::Relaxed));
     }
 
     /// Whether `name` has a publisher now.
@@ -258,19 +262,24 @@ impl Hub {
 
     /// A player joins `name` (which may not be published yet).
     pub fn play(&self, name: &str) -> Result<(Arc<Stream>, Subscription), HubError> {
-        let stream = self.stream(name)?;
-        stream.subscribers.fetch_add(1, Ordering::Relaxed);
+        let stream = self.claim(name, |stream| {
+            stream.subscribers.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })?;
         let subscription = stream.subscribe();
         Ok((stream, subscription))
     }
 
     pub fn stop_playing(&self, stream: &Arc<Stream>) {
-        stream.subscribers.fetch_sub(1, Ordering::Relaxed);
-        self.forget_if_idle(stream);
+        self.release(stream, |s| {
+            s.subscribers.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 
-    fn forget_if_idle(&self, stream: &Arc<Stream>) {
+    /// Drops a claim under the map's lock, forgetting the stream when nobody uses it.
+    fn release(&self, stream: &Arc<Stream>, release: impl FnOnce(&Stream)) {
         let mut streams = self.streams.lock();
+        release(stream);
         if !stream.is_publishing() && stream.subscribers.load(Ordering::Relaxed) == 0 {
             streams.remove(&stream.name);
         }

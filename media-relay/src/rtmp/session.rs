@@ -25,7 +25,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::events::EventSink;
 use crate::hub::{
-    Frame, Hub, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO,
+    Frame, Hub, HubError, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO,
 };
 use crate::metrics::Metrics;
 use crate::player::{self, PlayError, Wire};
@@ -52,6 +52,66 @@ pub struct Relay {
     pub stall_timeout: Duration,
     /// Stream events to the room service.
     pub events: EventSink,
+}
+
+impl Relay {
+    /// Claims `name` for a publisher (counted and reported); the claim ends when the returned
+    /// guard is dropped, however the session ends.
+    pub fn start_publishing(&self, name: &str) -> Result<Publishing<'_>, HubError> {
+        let stream = self.hub.start_publishing(name)?;
+        self.metrics.publishers.inc();
+        self.events.emit(StreamEventKind::Publish, name);
+        Ok(Publishing {
+            relay: self,
+            stream,
+        })
+    }
+
+    /// A player joins `name` (counted and reported) until the guard is dropped.
+    pub fn start_playing(&self, name: &str) -> Result<(Playing<'_>, Subscription), HubError> {
+        let (stream, subscription) = self.hub.play(name)?;
+        self.metrics.players.inc();
+        self.events.emit(StreamEventKind::Play, name);
+        Ok((
+            Playing {
+                relay: self,
+                stream,
+            },
+            subscription,
+        ))
+    }
+}
+
+/// A publisher's claim on a stream; dropping it ends the stream for its players.
+pub struct Publishing<'a> {
+    relay: &'a Relay,
+    pub stream: Arc<Stream>,
+}
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        self.relay.hub.stop_publishing(&self.stream);
+        self.relay
+            .events
+            .emit(StreamEventKind::Unpublish, &self.stream.name);
+        self.relay.metrics.publishers.dec();
+    }
+}
+
+/// A player's place on a stream; dropping it leaves.
+pub struct Playing<'a> {
+    relay: &'a Relay,
+    pub stream: Arc<Stream>,
+}
+
+impl Drop for Playing<'_> {
+    fn drop(&mut self) {
+        self.relay.hub.stop_playing(&self.stream);
+        self.relay
+            .events
+            .emit(StreamEventKind::Stop, &self.stream.name);
+        self.relay.metrics.players.dec();
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,32 +165,17 @@ pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), Sessi
     let role = tokio::time::timeout(SETUP_TIMEOUT, conn.setup(&relay))
         .await
         .map_err(|_| SessionError::Timeout)??;
+    // The claims in `role` end when it drops, at the end of this function.
     match role {
-        Role::Publish(stream) => {
-            relay.metrics.publishers.inc();
-            relay.events.emit(StreamEventKind::Publish, &stream.name);
-            let result = conn.publish(&stream).await;
-            relay.hub.stop_publishing(&stream);
-            relay.events.emit(StreamEventKind::Unpublish, &stream.name);
-            relay.metrics.publishers.dec();
-            result
-        }
-        Role::Play(stream, subscription) => {
-            relay.metrics.players.inc();
-            relay.events.emit(StreamEventKind::Play, &stream.name);
-            let result = conn.play(subscription, relay.stall_timeout).await;
-            relay.hub.stop_playing(&stream);
-            relay.events.emit(StreamEventKind::Stop, &stream.name);
-            relay.metrics.players.dec();
-            result
-        }
+        Role::Publish(publishing) => conn.publish(&publishing.stream).await,
+        Role::Play(_playing, subscription) => conn.play(subscription, relay.stall_timeout).await,
         Role::Done => Ok(()),
     }
 }
 
-enum Role {
-    Publish(Arc<Stream>),
-    Play(Arc<Stream>, Subscription),
+enum Role<'a> {
+    Publish(Publishing<'a>),
+    Play(Playing<'a>, Subscription),
     Done,
 }
 
@@ -303,7 +348,7 @@ impl Conn {
     }
 
     /// From `connect` to a successful `publish` or `play`.
-    async fn setup(&mut self, relay: &Relay) -> Result<Role, SessionError> {
+    async fn setup<'r>(&mut self, relay: &'r Relay) -> Result<Role<'r>, SessionError> {
         while let Some(m) = self.next_message().await? {
             if self.control(&m).await? || !matches!(m.type_id, 17 | 20) {
                 continue;
@@ -339,11 +384,11 @@ impl Conn {
                 }
                 "publish" => {
                     return match self.authorise(relay, &cmd, "Publish").await? {
-                        Some(name) => match relay.hub.start_publishing(&name) {
-                            Ok(stream) => {
+                        Some(name) => match relay.start_publishing(&name) {
+                            Ok(publishing) => {
                                 self.on_status("status", "NetStream.Publish.Start", &name)
                                     .await?;
-                                Ok(Role::Publish(stream))
+                                Ok(Role::Publish(publishing))
                             }
                             Err(e) => {
                                 self.on_status(
@@ -360,14 +405,14 @@ impl Conn {
                 }
                 "play" => {
                     return match self.authorise(relay, &cmd, "Play").await? {
-                        Some(name) => match relay.hub.play(&name) {
-                            Ok((stream, subscription)) => {
+                        Some(name) => match relay.start_playing(&name) {
+                            Ok((playing, subscription)) => {
                                 self.user_control(0, PLAY_STREAM_ID).await?;
                                 self.on_status("status", "NetStream.Play.Reset", &name)
                                     .await?;
                                 self.on_status("status", "NetStream.Play.Start", &name)
                                     .await?;
-                                Ok(Role::Play(stream, subscription))
+                                Ok(Role::Play(playing, subscription))
                             }
                             Err(e) => {
                                 self.on_status("error", "NetStream.Play.Failed", &e.to_string())
