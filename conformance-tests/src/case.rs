@@ -176,14 +176,7 @@ impl Ctx {
         api: &str,
         body: Value,
     ) -> Check<Answer> {
-        self.server
-            .send(
-                room_type,
-                api,
-                &[("userID", &user.id), ("token", &user.token)],
-                Body::Json(body),
-            )
-            .await
+        self.call_with(user, room_type, api, Body::Json(body)).await
     }
 
     /// The same with a form-encoded body.
@@ -198,14 +191,30 @@ impl Ctx {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        self.server
-            .send(
-                room_type,
-                api,
-                &[("userID", &user.id), ("token", &user.token)],
-                Body::Form(pairs),
-            )
+        self.call_with(user, room_type, api, Body::Form(pairs))
             .await
+    }
+
+    async fn call_with(
+        &self,
+        user: &User,
+        room_type: &str,
+        api: &str,
+        body: Body,
+    ) -> Check<Answer> {
+        let query = [("userID", user.id.as_str()), ("token", user.token.as_str())];
+        self.server.send(room_type, api, &query, body).await
+    }
+
+    /// `delete_pusher` of `user`; the answer unchecked.
+    pub async fn leave(&self, user: &User, room_type: &str, room_id: &str) -> Check<Answer> {
+        self.call(
+            user,
+            room_type,
+            "delete_pusher",
+            json!({ "roomID": room_id, "userID": user.id }),
+        )
+        .await
     }
 
     /// A push URL for `user`, from `get_push_url`.

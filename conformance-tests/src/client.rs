@@ -125,11 +125,16 @@ impl Server {
         body: Body,
     ) -> Check<Answer> {
         let call = format!("{scope}/{api}");
-        let mut request = self.http.post(self.url(&format!("/weapp/{call}")));
-        if scope == "utils" {
-            request = self.http.get(self.url(&format!("/weapp/{call}")));
-        }
-        request = request.query(query);
+        // Room APIs are POST; `utils/*` are GET (protocol.md).
+        let method = if scope == "utils" {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::POST
+        };
+        let mut request = self
+            .http
+            .request(method, self.url(&format!("/weapp/{call}")))
+            .query(query);
         request = match body {
             Body::None => request,
             Body::Json(v) => request

@@ -493,14 +493,9 @@ async fn delete_member_and_stranger(ctx: Arc<Ctx>) -> Check {
     let room = ctx.unique("leave");
     ctx.join(&a, "multi_room", &room).await?;
     ctx.join(&b, "multi_room", &room).await?;
-    let body = |u: &User| json!({"roomID": room, "userID": u.id});
-    let stranger = ctx
-        .call(&c, "multi_room", "delete_pusher", body(&c))
-        .await?;
+    let stranger = ctx.leave(&c, "multi_room", &room).await?;
     ctx.expect(&stranger, 5, "ROOM-8: delete_pusher by a non-member")?;
-    let left = ctx
-        .call(&b, "multi_room", "delete_pusher", body(&b))
-        .await?;
+    let left = ctx.leave(&b, "multi_room", &room).await?;
     ctx.expect(&left, 0, "ROOM-8: delete_pusher by a member")?;
     let members = ctx.members(&a, "multi_room", &room).await?;
     ensure(
@@ -508,9 +503,7 @@ async fn delete_member_and_stranger(ctx: Arc<Ctx>) -> Check {
         "ROOM-8: the member gone at once",
         || format!("{members:?}"),
     )?;
-    let twice = ctx
-        .call(&b, "multi_room", "delete_pusher", body(&b))
-        .await?;
+    let twice = ctx.leave(&b, "multi_room", &room).await?;
     ctx.expect(&twice, 5, "ROOM-8: delete_pusher by a member who left")
 }
 
@@ -520,14 +513,7 @@ async fn live_creator_leaves(ctx: Arc<Ctx>) -> Check {
     let lr = "live_room";
     ctx.join(&anchor, lr, &room).await?;
     ctx.join(&guest, lr, &room).await?;
-    let left = ctx
-        .call(
-            &guest,
-            lr,
-            "delete_pusher",
-            json!({"roomID": room, "userID": guest.id}),
-        )
-        .await?;
+    let left = ctx.leave(&guest, lr, &room).await?;
     ctx.expect(&left, 0, "delete_pusher")?;
     let members = ctx.members(&anchor, lr, &room).await?;
     ensure(
@@ -535,14 +521,7 @@ async fn live_creator_leaves(ctx: Arc<Ctx>) -> Check {
         "ROOM-9: a guest leaving keeps the room",
         || format!("{members:?}"),
     )?;
-    let left = ctx
-        .call(
-            &anchor,
-            lr,
-            "delete_pusher",
-            json!({"roomID": room, "userID": anchor.id}),
-        )
-        .await?;
+    let left = ctx.leave(&anchor, lr, &room).await?;
     ctx.expect(&left, 0, "delete_pusher")?;
     let gone = ctx.pushers(&next, lr, &room).await?;
     ctx.expect(&gone, 3, "ROOM-9: get_pushers after the creator left")?;
@@ -566,14 +545,7 @@ async fn outlive_creator(ctx: Arc<Ctx>) -> Check {
         let room = ctx.unique("outlive");
         ctx.join(&a, room_type, &room).await?;
         ctx.join(&b, room_type, &room).await?;
-        let left = ctx
-            .call(
-                &a,
-                room_type,
-                "delete_pusher",
-                json!({"roomID": room, "userID": a.id}),
-            )
-            .await?;
+        let left = ctx.leave(&a, room_type, &room).await?;
         ctx.expect(&left, 0, "delete_pusher")?;
         let view = ctx.pushers(&b, room_type, &room).await?;
         ctx.expect(
@@ -586,14 +558,7 @@ async fn outlive_creator(ctx: Arc<Ctx>) -> Check {
             "ROOM-10: roomCreator unchanged, the other member still there",
             || view.describe(),
         )?;
-        let left = ctx
-            .call(
-                &b,
-                room_type,
-                "delete_pusher",
-                json!({"roomID": room, "userID": b.id}),
-            )
-            .await?;
+        let left = ctx.leave(&b, room_type, &room).await?;
         ctx.expect(&left, 0, "delete_pusher")?;
         let gone = ctx.pushers(&b, room_type, &room).await?;
         ctx.expect(
