@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes functions/tests/fixtures/apigw-v2/<endpoint>.json: one API Gateway HTTP API
 (payload format 2.0) event per endpoint, shaped as AWS delivers them to a Lambda. Placeholders
-(${USER}, ${TOKEN}, ${USERSIG}, ${PUSH_URL}) are filled in by functions/tests/lambda_handlers.rs.
+(${USER}, ${TOKEN}, ${USERSIG}, ${PUSH_URL}; ${STREAM}, ${SIGNATURE} in relay_event's, the media
+relay's signed stream event) are filled in by functions/tests/lambda_handlers.rs.
 Bodies are plain text except add_pusher's, which is base64 as API Gateway sends binary-safe
 bodies."""
 import base64
@@ -34,9 +35,13 @@ ENDPOINTS = {
     "logout": ("POST", "live_room", AUTH, {}),
 }
 
+# Not a client API: the media relay's stream events (spec/relay-callbacks.md).
+ENDPOINTS["relay_event"] = ("POST", None, "", {"event": "publish", "stream": "${STREAM}",
+                                                "relay": "relay-1", "seq": 1, "at": 1795327200000})
+
 for api, (method, scope, query, body) in ENDPOINTS.items():
-    path = f"/weapp/{scope}/{api}"
-    route = f"{method} /weapp/{{type}}/{api}" if scope != "utils" else f"{method} {path}"
+    path = f"/weapp/{scope}/{api}" if scope else "/relay/event"
+    route = f"{method} /weapp/{{type}}/{api}" if scope not in ("utils", None) else f"{method} {path}"
     event = {
         "version": "2.0",
         "routeKey": route,
@@ -68,10 +73,14 @@ for api, (method, scope, query, body) in ENDPOINTS.items():
     }
     if query:
         event["queryStringParameters"] = dict(kv.split("=", 1) for kv in query.split("&"))
-    if scope != "utils":
+    if scope not in ("utils", None):
         event["pathParameters"] = {"type": scope}
+    if scope is None:
+        event["headers"]["user-agent"] = "rtcroom-relay"
+        event["headers"]["x-rtcroom-signature"] = "${SIGNATURE}"
+        event["requestContext"]["http"]["userAgent"] = "rtcroom-relay"
     if body is not None:
-        text = json.dumps(body, ensure_ascii=False)
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":") if scope is None else None)
         if api == "add_pusher":
             event["body"] = base64.b64encode(text.encode()).decode()
             event["isBase64Encoded"] = True

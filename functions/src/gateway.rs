@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{self, ApiError, ApiRequest, ApiResponse, BodyTooLarge, Reply};
 use crate::app::App;
+use crate::relay_event;
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// An oversized body is read and discarded up to this size, so its sender gets the answer.
@@ -78,6 +79,11 @@ async fn respond(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let signature = request
+        .headers()
+        .get(rtcroom_shared::relay_events::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (body, complete) = match read_body(request.into_body(), app.config.max_body_bytes).await {
         BodyRead::Complete(bytes) => (Ok(bytes), true),
         BodyRead::TooLarge { drained } => (Err(BodyTooLarge(app.config.max_body_bytes)), drained),
@@ -95,17 +101,22 @@ async fn respond(
                 .expect("static headers are valid"));
         }
     };
-    let answer = api::handle(
-        &app,
-        None,
-        ApiRequest {
-            path: &path,
-            query: query.as_deref(),
-            content_type: content_type.as_deref(),
-            body: body.as_deref().map_err(|e| *e),
-        },
-    )
-    .await;
+    let body = body.as_deref().map_err(|e| *e);
+    let answer = if relay_event::is_relay_event(&path) {
+        relay_event::handle(&app, signature.as_deref(), body).await
+    } else {
+        api::handle(
+            &app,
+            None,
+            ApiRequest {
+                path: &path,
+                query: query.as_deref(),
+                content_type: content_type.as_deref(),
+                body,
+            },
+        )
+        .await
+    };
     let mut head = answer.head();
     if !complete {
         // The unread rest of the body would otherwise be taken for the next request.

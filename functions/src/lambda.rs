@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response, service_fn};
 
-use crate::api::{self, ApiRequest, BodyTooLarge, Endpoint};
+use crate::api::{self, ApiRequest, ApiResponse, BodyTooLarge, Endpoint};
 use crate::app::App;
 use crate::logging;
 use rtcroom_shared::config::{Config, Profile};
@@ -33,18 +33,6 @@ pub async fn respond(app: &App, only: Option<Endpoint>, request: Request) -> Res
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let limit = app.config.max_body_bytes;
-    let bytes: &[u8] = match request.body() {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
-    let body = if bytes.len() > limit {
-        Err(BodyTooLarge(limit))
-    } else {
-        Ok(bytes)
-    };
     let answer = api::handle(
         app,
         only,
@@ -52,10 +40,28 @@ pub async fn respond(app: &App, only: Option<Endpoint>, request: Request) -> Res
             path: &path,
             query: query.as_deref(),
             content_type: content_type.as_deref(),
-            body,
+            body: body_within(&request, app.config.max_body_bytes),
         },
     )
     .await;
+    to_response(answer)
+}
+
+/// The request's body, or the limit it exceeds.
+pub fn body_within(request: &Request, limit: usize) -> Result<&[u8], BodyTooLarge> {
+    let bytes: &[u8] = match request.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    if bytes.len() > limit {
+        Err(BodyTooLarge(limit))
+    } else {
+        Ok(bytes)
+    }
+}
+
+pub fn to_response(answer: ApiResponse) -> Response<Body> {
     answer
         .head()
         .body(Body::Text(

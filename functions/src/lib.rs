@@ -8,4 +8,5 @@ pub mod endpoints;
 pub mod gateway;
 pub mod lambda;
 pub mod logging;
+pub mod relay_event;
 pub mod sweeper;

@@ -6,9 +6,13 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::Gateway;
+use common::{Gateway, START_MS};
 use rtcroom_functions::api::Endpoint;
-use rtcroom_functions::lambda;
+use rtcroom_functions::{lambda, relay_event};
+use rtcroom_shared::clock::ManualClock;
+use rtcroom_shared::config::{Config, Profile};
+use rtcroom_shared::relay_events;
+use rtcroom_shared::urls::stream_of;
 use serde_json::{Value, json};
 
 struct Vars {
@@ -20,17 +24,20 @@ struct Vars {
 
 /// The fixture for `endpoint` with its placeholders filled in, as a lambda_http request.
 fn event(endpoint: Endpoint, vars: &Vars) -> lambda_http::Request {
-    let path = format!(
-        "{}/tests/fixtures/apigw-v2/{}.json",
-        env!("CARGO_MANIFEST_DIR"),
-        endpoint.name()
-    );
-    let fill = |text: &str| {
+    fixture(endpoint.name(), |text| {
         text.replace("${USER}", &vars.user)
             .replace("${TOKEN}", &vars.token)
             .replace("${USERSIG}", &vars.usersig)
             .replace("${PUSH_URL}", &vars.push_url)
-    };
+    })
+}
+
+/// `fixtures/apigw-v2/{name}.json` with `fill` applied to its text and body.
+fn fixture(name: &str, fill: impl Fn(&str) -> String) -> lambda_http::Request {
+    let path = format!(
+        "{}/tests/fixtures/apigw-v2/{name}.json",
+        env!("CARGO_MANIFEST_DIR"),
+    );
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     if let Some(body) = event["body"].as_str() {
         event["body"] = if event["isBase64Encoded"] == true {
@@ -155,6 +162,82 @@ fn there_is_one_fixture_per_endpoint() {
         .collect();
     names.sort();
     let mut endpoints: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+    endpoints.push("relay_event");
     endpoints.sort();
     assert_eq!(names, endpoints);
+}
+
+/// The relay_event fixture for `stream`, signed with `secret` at the test clock's time.
+fn relay_event_fixture(stream: &str, secret: &str) -> lambda_http::Request {
+    let event: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/apigw-v2/relay_event.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let body = event["body"].as_str().unwrap().replace("${STREAM}", stream);
+    let signature = relay_events::sign(secret, START_MS / 1000, body.as_bytes());
+    fixture("relay_event", |text| {
+        text.replace("${STREAM}", stream)
+            .replace("${SIGNATURE}", &signature)
+    })
+}
+
+async fn invoke_relay_event(
+    app: &rtcroom_functions::app::App,
+    request: lambda_http::Request,
+) -> (u16, Value) {
+    let response = relay_event::respond(app, request).await;
+    let status = response.status().as_u16();
+    match response.body() {
+        lambda_http::Body::Text(text) => (status, serde_json::from_str(text).unwrap()),
+        other => panic!("relay_event: body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_relay_event_lambda_marks_a_pushers_stream_live() {
+    let gw = Gateway::start().await;
+    let secret = gw.app.config.relay_events_secret.clone().unwrap();
+    let alice = sign_in(&gw, "alice").await;
+    expect(&gw, Endpoint::CreateRoom, &alice, 0).await;
+    expect(&gw, Endpoint::AddPusher, &alice, 0).await;
+    let stream = stream_of(&alice.push_url).unwrap();
+
+    let (status, answer) = invoke_relay_event(&gw.app, relay_event_fixture(stream, &secret)).await;
+    assert_eq!(
+        (status, answer["members"].as_u64()),
+        (200, Some(1)),
+        "{answer}"
+    );
+    let room = expect(&gw, Endpoint::GetPushers, &alice, 0).await;
+    assert_eq!(room["pushers"][0]["streamLive"], true);
+
+    let forged = relay_event_fixture(stream, "not-the-relay-secret-0123");
+    assert_eq!(invoke_relay_event(&gw.app, forged).await.0, 401);
+}
+
+#[tokio::test]
+async fn without_a_secret_the_relay_event_lambda_is_off() {
+    let env = |k: &str| {
+        let value = match k {
+            "RTCROOM_SDKAPPID" => "1400000000",
+            "RTCROOM_USERSIG_KEY" | "RTCROOM_PUSH_KEY" => "cloud-test-key-0123456789",
+            "RTCROOM_BIZID" => "8888",
+            "RTCROOM_TABLE" => "rtcroom",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    };
+    let config = Config::from_lookup(Profile::Cloud, env).unwrap();
+    assert_eq!(config.relay_events_secret, None);
+    let app = rtcroom_functions::app::App::new(
+        config,
+        common::test_store().await,
+        std::sync::Arc::new(ManualClock::at_ms(START_MS)),
+    );
+    let request = relay_event_fixture("8888_alice_0001", "any-secret-0123456789");
+    assert_eq!(invoke_relay_event(&app, request).await.0, 404);
 }

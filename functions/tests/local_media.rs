@@ -1,6 +1,7 @@
 //! The one-command local run carries media: the `local-gateway` binary starts the relay
 //! in-process, and the URLs `get_push_url` hands out work with ffmpeg as they are (publish to
-//! `pushURL`, play `accelerateURL` over RTMP and `playURL` over HTTP-FLV).
+//! `pushURL`, play `accelerateURL` over RTMP and `playURL` over HTTP-FLV), and the relay reports
+//! the stream to the gateway, which lists it live.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -62,6 +63,7 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
             .env("RTCROOM_LISTEN", format!("127.0.0.1:{api}"))
             .env("RTCROOM_RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp}"))
             .env("RTCROOM_RELAY_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+            .env("RTCROOM_RELAY_LIVE_REPORT_SECS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -110,6 +112,24 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
             .expect("ffmpeg runs"),
     );
     std::thread::sleep(Duration::from_millis(1500));
+    // The relay reports the stream to the gateway, which lists it live.
+    let auth = format!("userID=alice&token={token}");
+    let joined = post(
+        &format!("{base}/live_room/add_pusher?{auth}"),
+        &serde_json::json!({"roomID": "media", "userID": "alice", "userName": "A",
+                            "userAvatar": "", "pushURL": url("pushURL")})
+        .to_string(),
+    );
+    assert_eq!(joined["code"], 0, "{joined}");
+    let pushers_url = format!("{base}/live_room/get_pushers?{auth}");
+    let started = Instant::now();
+    while post(&pushers_url, r#"{"roomID":"media"}"#)["pushers"][0]["streamLive"] != true {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the relay's live report did not reach the gateway"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(frames_played(&url("accelerateURL")), 50, "over RTMP");
     assert_eq!(frames_played(&url("playURL")), 50, "over HTTP-FLV");
     let _ = publisher.0.kill();

@@ -65,6 +65,17 @@ fn every_endpoint_function_is_routed_at_its_own_path() {
         let binary = function["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap();
+        if binary == "relay_event" {
+            let api = &function["Properties"]["Events"]["Api"]["Properties"];
+            assert_eq!(api["Path"], rtcroom_functions::relay_event::PATH);
+            assert_eq!(api["Method"], "POST");
+            assert!(
+                format!("{:?}", function["Properties"]["Environment"])
+                    .contains("RelayEventsSecret"),
+                "the relay_event function alone gets the relays' secret"
+            );
+            continue;
+        }
         let Some(endpoint) = Endpoint::from_name(binary) else {
             assert_eq!(binary, "sweeper", "{name}");
             let schedule = &function["Properties"]["Events"]["EveryMinute"];
@@ -106,7 +117,7 @@ fn every_endpoint_function_is_routed_at_its_own_path() {
 #[test]
 fn secrets_are_no_echo_without_defaults_and_functions_share_one_table() {
     let template = template();
-    for secret in ["UserSigKey", "PushKey"] {
+    for secret in ["UserSigKey", "PushKey", "RelayEventsSecret"] {
         let parameter = &template["Parameters"][secret];
         assert_eq!(parameter["NoEcho"], true, "{secret}");
         assert!(parameter.get("Default").is_none(), "{secret} has a default");
@@ -147,6 +158,7 @@ fn functions_that_touch_no_room_get_no_table_access() {
             "login" | "logout" | "get_push_url" | "merge_stream" | "get_im_login_info"
             | "get_login_info" => &[],
             "pusher_heartbeat" => &["dynamodb:UpdateItem"],
+            "relay_event" => &["dynamodb:Query", "dynamodb:UpdateItem"],
             "get_pushers" | "get_room_list" | "get_audiences" | "get_custom_info" => {
                 &["dynamodb:Query"]
             }

@@ -26,6 +26,9 @@ pub struct RelayConfig {
     pub events: Option<(String, String)>,
     /// `RTCROOM_RELAY_ID` (default `relay`): names this relay in its events.
     pub relay_id: String,
+    /// `RTCROOM_RELAY_LIVE_REPORT_SECS` (default 5): how often the `live` event lists the
+    /// streams being published. Keep it well below the room service's heartbeat timeout.
+    pub live_report_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +109,9 @@ impl RelayConfig {
             relay_id: get("RTCROOM_RELAY_ID")
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "relay".into()),
+            live_report_interval: Duration::from_secs(
+                number("RTCROOM_RELAY_LIVE_REPORT_SECS", 5)? as u64
+            ),
         })
     }
 }

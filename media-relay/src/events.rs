@@ -1,5 +1,6 @@
-//! Stream events to the room service: `publish`, `unpublish`, `play`, `stop`, POSTed as signed
-//! JSON (`rtcroom_shared::relay_events`) to `RTCROOM_RELAY_EVENTS_URL`.
+//! Stream events to the room service: `publish`, `unpublish`, `play`, `stop`, and the periodic
+//! `live` list, POSTed as signed JSON (`rtcroom_shared::relay_events`) to
+//! `RTCROOM_RELAY_EVENTS_URL`.
 //!
 //! Sessions hand events over with [`EventSink::emit`], which never waits: a bounded queue
 //! (1,024 events) feeds one sender task, and when the room service is down long enough for the
@@ -57,11 +58,29 @@ impl EventSink {
         }
     }
 
+    pub fn is_enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
     pub fn emit(&self, event: StreamEventKind, stream: &str) {
+        self.send(event, stream.to_owned(), Vec::new());
+    }
+
+    /// The `live` report: the streams published now, in events of at most
+    /// [`relay_events::MAX_LIVE_STREAMS`].
+    pub fn report_live(&self, mut streams: Vec<String>) {
+        streams.sort_unstable();
+        for chunk in streams.chunks(relay_events::MAX_LIVE_STREAMS) {
+            self.send(StreamEventKind::Live, String::new(), chunk.to_vec());
+        }
+    }
+
+    fn send(&self, event: StreamEventKind, stream: String, streams: Vec<String>) {
         let Some(tx) = &self.tx else { return };
         let event = StreamEvent {
             event,
-            stream: stream.to_owned(),
+            stream,
+            streams,
             relay: self.relay_id.clone(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
             at: now_ms(),

@@ -285,6 +285,16 @@ impl Hub {
         }
     }
 
+    /// Names of the streams being published now.
+    pub fn publishing(&self) -> Vec<String> {
+        self.streams
+            .lock()
+            .values()
+            .filter(|s| s.is_publishing())
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     pub fn stream_count(&self) -> usize {
         self.streams.lock().len()
     }

@@ -52,6 +52,12 @@ pub async fn start(
     let http = TcpListener::bind(config.http_listen).await?;
     let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
     let handle = RelayHandle::new(config);
+    if handle.relay.events.is_enabled() {
+        tokio::spawn(report_live(
+            handle.relay.clone(),
+            config.live_report_interval,
+        ));
+    }
     tokio::spawn(serve_rtmp(
         rtmp,
         handle.relay.clone(),
@@ -63,6 +69,20 @@ pub async fn start(
         config.max_connections,
     ));
     Ok((handle, rtmp_addr, http_addr))
+}
+
+/// Lists the published streams to the room service every `interval`, for as long as the
+/// relay runs (the room service keeps their members present only while these keep coming).
+async fn report_live(relay: Arc<Relay>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let streams = relay.hub.publishing();
+        if !streams.is_empty() {
+            relay.events.report_live(streams);
+        }
+    }
 }
 
 /// Accepts RTMP connections until the listener fails.

@@ -79,8 +79,13 @@ async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>
 }
 
 async fn relay(events_url: &str) -> (String, Arc<Relay>) {
+    relay_reporting_every(events_url, 60).await
+}
+
+async fn relay_reporting_every(events_url: &str, live_secs: u32) -> (String, Arc<Relay>) {
     let events_url = events_url.to_owned();
     let config = RelayConfig::from_lookup(move |k| match k {
+        "RTCROOM_RELAY_LIVE_REPORT_SECS" => Some(live_secs.to_string()),
         "RTCROOM_PUSH_KEY" => Some(KEY.into()),
         "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
         "RTCROOM_RELAY_EVENTS_URL" => Some(events_url.clone()),
@@ -210,4 +215,50 @@ async fn media_flows_while_the_room_service_is_unreachable() {
         started.elapsed()
     );
     assert_eq!(relay.metrics.events_sent.get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_reports_list_the_published_streams_until_they_stop() {
+    let (events_url, seen) = receiver(0).await;
+    let (base, _relay) = relay_reporting_every(&events_url, 1).await;
+    let live_lists = || -> Vec<Vec<String>> {
+        decoded(&seen.lock())
+            .into_iter()
+            .filter(|e| e.event == StreamEventKind::Live)
+            .map(|e| e.streams)
+            .collect()
+    };
+    let (mut one, name) = Client::connect(&signed(&base, "8888_ev_0011"))
+        .await
+        .unwrap();
+    one.publish(&name).await.unwrap();
+    let (mut two, name) = Client::connect(&signed(&base, "8888_ev_0012"))
+        .await
+        .unwrap();
+    two.publish(&name).await.unwrap();
+    let both = vec!["8888_ev_0011".to_owned(), "8888_ev_0012".to_owned()];
+    until("a live report of both streams", || {
+        live_lists().contains(&both)
+    })
+    .await;
+    drop(one);
+    let reports_before = live_lists().len();
+    until("a live report of the remaining stream", || {
+        live_lists()[reports_before..].contains(&vec!["8888_ev_0012".to_owned()])
+    })
+    .await;
+    drop(two);
+    until("the unpublish", || {
+        decoded(&seen.lock())
+            .iter()
+            .any(|e| e.event == StreamEventKind::Unpublish && e.stream == "8888_ev_0012")
+    })
+    .await;
+    let after_unpublish = live_lists().len();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        live_lists().len(),
+        after_unpublish,
+        "no live reports without published streams"
+    );
 }

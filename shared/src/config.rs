@@ -47,6 +47,10 @@ pub struct Config {
     pub store: StoreKind,
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    /// `RTCROOM_RELAY_EVENTS_SECRET`: the key the media relay signs its stream events with.
+    /// Without it the relay_event endpoint is off (the local gateway makes one up and hands
+    /// it to its in-process relay).
+    pub relay_events_secret: Option<String>,
 }
 
 impl Config {
@@ -188,6 +192,18 @@ impl Config {
             }
         };
 
+        let relay_events_secret = match env.string("RTCROOM_RELAY_EVENTS_SECRET") {
+            Some(s) if s.len() < 16 => {
+                return Err(env.error(
+                    "RTCROOM_RELAY_EVENTS_SECRET",
+                    "must be at least 16 characters",
+                ));
+            }
+            Some(s) => Some(s),
+            None if local => Some(random_hex(32)),
+            None => None,
+        };
+
         Ok(Self {
             listen,
             sdkappid,
@@ -208,6 +224,7 @@ impl Config {
             store,
             max_body_bytes: env.bounded("RTCROOM_MAX_BODY_BYTES", 65_536, 1024, 16 << 20)? as usize,
             max_connections: env.bounded("RTCROOM_MAX_CONNECTIONS", 10_000, 1, 1_000_000)? as usize,
+            relay_events_secret,
         })
     }
 }

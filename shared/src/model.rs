@@ -84,13 +84,23 @@ pub struct Member {
     pub stream_id: String,
     pub push_url: String,
     pub joined_at_ms: u64,
-    /// Present while `now < alive_until_ms`; each heartbeat moves it forward.
+    /// Present while `now < alive_until_ms`; each heartbeat, and each report from the media
+    /// relay that the member's stream is live, moves it forward.
     pub alive_until_ms: u64,
+    /// The relay last reported the stream live, good until then (0: not reported live, or
+    /// reported stopped).
+    #[serde(default)]
+    pub stream_live_until_ms: u64,
 }
 
 impl Member {
     pub fn is_alive(&self, now_ms: u64) -> bool {
         now_ms < self.alive_until_ms
+    }
+
+    /// Whether the relay reports the member's stream live.
+    pub fn stream_live(&self, now_ms: u64) -> bool {
+        now_ms < self.stream_live_until_ms
     }
 }
 
@@ -249,6 +259,7 @@ mod tests {
             push_url: String::new(),
             joined_at_ms: 0,
             alive_until_ms,
+            stream_live_until_ms: 0,
         }
     }
 

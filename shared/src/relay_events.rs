@@ -5,7 +5,12 @@
 //! X-Rtcroom-Signature: t={unix seconds},v1={hex HMAC-SHA256(secret, "{t}." + body)}
 //! {"event":"publish"|"unpublish"|"play"|"stop","stream":"8888_alice_3f2a",
 //!  "relay":"relay-1","seq":42,"at":1700000000123}
+//! {"event":"live","streams":["8888_alice_3f2a","8888_bob_77c1"],"relay":"relay-1",...}
 //! ```
+//!
+//! `live` repeats, every few seconds, which streams are being published on the relay: the
+//! room service keeps their members present only while these reports keep coming, so a relay
+//! that dies cannot keep anyone in a room.
 //!
 //! `seq` rises by one per event of a relay process, so a receiver can tell a retry (same
 //! `seq`) from a new event. A receiver accepts a signature whose `t` is within
@@ -31,16 +36,61 @@ pub enum StreamEventKind {
     Play,
     /// A player stopped.
     Stop,
+    /// The streams being published right now (repeated periodically).
+    Live,
 }
+
+/// Streams one `live` event lists at most; a relay with more sends several.
+pub const MAX_LIVE_STREAMS: usize = 500;
+/// Longest stream name an event may carry.
+pub const MAX_STREAM_BYTES: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEvent {
     pub event: StreamEventKind,
+    /// The stream, on every event but `live`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stream: String,
+    /// `live` only: streams being published (at most [`MAX_LIVE_STREAMS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<String>,
     pub relay: String,
     pub seq: u64,
     /// Epoch milliseconds at the relay.
     pub at: u64,
+}
+
+impl StreamEvent {
+    /// The streams the event is about, after checking its shape: one `stream` for every kind
+    /// but `live`, 1 to [`MAX_LIVE_STREAMS`] `streams` for `live`, each non-empty and at most
+    /// [`MAX_STREAM_BYTES`].
+    pub fn streams(&self) -> Result<Vec<&str>, String> {
+        let names: Vec<&str> = match self.event {
+            StreamEventKind::Live if !self.stream.is_empty() => {
+                return Err("a live event lists streams, not stream".into());
+            }
+            StreamEventKind::Live if self.streams.len() > MAX_LIVE_STREAMS => {
+                return Err(format!(
+                    "a live event lists at most {MAX_LIVE_STREAMS} streams"
+                ));
+            }
+            StreamEventKind::Live => self.streams.iter().map(String::as_str).collect(),
+            _ if !self.streams.is_empty() => {
+                return Err("only a live event lists streams".into());
+            }
+            _ if self.stream.is_empty() => return Err("stream is missing".into()),
+            _ => vec![self.stream.as_str()],
+        };
+        match names
+            .iter()
+            .find(|s| s.is_empty() || s.len() > MAX_STREAM_BYTES)
+        {
+            Some(_) => Err(format!(
+                "stream names are 1 to {MAX_STREAM_BYTES} bytes long"
+            )),
+            None => Ok(names),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +177,7 @@ mod tests {
         let e = StreamEvent {
             event: StreamEventKind::Unpublish,
             stream: "8888_alice_3f2a".into(),
+            streams: Vec::new(),
             relay: "relay-1".into(),
             seq: 42,
             at: 1_700_000_000_123,
@@ -135,5 +186,39 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"event":"unpublish","stream":"8888_alice_3f2a","relay":"relay-1","seq":42,"at":1700000000123}"#
         );
+        assert_eq!(e.streams(), Ok(vec!["8888_alice_3f2a"]));
+        let live: StreamEvent = serde_json::from_str(
+            r#"{"event":"live","streams":["a","b"],"relay":"r","seq":1,"at":2}"#,
+        )
+        .unwrap();
+        assert_eq!(live.streams(), Ok(vec!["a", "b"]));
+    }
+
+    #[test]
+    fn events_of_the_wrong_shape_are_refused() {
+        let event = |json: &str| serde_json::from_str::<StreamEvent>(json).unwrap();
+        for bad in [
+            r#"{"event":"publish","relay":"r","seq":1,"at":2}"#,
+            r#"{"event":"publish","stream":"","relay":"r","seq":1,"at":2}"#,
+            r#"{"event":"publish","stream":"a","streams":["b"],"relay":"r","seq":1,"at":2}"#,
+            r#"{"event":"live","stream":"a","relay":"r","seq":1,"at":2}"#,
+            r#"{"event":"live","streams":[""],"relay":"r","seq":1,"at":2}"#,
+        ] {
+            assert!(event(bad).streams().is_err(), "{bad}");
+        }
+        let long = format!(
+            r#"{{"event":"stop","stream":"{}","relay":"r","seq":1,"at":2}}"#,
+            "x".repeat(MAX_STREAM_BYTES + 1)
+        );
+        assert!(event(&long).streams().is_err());
+        let many = StreamEvent {
+            event: StreamEventKind::Live,
+            stream: String::new(),
+            streams: vec!["s".into(); MAX_LIVE_STREAMS + 1],
+            relay: "r".into(),
+            seq: 1,
+            at: 2,
+        };
+        assert!(many.streams().is_err());
     }
 }

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::model::{Audience, CustomOp, MAX_CUSTOM_FIELDS, Member, RoomKey, RoomType, RoomView};
 use crate::store::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore, StoreError, SweepReport,
+    LeaveOutcome, RoomStore, StoreError, StreamReport, SweepReport,
 };
 use crate::token::Session;
 use crate::urls::{StreamUrls, UrlSigner, stream_of};
@@ -212,6 +212,7 @@ impl Rooms {
             push_url: input.push_url.clone(),
             joined_at_ms: now,
             alive_until_ms: now + self.limits.heartbeat_timeout_ms[room_type.index()],
+            stream_live_until_ms: 0,
         };
         let outcome = self
             .store
@@ -373,6 +374,23 @@ impl Rooms {
             return Err(RoomError::BadJson("mergeParams"));
         }
         Err(RoomError::MixingNotConfigured)
+    }
+
+    /// The media relay reports `stream` live (`true`) or stopped: members publishing it stay
+    /// present for a heartbeat timeout from now while the reports keep coming. Returns how many
+    /// live members publish it.
+    pub async fn stream_report(&self, stream: &str, live: bool) -> RoomResult<u32> {
+        let report = if live {
+            StreamReport::Live {
+                keep_alive_ms: self.limits.heartbeat_timeout_ms,
+            }
+        } else {
+            StreamReport::Stopped
+        };
+        Ok(self
+            .store
+            .stream_report(stream, report, self.clock.now_ms())
+            .await?)
     }
 
     pub async fn sweep(&self) -> RoomResult<SweepReport> {

@@ -110,11 +110,14 @@ struct PusherJson<'a> {
     user_avatar: &'a str,
     #[serde(rename = "accelerateURL")]
     accelerate_url: String,
+    /// The media relay reports the member's stream live (rtcroom extension).
+    stream_live: bool,
 }
 
 impl<'a> RoomJson<'a> {
     pub fn new(app: &App, view: &'a RoomView) -> Self {
         let now = app.now_secs();
+        let now_ms = app.rooms.clock().now_ms();
         let urls = &app.config.urls;
         let pushers = view
             .members
@@ -124,6 +127,7 @@ impl<'a> RoomJson<'a> {
                 user_name: &m.user_name,
                 user_avatar: &m.user_avatar,
                 accelerate_url: urls.accelerate_url(&m.stream_id, now),
+                stream_live: m.stream_live(now_ms),
             })
             .collect();
         let mixed_play_url = view

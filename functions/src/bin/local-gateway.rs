@@ -1,13 +1,14 @@
 //! The one-command local run: every room API on one port (default 127.0.0.1:5757) on the
 //! embedded store, with the sweeper, and the media relay in-process (RTMP on 127.0.0.1:1935,
 //! HTTP-FLV on 127.0.0.1:8081, where the URLs the gateway signs point; `RTCROOM_RELAY=off`
-//! leaves it out). Configuration: the `RTCROOM_*` variables (README).
+//! leaves it out; it reports its streams to this gateway's `/relay/event`). Configuration: the
+//! `RTCROOM_*` variables (README).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use rtcroom_functions::app::App;
-use rtcroom_functions::{gateway, logging, sweeper};
+use rtcroom_functions::{gateway, logging, relay_event, sweeper};
 use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::server::RelayHandle;
 use rtcroom_shared::config::{Config, Profile, StoreKind};
@@ -80,8 +81,17 @@ async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
         Ok(other) => return Err(format!("RTCROOM_RELAY={other}: use on or off")),
     }
     let push_key = config.urls.push_key.clone();
+    // The relay reports its streams to this gateway, signed with the gateway's secret.
+    let mut events_to = config.listen;
+    if events_to.ip().is_unspecified() {
+        events_to.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let events_url = format!("http://{events_to}{}", relay_event::PATH);
+    let events_secret = config.relay_events_secret.clone();
     let relay_config = RelayConfig::from_lookup(|k| match k {
         "RTCROOM_PUSH_KEY" => Some(push_key.clone()),
+        "RTCROOM_RELAY_EVENTS_URL" => std::env::var(k).ok().or(Some(events_url.clone())),
+        "RTCROOM_RELAY_EVENTS_SECRET" => events_secret.clone(),
         other => std::env::var(other).ok(),
     })
     .map_err(|e| format!("configuration error: {e}"))?;

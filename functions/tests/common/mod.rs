@@ -50,6 +50,12 @@ impl Gateway {
 
     /// A gateway on a given store.
     pub async fn start_on(vars: &[(&str, &str)], store: Arc<dyn RoomStore>) -> Self {
+        Self::start_at(vars, store, START_MS).await
+    }
+
+    /// A gateway whose clock starts at `start_ms` (the wall clock, for tests with parts that
+    /// use it, such as the media relay's signed events).
+    pub async fn start_at(vars: &[(&str, &str)], store: Arc<dyn RoomStore>, start_ms: u64) -> Self {
         let mut env: HashMap<String, String> = HashMap::from([
             ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
             ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
@@ -58,7 +64,7 @@ impl Gateway {
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned())
             .expect("test config");
-        let clock = ManualClock::at_ms(START_MS);
+        let clock = ManualClock::at_ms(start_ms);
         let app = Arc::new(App::new(config, store, Arc::new(clock.clone())));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

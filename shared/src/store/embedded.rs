@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use super::record::RoomRecord;
 use super::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore, StoreResult, SweepReport,
+    LeaveOutcome, RoomStore, StoreResult, StreamReport, SweepReport,
 };
 use crate::model::{Audience, CustomOp, Event, RoomKey, RoomType, RoomView};
 
@@ -32,6 +32,9 @@ struct Inner {
     rooms: HashMap<RoomKey, RoomRecord>,
     /// Active rooms of each type by (creation time, roomID): the room list's order.
     listing: [BTreeSet<(u64, String)>; 3],
+    /// Rooms that had a member publishing each stream: where relay reports look. Entries are
+    /// checked on use and pruned by the sweep.
+    streams: HashMap<String, BTreeSet<RoomKey>>,
 }
 
 impl Inner {
@@ -90,10 +93,13 @@ impl RoomStore for EmbeddedStore {
 
     async fn join(&self, request: JoinRequest) -> StoreResult<JoinOutcome> {
         let (key, now_ms) = (request.key.clone(), request.now_ms);
-        Ok(self
-            .inner
-            .lock()
-            .write_now(&key, now_ms, |r| r.join(request)))
+        let stream = request.member.stream_id.clone();
+        let mut inner = self.inner.lock();
+        let outcome = inner.write_now(&key, now_ms, |r| r.join(request));
+        if matches!(outcome, JoinOutcome::Joined { .. }) {
+            inner.streams.entry(stream).or_default().insert(key);
+        }
+        Ok(outcome)
     }
 
     /// Refreshes the member's own deadline only: whether its room is still present is decided
@@ -215,6 +221,30 @@ impl RoomStore for EmbeddedStore {
             .write_now(key, now_ms, |r| r.update_custom(field, op, now_ms)))
     }
 
+    async fn stream_report(
+        &self,
+        stream_id: &str,
+        report: StreamReport,
+        now_ms: u64,
+    ) -> StoreResult<u32> {
+        let inner = &mut *self.inner.lock();
+        let Some(keys) = inner.streams.get_mut(stream_id) else {
+            return Ok(0);
+        };
+        let mut touched = 0;
+        keys.retain(|key| {
+            let Some(record) = inner.rooms.get_mut(key) else {
+                return false;
+            };
+            touched += record.report_stream(key.room_type, stream_id, report, now_ms);
+            record.has_stream(stream_id)
+        });
+        if keys.is_empty() {
+            inner.streams.remove(stream_id);
+        }
+        Ok(touched)
+    }
+
     async fn events_since(
         &self,
         key: &RoomKey,
@@ -245,6 +275,11 @@ impl RoomStore for EmbeddedStore {
                 record.drop_old_events(now_ms)
             });
         }
+        let Inner { rooms, streams, .. } = &mut *inner;
+        streams.retain(|stream, keys| {
+            keys.retain(|key| rooms.get(key).is_some_and(|r| r.has_stream(stream)));
+            !keys.is_empty()
+        });
         Ok(report)
     }
 }

@@ -103,6 +103,17 @@ pub enum CustomOutcome {
     NoRoom,
 }
 
+/// What the media relay reported about a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamReport {
+    /// The stream is live: each live member publishing it stays present (and is listed with
+    /// its stream live) for `keep_alive_ms[room type]` from now, as if it had sent a heartbeat.
+    Live { keep_alive_ms: [u64; 3] },
+    /// The stream stopped: its members are no longer listed as live; their presence runs out
+    /// at their last deadline unless their heartbeats continue.
+    Stopped,
+}
+
 /// What one sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -184,6 +195,15 @@ pub trait RoomStore: Send + Sync + 'static {
         op: CustomOp,
         now_ms: u64,
     ) -> StoreResult<CustomOutcome>;
+
+    /// Applies a relay report to every live member publishing `stream_id`, in any room;
+    /// returns how many there were. Touches the members' own entries only, like a heartbeat.
+    async fn stream_report(
+        &self,
+        stream_id: &str,
+        report: StreamReport,
+        now_ms: u64,
+    ) -> StoreResult<u32>;
 
     /// Events with `seq > after_seq`, oldest first, at most `limit`.
     async fn events_since(

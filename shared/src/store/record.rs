@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, SweepReport,
+    LeaveOutcome, StreamReport, SweepReport,
 };
 use crate::model::{
     Audience, CustomOp, DissolveReason, EVENT_RETENTION_MS, Event, EventKind,
@@ -248,8 +248,15 @@ impl RoomRecord {
         {
             if state.members[pos].is_alive(now_ms) {
                 let existing = &mut state.members[pos];
+                // The relay's report on the stream holds while the stream stays the same.
+                let stream_live_until_ms = if existing.stream_id == member.stream_id {
+                    existing.stream_live_until_ms
+                } else {
+                    0
+                };
                 *existing = Member {
                     joined_at_ms: existing.joined_at_ms,
+                    stream_live_until_ms,
                     ..member
                 };
                 let updated = EventKind::MemberUpdated {
@@ -386,6 +393,44 @@ impl RoomRecord {
             },
         );
         true
+    }
+
+    /// Applies a relay report to the live members of an active room publishing `stream_id`;
+    /// returns how many there were.
+    pub fn report_stream(
+        &mut self,
+        room_type: RoomType,
+        stream_id: &str,
+        report: StreamReport,
+        now_ms: u64,
+    ) -> u32 {
+        let Some(state) = self.active() else {
+            return 0;
+        };
+        let mut touched = 0;
+        for m in state
+            .members
+            .iter_mut()
+            .filter(|m| m.stream_id == stream_id && m.is_alive(now_ms))
+        {
+            match report {
+                StreamReport::Live { keep_alive_ms } => {
+                    let until = now_ms + keep_alive_ms[room_type.index()];
+                    m.alive_until_ms = m.alive_until_ms.max(until);
+                    m.stream_live_until_ms = until;
+                }
+                StreamReport::Stopped => m.stream_live_until_ms = 0,
+            }
+            touched += 1;
+        }
+        touched
+    }
+
+    /// Whether the room has a member (live or not yet evicted) publishing `stream_id`.
+    pub fn has_stream(&self, stream_id: &str) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.members.iter().any(|m| m.stream_id == stream_id))
     }
 
     pub fn update_custom(&mut self, field: &str, op: CustomOp, now_ms: u64) -> CustomOutcome {

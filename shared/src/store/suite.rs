@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore,
+    LeaveOutcome, RoomStore, StreamReport,
 };
 use crate::model::{
     Audience, CustomOp, DissolveReason, EventKind, INACTIVE_ROOM_RECLAIM_MS, LeaveReason, Member,
@@ -37,6 +37,8 @@ macro_rules! room_store_suite {
             capacity_counts_live_members_only,
             member_vanishes_from_reads_the_moment_its_timeout_passes,
             heartbeat_extends_presence_only_for_live_members,
+            a_live_stream_keeps_its_member_present_until_it_stops,
+            stream_reports_reach_every_room_and_never_revive,
             sweep_evicts_expired_members_and_records_timeouts,
             live_room_ends_when_its_creator_leaves,
             live_room_ends_at_once_when_its_creator_times_out,
@@ -72,6 +74,7 @@ pub fn member(user: &str, now_ms: u64) -> Member {
         push_url: format!("rtmp://push.example/live/8888_{user}_0001"),
         joined_at_ms: now_ms,
         alive_until_ms: now_ms + TIMEOUT,
+        stream_live_until_ms: 0,
     }
 }
 
@@ -356,6 +359,135 @@ pub async fn heartbeat_extends_presence_only_for_live_members(store: Arc<dyn Roo
             .heartbeat(&elsewhere, "a", T0 + TIMEOUT, T0)
             .await
             .unwrap()
+    );
+}
+
+const LIVE: StreamReport = StreamReport::Live {
+    keep_alive_ms: [TIMEOUT; 3],
+};
+
+/// Who is present, and whether the relay reports their streams live.
+async fn streams_live(store: &dyn RoomStore, key: &RoomKey, now_ms: u64) -> Vec<(String, bool)> {
+    store
+        .room(key, now_ms)
+        .await
+        .unwrap()
+        .map(|r| {
+            r.members
+                .into_iter()
+                .map(|m| (m.user_id.clone(), m.stream_live(now_ms)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn a_live_stream_keeps_its_member_present_until_it_stops(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0).await;
+    join(&*store, &key, "c", T0).await;
+    // Neither a nor b beats again; the relay reports a's stream live at +15 s.
+    assert_eq!(
+        store
+            .stream_report("8888_a_0001", LIVE, T0 + 15_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .heartbeat(&key, "c", T0 + 15_000 + TIMEOUT, T0 + 15_000)
+            .await
+            .unwrap()
+    );
+    let after_heartbeats = T0 + TIMEOUT + 1;
+    assert_eq!(
+        streams_live(&*store, &key, after_heartbeats).await,
+        [("a".to_owned(), true), ("c".to_owned(), false)],
+        "a stays while its stream is live; b, silent and not streaming, is gone"
+    );
+    // A re-join with the same stream keeps the report.
+    store
+        .join(join_request(&key, "a", T0 + 16_000, 4))
+        .await
+        .unwrap();
+    assert_eq!(
+        streams_live(&*store, &key, T0 + 16_000).await[0],
+        ("a".to_owned(), true)
+    );
+    // The stream stops at +30 s: a is no longer live and leaves when its deadline (the
+    // re-join's, +16 s + timeout = +36 s) passes, unless it beats.
+    assert_eq!(
+        store
+            .stream_report("8888_a_0001", StreamReport::Stopped, T0 + 30_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .heartbeat(&key, "c", T0 + 34_000 + TIMEOUT, T0 + 34_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        streams_live(&*store, &key, T0 + 35_999).await,
+        [("a".to_owned(), false), ("c".to_owned(), false)]
+    );
+    assert_eq!(member_ids(&*store, &key, T0 + 36_000).await.unwrap(), ["c"]);
+    store.sweep(T0 + 36_000).await.unwrap();
+    let kinds = event_kinds(&*store, &key).await;
+    assert!(
+        kinds.contains(&left("a", LeaveReason::Timeout)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&left("b", LeaveReason::Timeout)),
+        "{kinds:?}"
+    );
+}
+
+pub async fn stream_reports_reach_every_room_and_never_revive(store: Arc<dyn RoomStore>) {
+    let one = RoomKey::new(RoomType::Double, "one");
+    let two = RoomKey::new(RoomType::Live, "two");
+    join(&*store, &one, "a", T0).await;
+    join(&*store, &two, "a", T0).await;
+    join(&*store, &two, "b", T0).await;
+    assert_eq!(
+        store
+            .stream_report("8888_a_0001", LIVE, T0 + 5_000)
+            .await
+            .unwrap(),
+        2,
+        "the same stream in two rooms"
+    );
+    assert_eq!(
+        store
+            .stream_report("8888_nobody_0001", LIVE, T0)
+            .await
+            .unwrap(),
+        0
+    );
+    // b's deadline passed before any report: a report cannot bring it back.
+    assert_eq!(
+        store
+            .stream_report("8888_b_0001", LIVE, T0 + TIMEOUT)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        streams_live(&*store, &two, T0 + TIMEOUT).await,
+        [("a".to_owned(), true)]
+    );
+    // A member who left is not reported on.
+    store.leave(&one, "a", T0 + 1_000).await.unwrap();
+    assert_eq!(
+        store
+            .stream_report("8888_a_0001", LIVE, T0 + 2_000)
+            .await
+            .unwrap(),
+        1
     );
 }
 

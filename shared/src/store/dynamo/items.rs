@@ -8,7 +8,11 @@
 //! event     EVENTS#{type}#{roomID}      {seq:020}        at, body (the Event as JSON)
 //! GSI list  gsi1pk = LIST#{type}        gsi1sk = {created:013}#{roomID}      active rooms only
 //! GSI due   gsi2pk = DUE#{shard}        gsi2sk = {deadline:013}              members, viewers, inactive rooms
+//! GSI stream gsi3pk = STREAM#{stream}                                        members
 //! ```
+//!
+//! A member's `slive` (optional, 0 when absent) is when the relay's last report that its
+//! stream is live runs out.
 //!
 //! `ttl` (epoch seconds) is garbage collection only: nothing reads it.
 
@@ -26,6 +30,7 @@ pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const AUDIENCE_PREFIX: &str = "AUD#";
 pub const GSI_LIST: &str = "list";
 pub const GSI_DUE: &str = "due";
+pub const GSI_STREAM: &str = "stream";
 /// Partitions of the deadline index: each takes ~1,000 writes/s, so 16 carry the heartbeats of
 /// ~80,000 members beating every 5 s. The sweeper reads each once per run.
 pub const DUE_SHARDS: u32 = 16;
@@ -46,6 +51,10 @@ pub fn key_of_room_pk(pk: &str) -> Option<RoomKey> {
     let rest = pk.strip_prefix("ROOM#")?;
     let (room_type, room_id) = rest.split_once('#')?;
     Some(RoomKey::new(RoomType::from_path(room_type)?, room_id))
+}
+
+pub fn stream_pk(stream_id: &str) -> String {
+    format!("STREAM#{stream_id}")
 }
 
 pub fn seq_sk(seq: u64) -> String {
@@ -233,6 +242,8 @@ pub fn encode_member(key: &RoomKey, m: &Member, epoch: u64, ord: u64) -> Item {
         ("push".into(), s(&m.push_url)),
         ("joined".into(), n(m.joined_at_ms)),
         ("until".into(), n(m.alive_until_ms)),
+        ("slive".into(), n(m.stream_live_until_ms)),
+        ("gsi3pk".into(), s(stream_pk(&m.stream_id))),
     ]);
     with_deadline(item, &pk, m.alive_until_ms)
 }
@@ -246,6 +257,10 @@ pub fn decode_member(item: &Item) -> Result<(Member, u64, u64), StoreError> {
         push_url: get_s(item, "push")?.to_owned(),
         joined_at_ms: get_n(item, "joined")?,
         alive_until_ms: get_n(item, "until")?,
+        stream_live_until_ms: match item.get("slive") {
+            None => 0,
+            Some(_) => get_n(item, "slive")?,
+        },
     };
     Ok((member, get_n(item, "epoch")?, get_n(item, "ord")?))
 }

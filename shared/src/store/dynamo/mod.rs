@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
     StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
@@ -33,7 +33,7 @@ use self::items::*;
 use super::record::{RoomRecord, RoomState};
 use super::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore, StoreError, StoreResult, SweepReport,
+    LeaveOutcome, RoomStore, StoreError, StoreResult, StreamReport, SweepReport,
 };
 use crate::model::{Audience, CustomOp, Event, RoomKey, RoomType, RoomView};
 
@@ -179,11 +179,14 @@ impl DynamoStore {
                 .build()
                 .expect("name and type are set")
         };
-        let index = |name: &str, pk: &str, sk: &str| {
+        let index = |name: &str, pk: &str, sk: Option<&str>| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
-                .key_schema(key(pk, KeyType::Hash))
-                .key_schema(key(sk, KeyType::Range))
+                .set_key_schema(Some(
+                    std::iter::once(key(pk, KeyType::Hash))
+                        .chain(sk.map(|sk| key(sk, KeyType::Range)))
+                        .collect(),
+                ))
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::KeysOnly)
@@ -198,14 +201,15 @@ impl DynamoStore {
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
             .set_attribute_definitions(Some(
-                ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"]
+                ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk"]
                     .map(attr)
                     .to_vec(),
             ))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
-            .global_secondary_indexes(index(GSI_LIST, "gsi1pk", "gsi1sk"))
-            .global_secondary_indexes(index(GSI_DUE, "gsi2pk", "gsi2sk"))
+            .global_secondary_indexes(index(GSI_LIST, "gsi1pk", Some("gsi1sk")))
+            .global_secondary_indexes(index(GSI_DUE, "gsi2pk", Some("gsi2sk")))
+            .global_secondary_indexes(index(GSI_STREAM, "gsi3pk", None))
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)
@@ -593,6 +597,105 @@ impl DynamoStore {
         TransactWriteItem::builder().delete(delete).build()
     }
 
+    /// One conditional UpdateItem on a member's own item; `false` when the condition failed.
+    /// `#until`, `#ttl` and `#stream` name those attributes.
+    async fn update_member<const N: usize>(
+        &self,
+        pk: &str,
+        sk: &str,
+        update: &str,
+        condition: &str,
+        values: [(&str, AttributeValue); N],
+    ) -> StoreResult<bool> {
+        self.counters.update_item.fetch_add(1, Ordering::Relaxed);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression(update)
+            .condition_expression(condition);
+        for name in ["until", "ttl", "stream"] {
+            if update.contains(&format!("#{name}")) || condition.contains(&format!("#{name}")) {
+                request = request.expression_attribute_names(format!("#{name}"), name);
+            }
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Applies a relay report to one member item found through the stream index.
+    async fn report_member(
+        &self,
+        pk: &str,
+        sk: &str,
+        stream_id: &str,
+        report: StreamReport,
+        now_ms: u64,
+    ) -> StoreResult<bool> {
+        let StreamReport::Live { keep_alive_ms } = report else {
+            return self
+                .update_member(
+                    pk,
+                    sk,
+                    "SET slive = :zero",
+                    "attribute_exists(pk) AND #stream = :stream",
+                    [(":zero", n(0)), (":stream", s(stream_id))],
+                )
+                .await;
+        };
+        let Some(key) = key_of_room_pk(pk) else {
+            return Ok(false);
+        };
+        let until = now_ms + keep_alive_ms[key.room_type.index()];
+        let (due, ttl) = deadline_attributes(until);
+        let live = "attribute_exists(pk) AND #until > :now AND #stream = :stream";
+        // Extends the deadline like a heartbeat, unless a heartbeat already set a later one;
+        // then only the stream's state changes.
+        if self
+            .update_member(
+                pk,
+                sk,
+                "SET #until = :until, slive = :until, gsi2sk = :due, #ttl = :ttl",
+                &format!("{live} AND #until <= :until"),
+                [
+                    (":until", n(until)),
+                    (":due", due),
+                    (":ttl", ttl),
+                    (":now", n(now_ms)),
+                    (":stream", s(stream_id)),
+                ],
+            )
+            .await?
+        {
+            return Ok(true);
+        }
+        self.update_member(
+            pk,
+            sk,
+            "SET slive = :until",
+            live,
+            [
+                (":until", n(until)),
+                (":now", n(now_ms)),
+                (":stream", s(stream_id)),
+            ],
+        )
+        .await
+    }
+
     /// Room keys with an entry whose deadline has passed, from every shard of the due index.
     async fn due_rooms(&self, now_ms: u64) -> StoreResult<BTreeSet<String>> {
         let mut rooms = BTreeSet::new();
@@ -661,34 +764,20 @@ impl RoomStore for DynamoStore {
         alive_until_ms: u64,
         now_ms: u64,
     ) -> StoreResult<bool> {
-        self.counters.update_item.fetch_add(1, Ordering::Relaxed);
         let (due, ttl) = deadline_attributes(alive_until_ms);
-        let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(room_pk(key)))
-            .key("sk", s(format!("{MEMBER_PREFIX}{user_id}")))
-            .update_expression("SET #until = :until, gsi2sk = :due, #ttl = :ttl")
-            .condition_expression("attribute_exists(pk) AND #until > :now")
-            .expression_attribute_names("#until", "until")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":until", n(alive_until_ms))
-            .expression_attribute_values(":due", due)
-            .expression_attribute_values(":ttl", ttl)
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
-            .await;
-        match updated {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.update_member(
+            &room_pk(key),
+            &format!("{MEMBER_PREFIX}{user_id}"),
+            "SET #until = :until, gsi2sk = :due, #ttl = :ttl",
+            "attribute_exists(pk) AND #until > :now",
+            [
+                (":until", n(alive_until_ms)),
+                (":due", due),
+                (":ttl", ttl),
+                (":now", n(now_ms)),
+            ],
+        )
+        .await
     }
 
     async fn leave(&self, key: &RoomKey, user_id: &str, now_ms: u64) -> StoreResult<LeaveOutcome> {
@@ -794,6 +883,38 @@ impl RoomStore for DynamoStore {
     ) -> StoreResult<CustomOutcome> {
         self.apply(key, now_ms, |r| r.update_custom(field, op, now_ms))
             .await
+    }
+
+    /// One Query on the stream index (eventually consistent: a member who joined a moment
+    /// ago is found by the relay's next report), then one or two UpdateItems per member.
+    async fn stream_report(
+        &self,
+        stream_id: &str,
+        report: StreamReport,
+        now_ms: u64,
+    ) -> StoreResult<u32> {
+        let entries = self
+            .query_all(
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI_STREAM)
+                    .key_condition_expression("gsi3pk = :stream")
+                    .expression_attribute_values(":stream", s(stream_pk(stream_id))),
+            )
+            .await?;
+        let mut touched = 0;
+        for entry in entries {
+            let (pk, sk) = (get_s(&entry, "pk")?, get_s(&entry, "sk")?);
+            if sk.starts_with(MEMBER_PREFIX)
+                && self
+                    .report_member(pk, sk, stream_id, report, now_ms)
+                    .await?
+            {
+                touched += 1;
+            }
+        }
+        Ok(touched)
     }
 
     async fn events_since(
