@@ -46,6 +46,8 @@ pub struct Target {
     pub key: String,
     /// The push key, to check txSecret signatures; without it only URL shapes are checked.
     pub push_key: Option<String>,
+    /// The play key the play URLs are signed with, when it is not the push key.
+    pub play_key: Option<String>,
 }
 
 /// One parsed answer.

@@ -38,6 +38,10 @@ struct Args {
     /// The server's push key, to check txSecret signatures (URL-3); shapes only without it.
     #[arg(long, env = "RTCROOM_CONFORMANCE_PUSH_KEY", hide_env_values = true)]
     push_key: Option<String>,
+    /// The server's play key, when its play URLs are signed apart from its push URLs (URL-3);
+    /// the push key otherwise.
+    #[arg(long, env = "RTCROOM_CONFORMANCE_PLAY_KEY", hide_env_values = true)]
+    play_key: Option<String>,
     /// Run only cases whose id contains, or which cite a clause equal to, one of these
     /// comma-separated patterns (e.g. `ROOM-7,login`).
     #[arg(long)]
@@ -116,6 +120,7 @@ async fn main() {
         sdkappid: args.sdkappid,
         key: args.key.clone(),
         push_key: args.push_key.clone(),
+        play_key: args.play_key.clone(),
     };
     let options = Options {
         heartbeat_timeout: Duration::from_secs(args.heartbeat_timeout),

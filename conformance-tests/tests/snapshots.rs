@@ -58,6 +58,7 @@ impl Gw {
             ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
             ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
             ("RTCROOM_PUSH_KEY".into(), "snapshot-push-key".into()),
+            ("RTCROOM_PLAY_KEY".into(), "snapshot-play-key".into()),
         ]);
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned()).unwrap();
@@ -368,6 +369,7 @@ async fn every_error_answer_shape() {
 fn urls_signed_at_a_fixed_time_and_key() {
     let signer = UrlSigner {
         push_key: "e12c46f2612d5106e2034781ab261ca3".into(),
+        play_key: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
         bizid: "8888".into(),
         push_host: "push.example.com".into(),
         play_host: "play.example.com".into(),

@@ -1,7 +1,7 @@
 //! The one-command local run carries media: the `local-gateway` binary starts the relay
 //! in-process, and the URLs `get_push_url` hands out work with ffmpeg as they are (publish to
 //! `pushURL`, play `accelerateURL` over RTMP and `playURL` over HTTP-FLV), and the relay reports
-//! the stream to the gateway, which lists it live.
+//! the stream to the gateway, which lists it live; a play URL cannot publish.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -130,6 +130,25 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Play URLs carry the gateway's play key, which the relay does not take for publishing.
+    let hijack = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25",
+            "-t",
+            "1",
+        ])
+        .args(["-c:v", "libx264", "-f", "flv", &url("accelerateURL")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&hijack.stderr);
+    assert!(
+        !hijack.status.success() && err.contains("txSecret does not match"),
+        "publishing to a play URL: {err}"
+    );
     assert_eq!(frames_played(&url("accelerateURL")), 50, "over RTMP");
     assert_eq!(frames_played(&url("playURL")), 50, "over HTTP-FLV");
     let _ = publisher.0.kill();

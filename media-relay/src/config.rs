@@ -10,8 +10,11 @@ pub struct RelayConfig {
     pub rtmp_listen: SocketAddr,
     /// `RTCROOM_RELAY_HTTP_LISTEN` (default `127.0.0.1:8081`): HTTP-FLV and `/metrics`.
     pub http_listen: SocketAddr,
-    /// `RTCROOM_PUSH_KEY`: the key push and play URLs are signed with (required).
+    /// `RTCROOM_PUSH_KEY`: the key push URLs are signed with (required).
     pub push_key: String,
+    /// `RTCROOM_PLAY_KEY` (default: the push key): the key play URLs are signed with. Set it
+    /// apart from the push key, as the room service's, so that a play URL cannot publish.
+    pub play_key: String,
     /// `RTCROOM_RELAY_GOP_CACHE` (default on): new players start at the last keyframe.
     pub gop_cache: bool,
     /// `RTCROOM_RELAY_MAX_CONNECTIONS` (default 10,000).
@@ -63,6 +66,9 @@ impl RelayConfig {
         let push_key = get("RTCROOM_PUSH_KEY")
             .filter(|k| !k.is_empty())
             .ok_or_else(|| err("RTCROOM_PUSH_KEY", "is required"))?;
+        let play_key = get("RTCROOM_PLAY_KEY")
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| push_key.clone());
         let gop_cache = match get("RTCROOM_RELAY_GOP_CACHE").as_deref() {
             None | Some("on" | "1" | "true") => true,
             Some("off" | "0" | "false") => false,
@@ -80,6 +86,7 @@ impl RelayConfig {
             rtmp_listen,
             http_listen,
             push_key,
+            play_key,
             gop_cache,
             max_connections: number("RTCROOM_RELAY_MAX_CONNECTIONS", 10_000)?,
             max_streams: number("RTCROOM_RELAY_MAX_STREAMS", 1_000)?,

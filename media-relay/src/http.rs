@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::player::{self, Wire};
-use crate::rtmp::session::{Relay, authorise_url};
+use crate::rtmp::session::{Access, Relay, authorise_url};
 
 const MAX_HEAD: usize = 8 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,7 +129,7 @@ async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> 
             else {
                 return respond(&mut socket, "404 Not Found", "text/plain", b"not found\n").await;
             };
-            if let Err(why) = authorise_url(relay, name, Some(query), "Play") {
+            if let Err(why) = authorise_url(relay, name, Some(query), Access::Play) {
                 let status = if why == "bad stream name" {
                     "404 Not Found"
                 } else {

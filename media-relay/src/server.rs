@@ -36,6 +36,7 @@ impl RelayHandle {
             relay: Arc::new(Relay {
                 hub: Hub::new(config.gop_cache, config.max_streams),
                 push_key: config.push_key.clone(),
+                play_key: config.play_key.clone(),
                 metrics,
                 stall_timeout: config.stall_timeout,
                 events,

@@ -1,7 +1,7 @@
 //! The relay with real ffmpeg as publisher and player (Debian's `ffmpeg`; the test command
 //! installs it): publish a test pattern to a signed URL, play it back over RTMP and HTTP-FLV,
-//! refuse forged and expired signatures and a second publisher, end players when the
-//! publisher stops.
+//! refuse forged and expired signatures, a play URL used to publish, and a second publisher,
+//! end players when the publisher stops.
 
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -13,11 +13,13 @@ use rtcroom_relay::server::start;
 use rtcroom_shared::urls;
 
 const KEY: &str = "relay-test-push-key";
+const PLAY_KEY: &str = "relay-test-play-key";
 
 /// A relay on ephemeral ports: (RTMP base URL, HTTP base URL, the relay).
 async fn relay() -> (String, String, Arc<Relay>) {
     let config = RelayConfig::from_lookup(|k| match k {
         "RTCROOM_PUSH_KEY" => Some(KEY.into()),
+        "RTCROOM_PLAY_KEY" => Some(PLAY_KEY.into()),
         "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
         _ => None,
     })
@@ -37,11 +39,20 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// `{base}/{stream}?bizid=&txSecret=&txTime=` expiring `ttl` seconds from now (negative: past).
-fn signed(base: &str, stream: &str, ttl: i64) -> String {
+/// `{base}/{stream}?bizid=&txSecret=&txTime=` signed with `key`, expiring `ttl` seconds from
+/// now (negative: past).
+fn signed_with(key: &str, base: &str, stream: &str, ttl: i64) -> String {
     let time = urls::tx_time(now().saturating_add_signed(ttl));
-    let secret = urls::tx_secret(KEY, stream, &time);
+    let secret = urls::tx_secret(key, stream, &time);
     format!("{base}/{stream}?bizid=8888&txSecret={secret}&txTime={time}")
+}
+
+fn push_url(base: &str, stream: &str, ttl: i64) -> String {
+    signed_with(KEY, base, stream, ttl)
+}
+
+fn play_url(base: &str, stream: &str, ttl: i64) -> String {
+    signed_with(PLAY_KEY, base, stream, ttl)
 }
 
 fn ffmpeg() -> Command {
@@ -111,10 +122,10 @@ async fn wait_until_published(relay: &Relay, stream: &str) {
 async fn ffmpeg_publishes_and_plays_back_h264_and_aac() {
     let (base, flv_base, relay) = relay().await;
     let stream = "8888_alice_3f2a";
-    let mut publishing = publisher(&signed(&base, stream, 3600), 10);
+    let mut publishing = publisher(&push_url(&base, stream, 3600), 10);
     wait_until_published(&relay, stream).await;
 
-    let url = signed(&base, stream, 3600);
+    let url = play_url(&base, stream, 3600);
     let probe_url = url.clone();
     let probe = blocking(move || {
         Command::new("ffprobe")
@@ -174,10 +185,10 @@ async fn ffmpeg_publishes_and_plays_back_h264_and_aac() {
 async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
     let (base, _, relay) = relay().await;
     let stream = "8888_bob_0001";
-    let mut publishing = publisher(&signed(&base, stream, 3600), 10);
+    let mut publishing = publisher(&push_url(&base, stream, 3600), 10);
     wait_until_published(&relay, stream).await;
 
-    let forged = signed(&base, stream, 3600).replace("txSecret=", "txSecret=0");
+    let forged = play_url(&base, stream, 3600).replace("txSecret=", "txSecret=0");
     let (out, _) = play(forged, 10).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -185,19 +196,31 @@ async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
         "{err}"
     );
 
-    let (out, _) = play(signed(&base, stream, -10), 10).await;
+    let (out, _) = play(play_url(&base, stream, -10), 10).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("expired"), "{err}");
 
     let another_streams_signature =
-        signed(&base, "8888_carol_0002", 3600).replace("8888_carol_0002", stream);
+        play_url(&base, "8888_carol_0002", 3600).replace("8888_carol_0002", stream);
     let (out, _) = play(another_streams_signature, 10).await;
     assert!(
         !out.status.success(),
         "a signature for another stream played"
     );
 
-    let second = publisher(&signed(&base, stream, 3600), 2);
+    // Each URL opens only what it was signed for: a play URL cannot publish (nor take over
+    // a free stream), a push URL does not play.
+    let with_play_url = publisher(&play_url(&base, "8888_bob_0009", 3600), 2);
+    let out = blocking(move || with_play_url.wait_with_output().unwrap()).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("txSecret does not match"),
+        "{err}"
+    );
+    let (out, _) = play(push_url(&base, stream, 3600), 10).await;
+    assert!(!out.status.success(), "a push URL played");
+
+    let second = publisher(&push_url(&base, stream, 3600), 2);
     let out = blocking(move || second.wait_with_output().unwrap()).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -206,9 +229,9 @@ async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
     );
 
     // The first publisher was not disturbed.
-    let (out, decoded) = play(signed(&base, stream, 3600), 25).await;
+    let (out, decoded) = play(play_url(&base, stream, 3600), 25).await;
     assert!(out.status.success() && decoded >= 25, "decoded {decoded}");
-    assert!(relay.metrics.auth_refused.get() >= 3);
+    assert!(relay.metrics.auth_refused.get() >= 5);
     let _ = publishing.kill();
     let _ = publishing.wait();
 }
@@ -217,9 +240,9 @@ async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
 async fn players_reach_end_of_stream_within_a_second_of_the_publisher_stopping() {
     let (base, _, relay) = relay().await;
     let stream = "8888_dave_0003";
-    let publishing = publisher(&signed(&base, stream, 3600), 4);
+    let publishing = publisher(&push_url(&base, stream, 3600), 4);
     wait_until_published(&relay, stream).await;
-    let url = signed(&base, stream, 3600);
+    let url = play_url(&base, stream, 3600);
     let player = tokio::spawn(async move {
         let out = blocking(move || {
             ffmpeg()

@@ -89,6 +89,14 @@ impl Config {
             None if local => random_hex(16),
             None => return Err(env.error("RTCROOM_PUSH_KEY", "is required")),
         };
+        // Play URLs get their own key, so that a play URL cannot publish. Locally the relay
+        // is ours, so a separate one is made up; in the cloud the default stays the push key,
+        // as Tencent's original deployments signed play URLs.
+        let play_key = match env.string("RTCROOM_PLAY_KEY") {
+            Some(k) => k,
+            None if local => random_hex(16),
+            None => push_key.clone(),
+        };
         let bizid = match env.string("RTCROOM_BIZID") {
             Some(b) if !b.bytes().all(|c| c.is_ascii_alphanumeric()) => {
                 return Err(env.error("RTCROOM_BIZID", "must be letters and digits"));
@@ -213,6 +221,7 @@ impl Config {
             token_ttl_secs: env.secs("RTCROOM_TOKEN_TTL_SECS", 86_400)?,
             urls: UrlSigner {
                 push_key,
+                play_key,
                 bizid,
                 push_host,
                 play_host,

@@ -8,7 +8,9 @@
 //! FLV play  {flvBase}/live/{stream}.flv?bizid={bizid}&txSecret={s}&txTime={T}
 //! ```
 //!
-//! The same signature opens push and play; the relay verifies it in-process.
+//! Push URLs are signed with the push key, play URLs with the play key; the relay verifies
+//! each with its own key, so a play URL cannot publish unless the two keys are the same (as in
+//! the original Tencent deployments, and the cloud profile's default).
 
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
@@ -73,6 +75,8 @@ pub fn verify(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlSigner {
     pub push_key: String,
+    /// Signs `accelerateURL` and `playURL`.
+    pub play_key: String,
     pub bizid: String,
     /// `host[:port]` of the RTMP ingest.
     pub push_host: String,
@@ -112,34 +116,43 @@ impl UrlSigner {
             .is_some_and(|hex4| hex4.len() == 4 && hex4.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
-    fn query(&self, stream: &str, now: u64) -> String {
+    fn query(&self, key: &str, stream: &str, now: u64) -> String {
         let time = tx_time(now.saturating_add(self.ttl_secs));
-        let secret = tx_secret(&self.push_key, stream, &time);
+        let secret = tx_secret(key, stream, &time);
         format!("bizid={}&txSecret={secret}&txTime={time}", self.bizid)
+    }
+
+    fn play_query(&self, stream: &str, now: u64) -> String {
+        self.query(&self.play_key, stream, now)
     }
 
     /// The low-latency RTMP play address (`accelerateURL`) alone.
     pub fn accelerate_url(&self, stream: &str, now: u64) -> String {
-        rtmp_url(&self.play_host, stream, &self.query(stream, now))
+        rtmp_url(&self.play_host, stream, &self.play_query(stream, now))
     }
 
     /// The HTTP-FLV play address alone.
     pub fn flv_url(&self, stream: &str, now: u64) -> String {
-        self.flv_url_with(stream, &self.query(stream, now))
+        self.flv_url_with(stream, &self.play_query(stream, now))
     }
 
     fn flv_url_with(&self, stream: &str, query: &str) -> String {
         format!("{}/live/{stream}.flv?{query}", self.flv_base)
     }
 
-    /// All three addresses of a stream, signed once.
+    /// All three addresses of a stream: the push URL signed with the push key, the two play
+    /// URLs with the play key.
     pub fn urls(&self, stream: &str, now: u64) -> StreamUrls {
-        let query = self.query(stream, now);
+        let play = self.play_query(stream, now);
         StreamUrls {
             stream: stream.to_owned(),
-            push_url: rtmp_url(&self.push_host, stream, &query),
-            accelerate_url: rtmp_url(&self.play_host, stream, &query),
-            flv_url: self.flv_url_with(stream, &query),
+            push_url: rtmp_url(
+                &self.push_host,
+                stream,
+                &self.query(&self.push_key, stream, now),
+            ),
+            accelerate_url: rtmp_url(&self.play_host, stream, &play),
+            flv_url: self.flv_url_with(stream, &play),
         }
     }
 }
@@ -190,6 +203,7 @@ mod tests {
     fn signer() -> UrlSigner {
         UrlSigner {
             push_key: "k".into(),
+            play_key: "p".into(),
             bizid: "8888".into(),
             push_host: "push.example".into(),
             play_host: "play.example".into(),
@@ -253,6 +267,37 @@ mod tests {
             verify("k", "x", Some("a"), Some("zz"), 0),
             Err(UrlAuthError::MalformedTime)
         );
+    }
+
+    #[test]
+    fn play_urls_carry_the_play_keys_signature_only() {
+        let s = signer();
+        let urls = s.urls("8888_bob_00ff", 1_000);
+        let signature = |url: &str| {
+            let q = url.split_once('?').unwrap().1.to_owned();
+            let param = |name: &str| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+                    .map(str::to_owned)
+            };
+            (param("txSecret"), param("txTime"))
+        };
+        let check = |key: &str, url: &str| {
+            let (secret, time) = signature(url);
+            verify(
+                key,
+                "8888_bob_00ff",
+                secret.as_deref(),
+                time.as_deref(),
+                1_000,
+            )
+        };
+        assert_eq!(check("k", &urls.push_url), Ok(()));
+        assert_eq!(check("p", &urls.push_url), Err(UrlAuthError::BadSecret));
+        for play in [&urls.accelerate_url, &urls.flv_url] {
+            assert_eq!(check("p", play), Ok(()));
+            assert_eq!(check("k", play), Err(UrlAuthError::BadSecret), "{play}");
+        }
     }
 
     #[test]

@@ -174,6 +174,7 @@ fn txsecret_vectors_match_and_verify() {
         if let Some(push_url) = v.get("push_url").and_then(Value::as_str) {
             let signer = UrlSigner {
                 push_key: key.into(),
+                play_key: key.into(),
                 bizid: "8888".into(),
                 push_host: "8888.livepush.myqcloud.com".into(),
                 play_host: "8888.liveplay.myqcloud.com".into(),

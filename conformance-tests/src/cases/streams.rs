@@ -139,19 +139,23 @@ async fn shapes(ctx: Arc<Ctx>) -> Check {
 }
 
 async fn signatures(ctx: Arc<Ctx>) -> Check {
-    let key = ctx
-        .server
-        .target
+    let target = &ctx.server.target;
+    let push_key = target
         .push_key
         .clone()
         .expect("the runner checks --push-key");
-    let (_, urls, raw) = three_urls(&ctx, "signed").await?;
-    for url in &urls {
+    let play_key = target.play_key.clone().unwrap_or_else(|| push_key.clone());
+    let (_, [push, accelerate, flv], raw) = three_urls(&ctx, "signed").await?;
+    for (url, key, which) in [
+        (&push, &push_key, "pushURL with the push key"),
+        (&accelerate, &play_key, "accelerateURL with the play key"),
+        (&flv, &play_key, "playURL with the play key"),
+    ] {
         let expected = hex_md5(&format!("{key}{}{}", url.stream, url.tx_time));
         ensure(
             url.tx_secret.eq_ignore_ascii_case(&expected),
             "URL-3: txSecret = md5_hex(key + stream + txTime)",
-            || format!("{} (expected txSecret {expected})", raw.join(" ")),
+            || format!("{which}: {} (expected txSecret {expected})", raw.join(" ")),
         )?;
     }
     Ok(())

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 pub const KEY: &str = "conformance-usersig-key-0123456789";
 pub const PUSH_KEY: &str = "conformance-push-key";
+pub const PLAY_KEY: &str = "conformance-play-key";
 pub const SDKAPPID: u64 = 1_400_000_001;
 /// The heartbeat timeout the test gateways run with: presence cases take about 2.5× this, less
 /// than the 32 s reclaim case; long enough that a loaded CI machine does not time members out.
@@ -29,6 +30,7 @@ pub async fn gateway(vars: &[(&str, &str)], store: Arc<dyn RoomStore>) -> String
         ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
         ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
         ("RTCROOM_PUSH_KEY".into(), PUSH_KEY.into()),
+        ("RTCROOM_PLAY_KEY".into(), PLAY_KEY.into()),
         (
             "RTCROOM_HEARTBEAT_TIMEOUT_SECS".into(),
             HEARTBEAT_TIMEOUT_SECS.to_string(),
@@ -50,6 +52,7 @@ pub fn target(base_url: &str) -> Target {
         sdkappid: SDKAPPID,
         key: KEY.into(),
         push_key: Some(PUSH_KEY.into()),
+        play_key: Some(PLAY_KEY.into()),
     }
 }
 

@@ -73,7 +73,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The in-process relay, unless `RTCROOM_RELAY=off`; it signs with the gateway's push key.
+/// The in-process relay, unless `RTCROOM_RELAY=off`; it checks URLs with the gateway's push
+/// and play keys.
 async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
     match std::env::var("RTCROOM_RELAY").as_deref() {
         Ok("off" | "0" | "false") => return Ok(None),
@@ -81,6 +82,7 @@ async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
         Ok(other) => return Err(format!("RTCROOM_RELAY={other}: use on or off")),
     }
     let push_key = config.urls.push_key.clone();
+    let play_key = config.urls.play_key.clone();
     // The relay reports its streams to this gateway, signed with the gateway's secret.
     let mut events_to = config.listen;
     if events_to.ip().is_unspecified() {
@@ -90,6 +92,7 @@ async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
     let events_secret = config.relay_events_secret.clone();
     let relay_config = RelayConfig::from_lookup(|k| match k {
         "RTCROOM_PUSH_KEY" => Some(push_key.clone()),
+        "RTCROOM_PLAY_KEY" => Some(play_key.clone()),
         "RTCROOM_RELAY_EVENTS_URL" => std::env::var(k).ok().or(Some(events_url.clone())),
         "RTCROOM_RELAY_EVENTS_SECRET" => events_secret.clone(),
         other => std::env::var(other).ok(),

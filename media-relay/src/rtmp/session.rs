@@ -46,7 +46,10 @@ const CONTROL_CSID: u32 = 2;
 /// What a session needs from the relay.
 pub struct Relay {
     pub hub: Arc<Hub>,
+    /// Checks publish URLs.
     pub push_key: String,
+    /// Checks play URLs (RTMP and HTTP-FLV); the push key unless configured apart.
+    pub play_key: String,
     pub metrics: Arc<Metrics>,
     /// A player whose socket takes nothing for this long is dropped.
     pub stall_timeout: Duration,
@@ -383,7 +386,7 @@ impl Conn {
                     }
                 }
                 "publish" => {
-                    return match self.authorise(relay, &cmd, "Publish").await? {
+                    return match self.authorise(relay, &cmd, Access::Publish).await? {
                         Some(name) => match relay.start_publishing(&name) {
                             Ok(publishing) => {
                                 self.on_status("status", "NetStream.Publish.Start", &name)
@@ -404,7 +407,7 @@ impl Conn {
                     };
                 }
                 "play" => {
-                    return match self.authorise(relay, &cmd, "Play").await? {
+                    return match self.authorise(relay, &cmd, Access::Play).await? {
                         Some(name) => match relay.start_playing(&name) {
                             Ok((playing, subscription)) => {
                                 self.user_control(0, PLAY_STREAM_ID).await?;
@@ -477,7 +480,7 @@ impl Conn {
         &mut self,
         relay: &Relay,
         cmd: &Command,
-        what: &str,
+        what: Access,
     ) -> Result<Option<String>, SessionError> {
         // publish/play: null, name, ...
         let raw = cmd.args.get(1).and_then(Amf::str).unwrap_or("");
@@ -489,7 +492,7 @@ impl Conn {
         match refusal {
             None => Ok(Some(name.to_owned())),
             Some(why) => {
-                let code = if what == "Publish" {
+                let code = if what == Access::Publish {
                     "NetStream.Publish.BadName"
                 } else {
                     "NetStream.Play.Failed"
@@ -590,34 +593,40 @@ impl Conn {
     }
 }
 
-/// Checks a stream name and its `txSecret`/`txTime` (from `query`) for publish or play; the
-/// reason when refused (counted, and logged for the operator).
+/// What a URL is asked to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Publish,
+    Play,
+}
+
+/// Checks a stream name and its `txSecret`/`txTime` (from `query`) for publish (against the
+/// push key) or play (the play key); the reason when refused (counted, and logged for the
+/// operator).
 pub fn authorise_url(
     relay: &Relay,
     name: &str,
     query: Option<&str>,
-    what: &str,
+    what: Access,
 ) -> Result<(), String> {
+    let key = match what {
+        Access::Publish => &relay.push_key,
+        Access::Play => &relay.play_key,
+    };
     let refusal = if !valid_stream_name(name) {
         Some("bad stream name".to_owned())
     } else {
         let secret = query.and_then(|q| query_param(q, "txSecret"));
         let time = query.and_then(|q| query_param(q, "txTime"));
-        rtcroom_shared::urls::verify(
-            &relay.push_key,
-            name,
-            secret.as_deref(),
-            time.as_deref(),
-            now_secs(),
-        )
-        .err()
-        .map(|e| e.to_string())
+        rtcroom_shared::urls::verify(key, name, secret.as_deref(), time.as_deref(), now_secs())
+            .err()
+            .map(|e| e.to_string())
     };
     match refusal {
         None => Ok(()),
         Some(why) => {
             relay.metrics.auth_refused.inc();
-            tracing::info!(stream = name, action = what, why, "refused");
+            tracing::info!(stream = name, action = ?what, why, "refused");
             Err(why)
         }
     }
