@@ -2,6 +2,7 @@
 //! [`api::handle`] as the local gateway, the envelope out. Each endpoint binary is
 //! `lambda::run(Endpoint::X)`.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response, service_fn};
@@ -13,13 +14,22 @@ use rtcroom_shared::config::{Config, Profile};
 
 /// Runs one endpoint's Lambda: configuration and clients are built once per instance.
 pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    run_with(move |app, request| async move { respond(&app, Some(endpoint), request).await }).await
+}
+
+/// Runs a Lambda answering each request with `answer`, over an `App` built once per instance.
+pub async fn run_with<F, Fut>(answer: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send,
+{
     logging::init_json();
     let config =
         Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?;
     let app = Arc::new(App::connect(config).await?);
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(respond(&app, Some(endpoint), request).await) }
+        async move { Ok::<_, std::convert::Infallible>(answer(app, request).await) }
     }))
     .await
 }

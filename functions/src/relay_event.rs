@@ -15,17 +15,14 @@
 //!
 //! Unlike the `/weapp/` APIs, answers use HTTP statuses: the relay retries on anything but 2xx.
 
-use std::sync::Arc;
-
 use futures_util::{StreamExt, TryStreamExt};
-use lambda_http::{Body, Request, Response, service_fn};
-use rtcroom_shared::config::{Config, Profile};
+use lambda_http::{Body, Request, Response};
 use rtcroom_shared::relay_events::{self, StreamEvent, StreamEventKind};
 use rtcroom_shared::rooms::RoomError;
 
 use crate::api::{ApiResponse, BodyTooLarge};
 use crate::app::App;
-use crate::{lambda, logging};
+use crate::lambda;
 
 /// The path the relay posts to.
 pub const PATH: &str = "/relay/event";
@@ -113,15 +110,7 @@ pub async fn handle(
 
 /// The relay_event Lambda.
 pub async fn run_lambda() -> Result<(), lambda_http::Error> {
-    logging::init_json();
-    let config =
-        Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?;
-    let app = Arc::new(App::connect(config).await?);
-    lambda_http::run(service_fn(move |request: Request| {
-        let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(respond(&app, request).await) }
-    }))
-    .await
+    lambda::run_with(|app, request| async move { respond(&app, request).await }).await
 }
 
 /// Answers one API Gateway request to the relay_event function.
