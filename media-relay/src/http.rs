@@ -18,13 +18,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
+use crate::hub::{Frame, TYPE_AUDIO, TYPE_VIDEO};
 use crate::player::{self, Wire};
 use crate::rtmp::session::{Access, Relay, authorise_url};
 
 const MAX_HEAD: usize = 8 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// FLV header (audio and video present) and PreviousTagSize0.
-const FLV_HEADER: [u8; 13] = [b'F', b'L', b'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0];
+/// The FLV header and PreviousTagSize0, flagging the tracks the stream has so far (its cached
+/// sequence headers and frames): a player told of an audio track that never comes waits for
+/// it (ffmpeg does, until the stream ends). Both when nothing is known yet (played before
+/// publishing).
+fn flv_header(start: &[Frame]) -> [u8; 13] {
+    let has = |type_id| start.iter().any(|f| f.type_id == type_id);
+    let flags = match (has(TYPE_AUDIO), has(TYPE_VIDEO)) {
+        (false, false) | (true, true) => 0x05,
+        (true, false) => 0x04,
+        (false, true) => 0x01,
+    };
+    [b'F', b'L', b'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0]
+}
 
 pub async fn serve_http(listener: TcpListener, relay: Arc<Relay>, max_connections: usize) {
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -166,7 +178,7 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
                 Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
     let mut result = async {
         socket.write_all(head.as_bytes()).await?;
-        socket.write_all(&FLV_HEADER).await?;
+        socket.write_all(&flv_header(&subscription.start)).await?;
         Ok::<_, std::io::Error>(())
     }
     .await;
@@ -190,4 +202,21 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
         .map_err(std::io::Error::other);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn the_flv_header_flags_the_tracks_the_stream_has() {
+        let frame = |type_id| Frame::new(type_id, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0]));
+        assert_eq!(flv_header(&[])[4], 0x05);
+        assert_eq!(flv_header(&[frame(TYPE_VIDEO)])[4], 0x01);
+        assert_eq!(flv_header(&[frame(TYPE_AUDIO)])[4], 0x04);
+        assert_eq!(flv_header(&[frame(TYPE_AUDIO), frame(TYPE_VIDEO)])[4], 0x05);
+        assert_eq!(&flv_header(&[])[..4], b"FLV\x01");
+    }
 }
