@@ -33,6 +33,9 @@ ENDPOINTS = {
     "delete_pusher": ("POST", "live_room", AUTH, {"roomID": ROOM, "userID": "${USER}"}),
     "destroy_room": ("POST", "live_room", AUTH, {"roomID": ROOM, "userID": "${USER}"}),
     "logout": ("POST", "live_room", AUTH, {}),
+    "send_room_msg": ("POST", "live_room", AUTH, {"roomID": ROOM, "userID": "${USER}", "cmd": "CustomTextMsg",
+                                                  "msg": "hello", "userName": "${USER}", "userAvatar": ""}),
+    "get_room_events": ("POST", "live_room", AUTH, {"roomID": ROOM, "since": 0}),
 }
 
 # Not a client API: the media relay's stream events (spec/relay-callbacks.md).

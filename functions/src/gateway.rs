@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{self, ApiError, ApiRequest, ApiResponse, BodyTooLarge, Reply};
 use crate::app::App;
-use crate::relay_event;
+use crate::{relay_event, ws};
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// An oversized body is read and discarded up to this size, so its sender gets the answer.
@@ -29,6 +29,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves until the listener fails; each connection on its own task.
 pub async fn serve(listener: TcpListener, app: Arc<App>) {
     let connections = Arc::new(Semaphore::new(app.config.max_connections));
+    let hub = ws::EventHub::start(app.clone());
     loop {
         // At the limit, stop accepting: new clients wait in the kernel's backlog.
         let permit = connections
@@ -47,12 +48,16 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let hub = hub.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| respond(app.clone(), request));
+            let service = service_fn(move |request| respond(app.clone(), hub.clone(), request));
+            // A WebSocket leaves this connection (and its permit) when it upgrades; /ws counts
+            // its own connections.
             let _ = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await;
             drop(permit);
         });
@@ -61,9 +66,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
 
 async fn respond(
     app: Arc<App>,
+    hub: Arc<ws::EventHub>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
+    if path == ws::PATH {
+        return Ok(ws::handle(hub, request).await);
+    }
     if request.method() == Method::OPTIONS {
         return Ok(preflight(
             Response::builder().status(StatusCode::NO_CONTENT),

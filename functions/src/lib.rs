@@ -10,3 +10,4 @@ pub mod lambda;
 pub mod logging;
 pub mod relay_event;
 pub mod sweeper;
+pub mod ws;

@@ -119,6 +119,12 @@ async fn every_endpoint_lambda_answers_its_api_gateway_event() {
     let info = expect(&gw, Endpoint::GetCustomInfo, &viewer, 0).await;
     assert_eq!(info["custom"], "{\"likes\":2}");
     expect(&gw, Endpoint::MergeStream, &alice, 101).await;
+    let sent = expect(&gw, Endpoint::SendRoomMsg, &viewer, 0).await;
+    let events = expect(&gw, Endpoint::GetRoomEvents, &bob, 0).await;
+    let last = events["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["seq"], sent["seq"]);
+    assert_eq!(last["type"], "CustomTextMsg");
+    assert_eq!(last["data"]["msg"], "hello");
     expect(&gw, Endpoint::DeleteAudience, &viewer, 0).await;
     expect(&gw, Endpoint::DeletePusher, &bob, 0).await;
     expect(&gw, Endpoint::DestroyRoom, &alice, 0).await;

@@ -162,6 +162,7 @@ fn functions_that_touch_no_room_get_no_table_access() {
             "get_pushers" | "get_room_list" | "get_audiences" | "get_custom_info" => {
                 &["dynamodb:Query"]
             }
+            "get_room_events" => &["dynamodb:Query", "dynamodb:GetItem"],
             _ => &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"],
         };
         if expected.is_empty() {

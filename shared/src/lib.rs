@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod model;
 pub mod relay_events;
 pub mod rooms;

@@ -150,6 +150,8 @@ pub enum LeaveReason {
     Left,
     /// No heartbeat within the timeout.
     Timeout,
+    /// The room's creator sent it a linkmic `kickout`.
+    Kicked,
 }
 
 /// Why a room ended.
@@ -205,15 +207,71 @@ pub enum EventKind {
         field: String,
         value: i64,
     },
+    /// The pusher list changed (recorded once after the member events of one write): the 2018
+    /// clients' cue to call `get_pushers`.
+    #[serde(rename = "notifyPusherChange")]
+    PusherChange,
+    /// A member's or viewer's chat text.
+    #[serde(rename = "CustomTextMsg", rename_all = "camelCase")]
+    ChatText {
+        #[serde(rename = "userID")]
+        user_id: String,
+        nick_name: String,
+        head_pic: String,
+        msg: String,
+    },
+    /// A member's or viewer's custom command.
+    #[serde(rename = "CustomCmdMsg", rename_all = "camelCase")]
+    ChatCmd {
+        #[serde(rename = "userID")]
+        user_id: String,
+        user_name: String,
+        user_avatar: String,
+        cmd: String,
+        msg: String,
+    },
+    /// A one-to-one link-mic message; only `to` receives it. `data` is the JSON object the
+    /// sender gave (`{"type":"request"|"response"|"kickout",...}`), as text.
+    #[serde(rename = "linkmic")]
+    LinkMic {
+        from: String,
+        to: String,
+        data: String,
+    },
+    /// The media relay reports a member's stream started.
+    #[serde(rename_all = "camelCase")]
+    StreamUp {
+        #[serde(rename = "userID")]
+        user_id: String,
+        stream: String,
+    },
+    /// The media relay reports a member's stream stopped.
+    #[serde(rename_all = "camelCase")]
+    StreamDown {
+        #[serde(rename = "userID")]
+        user_id: String,
+        stream: String,
+    },
 }
 
+/// The notification the 2018 clients understand.
+pub const NOTIFY_PUSHER_CHANGE: &str = r#"{"cmd":"notifyPusherChange","data":""}"#;
+
 impl EventKind {
-    /// The notification the 2018 clients understand, for changes they must react to.
-    pub fn legacy_payload(&self) -> Option<&'static str> {
-        match self {
+    /// Whether the event changes the pusher list (and so is followed by a `PusherChange`).
+    pub fn changes_pushers(&self) -> bool {
+        matches!(
+            self,
             EventKind::MemberJoined { .. }
-            | EventKind::MemberUpdated { .. }
-            | EventKind::MemberLeft { .. } => Some(r#"{"cmd":"notifyPusherChange","data":""}"#),
+                | EventKind::MemberUpdated { .. }
+                | EventKind::MemberLeft { .. }
+        )
+    }
+
+    /// The one user an event is for, when it is not for the whole room.
+    pub fn addressee(&self) -> Option<&str> {
+        match self {
+            EventKind::LinkMic { to, .. } => Some(to),
             _ => None,
         }
     }
@@ -298,7 +356,7 @@ mod tests {
             serde_json::from_str::<Event>(&serde_json::to_string(&e).unwrap()).unwrap(),
             e
         );
-        assert!(e.kind.legacy_payload().is_some());
+        assert!(e.kind.changes_pushers());
     }
 
     #[test]

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::model::{Audience, CustomOp, MAX_CUSTOM_FIELDS, Member, RoomKey, RoomType, RoomView};
+use crate::model::{
+    Audience, CustomOp, Event, EventKind, MAX_CUSTOM_FIELDS, Member, RoomKey, RoomType, RoomView,
+};
 use crate::store::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore, StoreError, StreamReport, SweepReport,
+    LeaveOutcome, Message, MessageOutcome, RoomStore, StoreError, StreamReport, SweepReport,
 };
 use crate::token::Session;
 use crate::urls::{StreamUrls, UrlSigner, stream_of};
@@ -20,6 +22,10 @@ pub const MAX_USER_FIELD_BYTES: usize = 1024;
 pub const MAX_URL_BYTES: usize = 2048;
 pub const MAX_FIELD_NAME_BYTES: usize = 64;
 pub const MAX_LIST_COUNT: u32 = 100;
+/// A chat or command message, or a link-mic message's JSON, at most.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+/// Events one `get_room_events` call answers at most.
+pub const MAX_EVENTS_PAGE: u32 = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoomError {
@@ -70,6 +76,38 @@ impl Default for Limits {
             audience_ttl_ms: 2 * 60 * 60 * 1000,
         }
     }
+}
+
+/// A message a member or viewer sends into its room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageInput {
+    /// `CustomTextMsg`.
+    Text {
+        msg: String,
+        nick_name: String,
+        head_pic: String,
+    },
+    /// `CustomCmdMsg`.
+    Cmd {
+        cmd: String,
+        msg: String,
+        user_name: String,
+        user_avatar: String,
+    },
+    /// A one-to-one link-mic message; `data` is a JSON object with a string `type`
+    /// (`request`, `response` or `kickout`).
+    LinkMic { to: String, data: String },
+}
+
+/// Events for one reader: those it may see with `seq > since`, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    /// The room's last event number when read.
+    pub last_seq: u64,
+    /// Events after `since` were dropped (older than the retention): the reader must refetch
+    /// the room's state; `events` holds what is kept.
+    pub resync: bool,
 }
 
 /// `add_pusher`'s input.
@@ -374,6 +412,156 @@ impl Rooms {
             return Err(RoomError::BadJson("mergeParams"));
         }
         Err(RoomError::MixingNotConfigured)
+    }
+
+    /// Whether `user_id` is a live member or viewer of the present room `key`.
+    pub async fn is_present(&self, key: &RoomKey, user_id: &str) -> RoomResult<bool> {
+        let view = self.room(key).await?;
+        if view.members.iter().any(|m| m.user_id == user_id) {
+            return Ok(true);
+        }
+        if view.audience_count == 0 {
+            return Ok(false);
+        }
+        Ok(self
+            .audiences(key)
+            .await?
+            .iter()
+            .any(|a| a.user_id == user_id))
+    }
+
+    /// Records the caller's message as a room event; its sequence number. Code 5 when the
+    /// caller is not a live member or viewer, 1 when a link-mic addressee is not either.
+    pub async fn send_message(
+        &self,
+        caller: &Session,
+        key: &RoomKey,
+        input: MessageInput,
+    ) -> RoomResult<u64> {
+        validate_room_id(&key.room_id)?;
+        let from = caller.user_id.clone();
+        let (kind, kickout) = match input {
+            MessageInput::Text {
+                msg,
+                nick_name,
+                head_pic,
+            } => {
+                check_len("msg", &msg, MAX_MESSAGE_BYTES)?;
+                check_len("nickName", &nick_name, MAX_USER_FIELD_BYTES)?;
+                check_len("headPic", &head_pic, MAX_USER_FIELD_BYTES)?;
+                let kind = EventKind::ChatText {
+                    user_id: from.clone(),
+                    nick_name,
+                    head_pic,
+                    msg,
+                };
+                (kind, false)
+            }
+            MessageInput::Cmd {
+                cmd,
+                msg,
+                user_name,
+                user_avatar,
+            } => {
+                check_len("msg", &msg, MAX_MESSAGE_BYTES)?;
+                check_len("cmd", &cmd, MAX_FIELD_NAME_BYTES)?;
+                check_len("userName", &user_name, MAX_USER_FIELD_BYTES)?;
+                check_len("userAvatar", &user_avatar, MAX_USER_FIELD_BYTES)?;
+                let kind = EventKind::ChatCmd {
+                    user_id: from.clone(),
+                    user_name,
+                    user_avatar,
+                    cmd,
+                    msg,
+                };
+                (kind, false)
+            }
+            MessageInput::LinkMic { to, data } => {
+                check_len("data", &data, MAX_MESSAGE_BYTES)?;
+                if to.is_empty() {
+                    return Err(RoomError::Invalid("linkmic needs to".into()));
+                }
+                check_len("to", &to, MAX_USER_FIELD_BYTES)?;
+                let parsed: serde_json::Value =
+                    serde_json::from_str(&data).map_err(|_| RoomError::BadJson("data"))?;
+                let kickout = match parsed.get("type").and_then(|t| t.as_str()) {
+                    Some("request" | "response") => false,
+                    Some("kickout") => true,
+                    _ => {
+                        return Err(RoomError::Invalid(
+                            "linkmic data.type is request, response or kickout".into(),
+                        ));
+                    }
+                };
+                let kind = EventKind::LinkMic {
+                    from: from.clone(),
+                    to,
+                    data,
+                };
+                (kind, kickout)
+            }
+        };
+        let message = Message {
+            from,
+            kind,
+            kickout,
+        };
+        match self.store.send(key, message, self.clock.now_ms()).await? {
+            MessageOutcome::Sent { seq } => Ok(seq),
+            MessageOutcome::NotPresent => Err(RoomError::NotMember),
+            MessageOutcome::NoRecipient => Err(RoomError::Invalid(
+                "the linkmic addressee is not in the room".into(),
+            )),
+            MessageOutcome::NoRoom => Err(RoomError::NoSuchRoom),
+        }
+    }
+
+    /// The room's events after `since` (default: none, only the last number) that `reader`
+    /// may see, at most `limit`. Only a live member or viewer may read (code 5).
+    pub async fn events(
+        &self,
+        reader: &Session,
+        key: &RoomKey,
+        since: Option<u64>,
+        limit: u32,
+    ) -> RoomResult<EventsPage> {
+        validate_room_id(&key.room_id)?;
+        if !self.is_present(key, &reader.user_id).await? {
+            return Err(RoomError::NotMember);
+        }
+        self.events_after(key, &reader.user_id, since, limit).await
+    }
+
+    /// [`Rooms::events`] without the presence check (the WebSocket checks at connect).
+    pub async fn events_after(
+        &self,
+        key: &RoomKey,
+        reader: &str,
+        since: Option<u64>,
+        limit: u32,
+    ) -> RoomResult<EventsPage> {
+        let last_seq = self.store.last_seq(key).await?;
+        let since = since.unwrap_or(last_seq).min(last_seq);
+        if since == last_seq {
+            return Ok(EventsPage {
+                events: Vec::new(),
+                last_seq,
+                resync: false,
+            });
+        }
+        let events = self
+            .store
+            .events_since(key, since, limit.clamp(1, MAX_EVENTS_PAGE))
+            .await?;
+        let resync = events.first().is_none_or(|e| e.seq > since + 1);
+        Ok(EventsPage {
+            events: events
+                .into_iter()
+                .filter(|e| crate::events::visible_to(e, reader))
+                .collect(),
+            last_seq,
+            resync,
+        })
     }
 
     /// The media relay reports `stream` live (`true`) or stopped: members publishing it stay

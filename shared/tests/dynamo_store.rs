@@ -228,7 +228,7 @@ async fn a_room_with_more_expired_viewers_than_a_transaction_holds_is_swept_in_s
     let events = store.events_since(&key, 0, 1000).await.unwrap();
     assert_eq!(
         events.len(),
-        1 + 45 + 45,
-        "each viewer joined and left once"
+        1 + 1 + 45 + 45,
+        "the anchor's join and its pusher change, and each viewer joined and left once"
     );
 }

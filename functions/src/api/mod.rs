@@ -38,10 +38,12 @@ pub enum Endpoint {
     MergeStream,
     GetImLoginInfo,
     GetLoginInfo,
+    SendRoomMsg,
+    GetRoomEvents,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 18] = [
+    pub const ALL: [Endpoint; 20] = [
         Endpoint::Login,
         Endpoint::Logout,
         Endpoint::GetPushUrl,
@@ -60,6 +62,8 @@ impl Endpoint {
         Endpoint::MergeStream,
         Endpoint::GetImLoginInfo,
         Endpoint::GetLoginInfo,
+        Endpoint::SendRoomMsg,
+        Endpoint::GetRoomEvents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +86,8 @@ impl Endpoint {
             Endpoint::MergeStream => "merge_stream",
             Endpoint::GetImLoginInfo => "get_im_login_info",
             Endpoint::GetLoginInfo => "get_login_info",
+            Endpoint::SendRoomMsg => "send_room_msg",
+            Endpoint::GetRoomEvents => "get_room_events",
         }
     }
 
@@ -265,6 +271,8 @@ async fn dispatch(
         Endpoint::SetCustomField => SetCustomField::parse(body)?.apply(&call).await,
         Endpoint::GetCustomInfo => GetCustomInfo::parse(body)?.apply(&call).await,
         Endpoint::MergeStream => MergeStream::parse(body)?.apply(&call).await,
+        Endpoint::SendRoomMsg => SendRoomMsg::parse(body)?.apply(&call).await,
+        Endpoint::GetRoomEvents => GetRoomEvents::parse(body)?.apply(&call).await,
         Endpoint::Login | Endpoint::Logout | Endpoint::GetImLoginInfo | Endpoint::GetLoginInfo => {
             unreachable!("answered above")
         }

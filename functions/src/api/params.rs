@@ -82,12 +82,23 @@ impl Params {
     }
 
     pub fn opt_u32(&self, name: &'static str) -> Result<Option<u32>, ApiError> {
+        self.opt_unsigned(name)
+    }
+
+    pub fn opt_u64(&self, name: &'static str) -> Result<Option<u64>, ApiError> {
+        self.opt_unsigned(name)
+    }
+
+    fn opt_unsigned<T: TryFrom<u64> + std::str::FromStr>(
+        &self,
+        name: &'static str,
+    ) -> Result<Option<T>, ApiError> {
         let invalid = || ApiError::Invalid(format!("{name} must be a non-negative integer"));
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n
                 .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
+                .and_then(|n| T::try_from(n).ok())
                 .map(Some)
                 .ok_or_else(invalid),
             Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| invalid()),

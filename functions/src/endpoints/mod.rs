@@ -14,11 +14,13 @@ mod get_im_login_info;
 mod get_login_info;
 mod get_push_url;
 mod get_pushers;
+mod get_room_events;
 mod get_room_list;
 mod login;
 mod logout;
 mod merge_stream;
 mod pusher_heartbeat;
+mod send_room_msg;
 mod set_custom_field;
 
 pub use add_audience::AddAudience;
@@ -33,11 +35,13 @@ pub use get_im_login_info::GetImLoginInfo;
 pub use get_login_info::GetLoginInfo;
 pub use get_push_url::GetPushUrl;
 pub use get_pushers::GetPushers;
+pub use get_room_events::GetRoomEvents;
 pub use get_room_list::GetRoomList;
 pub use login::Login;
 pub use logout::Logout;
 pub use merge_stream::MergeStream;
 pub use pusher_heartbeat::PusherHeartbeat;
+pub use send_room_msg::SendRoomMsg;
 pub use set_custom_field::SetCustomField;
 
 use rtcroom_shared::model::RoomKey;

@@ -11,8 +11,9 @@ use parking_lot::Mutex;
 
 use super::record::RoomRecord;
 use super::{
-    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore, StoreResult, StreamReport, SweepReport,
+    AudienceOutcome, ChangeListener, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome,
+    JoinRequest, LeaveOutcome, Listeners, Message, MessageOutcome, RoomStore, StoreResult,
+    StreamReport, SweepReport,
 };
 use crate::model::{Audience, CustomOp, Event, RoomKey, RoomType, RoomView};
 
@@ -29,6 +30,8 @@ impl EmbeddedStore {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Told of each write that recorded events.
+    listeners: Listeners,
     rooms: HashMap<RoomKey, RoomRecord>,
     /// Active rooms of each type by (creation time, roomID): the room list's order.
     listing: [BTreeSet<(u64, String)>; 3],
@@ -48,8 +51,11 @@ impl Inner {
     ) -> R {
         let record = self.rooms.entry(key.clone()).or_default();
         let listed_before = record.listed_at();
+        let seq_before = record.last_seq;
         record.settle(key.room_type, now_ms, usize::MAX, report);
         let result = apply(record);
+        record.flush_pusher_change(now_ms);
+        let last_seq = (record.last_seq != seq_before).then_some(record.last_seq);
         let listed_after = record.listed_at();
         let forget = record.state.is_none() && record.events.is_empty();
         if listed_before != listed_after {
@@ -63,6 +69,9 @@ impl Inner {
         }
         if forget {
             self.rooms.remove(key);
+        }
+        if let Some(last_seq) = last_seq {
+            self.listeners.notify(key, last_seq);
         }
         result
     }
@@ -243,6 +252,26 @@ impl RoomStore for EmbeddedStore {
             inner.streams.remove(stream_id);
         }
         Ok(touched)
+    }
+
+    async fn send(
+        &self,
+        key: &RoomKey,
+        message: Message,
+        now_ms: u64,
+    ) -> StoreResult<MessageOutcome> {
+        Ok(self
+            .inner
+            .lock()
+            .write_now(key, now_ms, |r| r.send(message, now_ms)))
+    }
+
+    async fn last_seq(&self, key: &RoomKey) -> StoreResult<u64> {
+        Ok(self.inner.lock().rooms.get(key).map_or(0, |r| r.last_seq))
+    }
+
+    fn on_change(&self, listener: ChangeListener) {
+        self.inner.lock().listeners.add(listener);
     }
 
     async fn events_since(

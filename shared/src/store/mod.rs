@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::model::{Audience, CustomOp, Event, Member, RoomKey, RoomType, RoomView};
+use crate::model::{Audience, CustomOp, Event, EventKind, Member, RoomKey, RoomType, RoomView};
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
@@ -100,6 +100,57 @@ pub enum CustomOutcome {
     Updated(BTreeMap<String, i64>),
     /// A new field would exceed `MAX_CUSTOM_FIELDS`.
     TooManyFields,
+    NoRoom,
+}
+
+/// Told after each committed write that recorded events: the room, and its last sequence
+/// number. Called with the store's internal locks held: it must only hand the news on (a
+/// channel send), never call back into the store.
+pub type ChangeListener = std::sync::Arc<dyn Fn(&RoomKey, u64) + Send + Sync>;
+
+/// The listeners of one store.
+#[derive(Default)]
+pub struct Listeners(parking_lot::RwLock<Vec<ChangeListener>>);
+
+impl Listeners {
+    pub fn add(&self, listener: ChangeListener) {
+        self.0.write().push(listener);
+    }
+
+    pub fn notify(&self, key: &RoomKey, last_seq: u64) {
+        for listener in self.0.read().iter() {
+            listener(key, last_seq);
+        }
+    }
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Listeners({})", self.0.read().len())
+    }
+}
+
+/// A message sent in a room (chat or link-mic), as a room event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The sender: a live member or viewer.
+    pub from: String,
+    /// `ChatText`, `ChatCmd` or `LinkMic`.
+    pub kind: EventKind,
+    /// A link-mic `kickout`: from the room's creator, it also removes the addressee.
+    pub kickout: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// Recorded with this sequence number.
+    Sent {
+        seq: u64,
+    },
+    /// The sender is not a live member or viewer.
+    NotPresent,
+    /// The link-mic addressee is not a live member or viewer.
+    NoRecipient,
     NoRoom,
 }
 
@@ -205,6 +256,17 @@ pub trait RoomStore: Send + Sync + 'static {
         now_ms: u64,
     ) -> StoreResult<u32>;
 
+    /// Records a chat or link-mic message (see [`RoomRecord::send`](record::RoomRecord::send)).
+    async fn send(
+        &self,
+        key: &RoomKey,
+        message: Message,
+        now_ms: u64,
+    ) -> StoreResult<MessageOutcome>;
+
+    /// The room's last event number (0 when it never had one).
+    async fn last_seq(&self, key: &RoomKey) -> StoreResult<u64>;
+
     /// Events with `seq > after_seq`, oldest first, at most `limit`.
     async fn events_since(
         &self,
@@ -212,6 +274,10 @@ pub trait RoomStore: Send + Sync + 'static {
         after_seq: u64,
         limit: u32,
     ) -> StoreResult<Vec<Event>>;
+
+    /// Registers a listener told of every committed write that recorded events, made through
+    /// this store object (writes by other processes are not seen).
+    fn on_change(&self, listener: ChangeListener);
 
     /// Evicts expired members and viewers, ends rooms that lost their creator or everyone,
     /// reclaims inactive rooms, and drops old events; records the leave events.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, StreamReport, SweepReport,
+    LeaveOutcome, Message, MessageOutcome, StreamReport, SweepReport,
 };
 use crate::model::{
     Audience, CustomOp, DissolveReason, EVENT_RETENTION_MS, Event, EventKind,
@@ -27,6 +27,8 @@ pub struct RoomRecord {
     pub last_seq: u64,
     /// Events recorded; the DynamoDB store loads none and writes the new ones.
     pub events: VecDeque<Event>,
+    /// A member event was recorded and no `PusherChange` has followed it yet (not stored).
+    pub pusher_change_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,7 @@ impl RoomState {
 
 impl RoomRecord {
     pub fn record(&mut self, at_ms: u64, kind: EventKind) {
+        self.pusher_change_pending |= kind.changes_pushers();
         self.last_seq += 1;
         self.events.push_back(Event {
             seq: self.last_seq,
@@ -69,6 +72,14 @@ impl RoomRecord {
         });
         if self.events.len() > MAX_EVENTS_PER_ROOM {
             self.events.pop_front();
+        }
+    }
+
+    /// Ends a write: one `PusherChange` after its member events, unless the room ended (then
+    /// `RoomDissolved` is its last event). Every store calls this after each write.
+    pub fn flush_pusher_change(&mut self, now_ms: u64) {
+        if std::mem::take(&mut self.pusher_change_pending) && self.state.is_some() {
+            self.record(now_ms, EventKind::PusherChange);
         }
     }
 
@@ -393,6 +404,53 @@ impl RoomRecord {
             },
         );
         true
+    }
+
+    /// Records a message from a live member or viewer: chat (to the room) or link-mic (to one
+    /// live member or viewer). A creator's link-mic `kickout` of a live member also removes it.
+    pub fn send(&mut self, message: Message, now_ms: u64) -> MessageOutcome {
+        let Some(state) = self.active() else {
+            return MessageOutcome::NoRoom;
+        };
+        let present = |state: &RoomState, user: &str| {
+            state.live_members(now_ms).any(|m| m.user_id == user)
+                || state
+                    .audiences
+                    .iter()
+                    .any(|a| a.user_id == user && a.is_alive(now_ms))
+        };
+        if !present(state, &message.from) {
+            return MessageOutcome::NotPresent;
+        }
+        let kick = match message.kind.addressee() {
+            Some(to) if !present(state, to) => return MessageOutcome::NoRecipient,
+            Some(to) => {
+                let is_creator = state.creator.as_deref() == Some(message.from.as_str());
+                let position = state
+                    .members
+                    .iter()
+                    .position(|m| m.user_id == to && m.is_alive(now_ms));
+                match position {
+                    Some(pos) if message.kickout && is_creator && to != message.from => {
+                        Some(state.members.remove(pos).user_id)
+                    }
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        self.record(now_ms, message.kind);
+        let seq = self.last_seq;
+        if let Some(user_id) = kick {
+            self.record(
+                now_ms,
+                EventKind::MemberLeft {
+                    user_id,
+                    reason: LeaveReason::Kicked,
+                },
+            );
+        }
+        MessageOutcome::Sent { seq }
     }
 
     /// Applies a relay report to the live members of an active room publishing `stream_id`;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore, StreamReport,
+    LeaveOutcome, Message, MessageOutcome, RoomStore, StreamReport,
 };
 use crate::model::{
     Audience, CustomOp, DissolveReason, EventKind, INACTIVE_ROOM_RECLAIM_MS, LeaveReason, Member,
@@ -38,6 +38,8 @@ macro_rules! room_store_suite {
             member_vanishes_from_reads_the_moment_its_timeout_passes,
             heartbeat_extends_presence_only_for_live_members,
             a_live_stream_keeps_its_member_present_until_it_stops,
+            member_changes_end_each_write_with_one_pusher_change,
+            messages_come_from_present_users_and_kickout_removes,
             stream_reports_reach_every_room_and_never_revive,
             sweep_evicts_expired_members_and_records_timeouts,
             live_room_ends_when_its_creator_leaves,
@@ -104,7 +106,16 @@ async fn member_ids(store: &dyn RoomStore, key: &RoomKey, now_ms: u64) -> Option
         .map(|r| r.members.into_iter().map(|m| m.user_id).collect())
 }
 
+/// The room's events but the `PusherChange` markers (a case of their own checks those).
 async fn event_kinds(store: &dyn RoomStore, key: &RoomKey) -> Vec<EventKind> {
+    all_event_kinds(store, key)
+        .await
+        .into_iter()
+        .filter(|k| *k != EventKind::PusherChange)
+        .collect()
+}
+
+async fn all_event_kinds(store: &dyn RoomStore, key: &RoomKey) -> Vec<EventKind> {
     store
         .events_since(key, 0, 1000)
         .await
@@ -359,6 +370,133 @@ pub async fn heartbeat_extends_presence_only_for_live_members(store: Arc<dyn Roo
             .heartbeat(&elsewhere, "a", T0 + TIMEOUT, T0)
             .await
             .unwrap()
+    );
+}
+
+pub async fn member_changes_end_each_write_with_one_pusher_change(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0).await;
+    join(&*store, &key, "c", T0).await;
+    store
+        .heartbeat(&key, "a", T0 + 10_000 + TIMEOUT, T0 + 10_000)
+        .await
+        .unwrap();
+    // b and c time out together: one write, one change marker after both.
+    store.sweep(T0 + TIMEOUT).await.unwrap();
+    // The last member leaves: the room ends, and its end is its last event.
+    store.leave(&key, "a", T0 + TIMEOUT + 1).await.unwrap();
+    let change = EventKind::PusherChange;
+    assert_eq!(
+        all_event_kinds(&*store, &key).await,
+        [
+            joined("a"),
+            change.clone(),
+            joined("b"),
+            change.clone(),
+            joined("c"),
+            change.clone(),
+            left("b", LeaveReason::Timeout),
+            left("c", LeaveReason::Timeout),
+            change,
+            left("a", LeaveReason::Left),
+            EventKind::RoomDissolved {
+                reason: DissolveReason::Empty
+            },
+        ]
+    );
+}
+
+fn viewer(user: &str, now_ms: u64) -> Audience {
+    Audience {
+        user_id: user.into(),
+        user_info: format!("{{\"nick\":\"{user}\"}}"),
+        joined_at_ms: now_ms,
+        alive_until_ms: now_ms + 3_600_000,
+    }
+}
+
+fn text(from: &str, msg: &str) -> Message {
+    Message {
+        from: from.into(),
+        kind: EventKind::ChatText {
+            user_id: from.into(),
+            nick_name: from.into(),
+            head_pic: String::new(),
+            msg: msg.into(),
+        },
+        kickout: false,
+    }
+}
+
+fn linkmic(from: &str, to: &str, kind: &str) -> Message {
+    Message {
+        from: from.into(),
+        kind: EventKind::LinkMic {
+            from: from.into(),
+            to: to.into(),
+            data: format!(r#"{{"type":"{kind}"}}"#),
+        },
+        kickout: kind == "kickout",
+    }
+}
+
+pub async fn messages_come_from_present_users_and_kickout_removes(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Live, "r");
+    join(&*store, &key, "anchor", T0).await;
+    join(&*store, &key, "guest", T0).await;
+    store
+        .add_audience(&key, viewer("fan", T0), 10, T0)
+        .await
+        .unwrap();
+    let send = |message: Message| {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.send(&key, message, T0 + 1).await.unwrap() }
+    };
+    let before = store.last_seq(&key).await.unwrap();
+    assert_eq!(
+        send(text("fan", "hi")).await,
+        MessageOutcome::Sent { seq: before + 1 }
+    );
+    assert!(matches!(
+        send(text("guest", "yo")).await,
+        MessageOutcome::Sent { .. }
+    ));
+    assert_eq!(
+        send(text("stranger", "x")).await,
+        MessageOutcome::NotPresent
+    );
+    assert_eq!(
+        store
+            .send(&RoomKey::new(RoomType::Live, "none"), text("fan", "x"), T0)
+            .await
+            .unwrap(),
+        MessageOutcome::NoRoom
+    );
+    assert_eq!(
+        send(linkmic("fan", "nobody", "request")).await,
+        MessageOutcome::NoRecipient
+    );
+    assert!(matches!(
+        send(linkmic("fan", "anchor", "request")).await,
+        MessageOutcome::Sent { .. }
+    ));
+    // A kickout by someone other than the creator is only a message.
+    send(linkmic("guest", "anchor", "kickout")).await;
+    assert_eq!(
+        member_ids(&*store, &key, T0 + 1).await.unwrap(),
+        ["anchor", "guest"]
+    );
+    send(linkmic("anchor", "guest", "kickout")).await;
+    assert_eq!(member_ids(&*store, &key, T0 + 1).await.unwrap(), ["anchor"]);
+    let kinds = all_event_kinds(&*store, &key).await;
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        [
+            linkmic("anchor", "guest", "kickout").kind,
+            left("guest", LeaveReason::Kicked),
+            EventKind::PusherChange
+        ]
     );
 }
 
@@ -703,12 +841,6 @@ pub async fn room_list_pages_present_rooms_in_creation_order(store: Arc<dyn Room
 
 pub async fn audiences_join_leave_and_are_capped(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Live, "show");
-    let viewer = |user: &str, now_ms: u64| Audience {
-        user_id: user.into(),
-        user_info: format!("{{\"nick\":\"{user}\"}}"),
-        joined_at_ms: now_ms,
-        alive_until_ms: now_ms + 3_600_000,
-    };
     assert_eq!(
         store
             .add_audience(&key, viewer("v1", T0), 2, T0)
@@ -846,9 +978,11 @@ pub async fn event_numbers_keep_rising_across_room_lifetimes(store: Arc<dyn Room
     join(&*store, &key, "c", T0 + 1).await;
     let events = store.events_since(&key, 0, 100).await.unwrap();
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=6).collect::<Vec<_>>(), "{events:?}");
-    let tail = store.events_since(&key, 4, 100).await.unwrap();
-    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6]);
+    // joined+change, joined+change, left+change, left+dissolved, joined+change
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>(), "{events:?}");
+    assert_eq!(store.last_seq(&key).await.unwrap(), 10);
+    let tail = store.events_since(&key, 8, 100).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), [9, 10]);
     assert_eq!(store.events_since(&key, 0, 2).await.unwrap().len(), 2);
     assert!(
         store

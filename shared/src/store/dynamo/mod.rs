@@ -32,8 +32,9 @@ use aws_sdk_dynamodb::types::{
 use self::items::*;
 use super::record::{RoomRecord, RoomState};
 use super::{
-    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, RoomStore, StoreError, StoreResult, StreamReport, SweepReport,
+    AudienceOutcome, ChangeListener, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome,
+    JoinRequest, LeaveOutcome, Listeners, Message, MessageOutcome, RoomStore, StoreError,
+    StoreResult, StreamReport, SweepReport,
 };
 use crate::model::{Audience, CustomOp, Event, RoomKey, RoomType, RoomView};
 
@@ -84,6 +85,7 @@ pub struct DynamoStore {
     /// DynamoDB: optimistic retries cost O(n²) requests among n contenders, and only writers
     /// in *other* processes (or Lambda instances) need the table to arbitrate.
     room_locks: Box<[tokio::sync::Mutex<()>]>,
+    listeners: Listeners,
 }
 
 /// Stripes of `room_locks`: rooms sharing a stripe merely queue behind each other.
@@ -116,6 +118,7 @@ impl DynamoStore {
             room_locks: (0..ROOM_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            listeners: Listeners::default(),
         }
     }
 
@@ -336,7 +339,7 @@ impl DynamoStore {
             record: RoomRecord {
                 state,
                 last_seq: meta.as_ref().map_or(0, |m| m.last_seq),
-                events: Default::default(),
+                ..RoomRecord::default()
             },
             meta,
             member_ord,
@@ -367,8 +370,14 @@ impl DynamoStore {
             let mut report = SweepReport::default();
             record.settle(key.room_type, now_ms, MAX_EVICTIONS, &mut report);
             let result = apply(&mut record);
+            record.flush_pusher_change(now_ms);
             match self.commit(key, &loaded, &record, now_ms).await {
-                Ok(()) => return Ok((result, report)),
+                Ok(()) => {
+                    if record.last_seq != loaded.record.last_seq {
+                        self.listeners.notify(key, record.last_seq);
+                    }
+                    return Ok((result, report));
+                }
                 Err(WriteError::Failed(e)) => return Err(e),
                 Err(WriteError::Conflict) if started.elapsed() > CONTENTION_BUDGET => {
                     return Err(StoreError::Contention(format!(
@@ -915,6 +924,40 @@ impl RoomStore for DynamoStore {
             }
         }
         Ok(touched)
+    }
+
+    async fn send(
+        &self,
+        key: &RoomKey,
+        message: Message,
+        now_ms: u64,
+    ) -> StoreResult<MessageOutcome> {
+        self.apply(key, now_ms, |r| r.send(message.clone(), now_ms))
+            .await
+    }
+
+    /// One GetItem of the room item (0 when there is none).
+    async fn last_seq(&self, key: &RoomKey) -> StoreResult<u64> {
+        self.counters.get_item.fetch_add(1, Ordering::Relaxed);
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(room_pk(key)))
+            .key("sk", s(META))
+            .projection_expression("seq")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match item.item {
+            Some(item) => get_n(&item, "seq"),
+            None => Ok(0),
+        }
+    }
+
+    fn on_change(&self, listener: ChangeListener) {
+        self.listeners.add(listener);
     }
 
     async fn events_since(

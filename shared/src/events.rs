@@ -1,0 +1,166 @@
+//! Room events as clients receive them (`spec/events.md`): `{seq, roomID, type, at, data}`,
+//! with the 2018 payload shapes where the 2018 clients had one. The same JSON goes out over the
+//! local gateway's WebSocket, the cloud's WebSocket API and `get_room_events`.
+
+use serde_json::{Value, json};
+
+use crate::model::{Event, EventKind, NOTIFY_PUSHER_CHANGE};
+
+/// The wire type of an event.
+pub fn wire_type(kind: &EventKind) -> &'static str {
+    match kind {
+        EventKind::MemberJoined { .. } => "memberJoined",
+        EventKind::MemberUpdated { .. } => "memberUpdated",
+        EventKind::MemberLeft { .. } => "memberLeft",
+        EventKind::RoomDissolved { .. } => "roomClosed",
+        EventKind::AudienceJoined { .. } => "audienceJoined",
+        EventKind::AudienceLeft { .. } => "audienceLeft",
+        EventKind::CustomChanged { .. } => "customChanged",
+        EventKind::PusherChange => "notifyPusherChange",
+        EventKind::ChatText { .. } => "CustomTextMsg",
+        EventKind::ChatCmd { .. } => "CustomCmdMsg",
+        EventKind::LinkMic { .. } => "linkmic",
+        EventKind::StreamUp { .. } => "streamUp",
+        EventKind::StreamDown { .. } => "streamDown",
+    }
+}
+
+fn data(kind: &EventKind) -> Value {
+    match kind {
+        EventKind::MemberJoined {
+            user_id,
+            user_name,
+            user_avatar,
+        }
+        | EventKind::MemberUpdated {
+            user_id,
+            user_name,
+            user_avatar,
+        } => json!({"userID": user_id, "userName": user_name, "userAvatar": user_avatar}),
+        EventKind::MemberLeft { user_id, reason } | EventKind::AudienceLeft { user_id, reason } => {
+            json!({"userID": user_id, "reason": reason})
+        }
+        EventKind::RoomDissolved { reason } => json!({ "reason": reason }),
+        EventKind::AudienceJoined { user_id } => json!({ "userID": user_id }),
+        EventKind::CustomChanged { field, value } => json!({"field": field, "value": value}),
+        EventKind::PusherChange => {
+            serde_json::from_str(NOTIFY_PUSHER_CHANGE).expect("the constant is JSON")
+        }
+        EventKind::ChatText {
+            user_id,
+            nick_name,
+            head_pic,
+            msg,
+        } => json!({
+            "cmd": "CustomTextMsg",
+            "data": {"nickName": nick_name, "headPic": head_pic},
+            "userID": user_id,
+            "msg": msg,
+        }),
+        EventKind::ChatCmd {
+            user_id,
+            user_name,
+            user_avatar,
+            cmd,
+            msg,
+        } => json!({
+            "cmd": "CustomCmdMsg",
+            "data": {"userName": user_name, "userAvatar": user_avatar, "cmd": cmd, "msg": msg},
+            "userID": user_id,
+        }),
+        EventKind::LinkMic { from, to, data } => json!({
+            "cmd": "linkmic",
+            "data": serde_json::from_str::<Value>(data).unwrap_or(Value::Null),
+            "from": from,
+            "to": to,
+        }),
+        EventKind::StreamUp { user_id, stream } | EventKind::StreamDown { user_id, stream } => {
+            json!({"userID": user_id, "stream": stream})
+        }
+    }
+}
+
+/// One event as clients receive it.
+pub fn wire(room_id: &str, event: &Event) -> Value {
+    json!({
+        "seq": event.seq,
+        "roomID": room_id,
+        "type": wire_type(&event.kind),
+        "at": event.at_ms,
+        "data": data(&event.kind),
+    })
+}
+
+/// The event that stands for events a client asked for but the server no longer keeps.
+pub fn resync(room_id: &str, last_seq: u64, now_ms: u64) -> Value {
+    json!({
+        "seq": last_seq,
+        "roomID": room_id,
+        "type": "resync",
+        "at": now_ms,
+        "data": {"reason": "retention"},
+    })
+}
+
+/// Whether `user` may see the event: events addressed to one user go to that user only.
+pub fn visible_to(event: &Event, user: &str) -> bool {
+    event.kind.addressee().is_none_or(|to| to == user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LeaveReason;
+
+    #[test]
+    fn events_go_out_with_the_2018_payloads() {
+        let change = Event {
+            seq: 3,
+            at_ms: 9,
+            kind: EventKind::PusherChange,
+        };
+        assert_eq!(
+            wire("r1", &change).to_string(),
+            r#"{"at":9,"data":{"cmd":"notifyPusherChange","data":""},"roomID":"r1","seq":3,"type":"notifyPusherChange"}"#
+        );
+        let left = Event {
+            seq: 4,
+            at_ms: 9,
+            kind: EventKind::MemberLeft {
+                user_id: "u".into(),
+                reason: LeaveReason::Kicked,
+            },
+        };
+        assert_eq!(
+            wire("r1", &left)["data"],
+            json!({"userID": "u", "reason": "kicked"})
+        );
+        let text = Event {
+            seq: 5,
+            at_ms: 9,
+            kind: EventKind::ChatText {
+                user_id: "u".into(),
+                nick_name: "U".into(),
+                head_pic: "h".into(),
+                msg: "hi".into(),
+            },
+        };
+        assert_eq!(
+            wire("r1", &text)["data"],
+            json!({"cmd": "CustomTextMsg", "data": {"nickName": "U", "headPic": "h"},
+                   "userID": "u", "msg": "hi"})
+        );
+        let mic = Event {
+            seq: 6,
+            at_ms: 9,
+            kind: EventKind::LinkMic {
+                from: "a".into(),
+                to: "b".into(),
+                data: r#"{"type":"request"}"#.into(),
+            },
+        };
+        assert_eq!(wire("r1", &mic)["data"]["data"]["type"], "request");
+        assert!(visible_to(&mic, "b") && !visible_to(&mic, "c"));
+        assert!(visible_to(&text, "c"));
+    }
+}
