@@ -138,6 +138,16 @@ async fn a_member_whose_stream_is_live_stays_until_the_stream_and_heartbeats_sto
     };
     assert!(events.iter().any(|e| e.kind == left("bob")));
     assert!(events.iter().any(|e| e.kind == left("alice")));
+    // The stream's start and end are room events (streamUp / streamDown on the WebSocket).
+    let stream_changes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StreamUp { user_id, .. } => Some(("up", user_id.as_str())),
+            EventKind::StreamDown { user_id, .. } => Some(("down", user_id.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stream_changes, [("up", "alice"), ("down", "alice")]);
 }
 
 async fn post_event(gw: &Gateway, signature: Option<&str>, body: &str) -> (u16, Value) {

@@ -236,20 +236,30 @@ impl RoomStore for EmbeddedStore {
         report: StreamReport,
         now_ms: u64,
     ) -> StoreResult<u32> {
-        let inner = &mut *self.inner.lock();
-        let Some(keys) = inner.streams.get_mut(stream_id) else {
+        let mut guard = self.inner.lock();
+        let Inner {
+            rooms,
+            streams,
+            listeners,
+            ..
+        } = &mut *guard;
+        let Some(keys) = streams.get_mut(stream_id) else {
             return Ok(0);
         };
         let mut touched = 0;
         keys.retain(|key| {
-            let Some(record) = inner.rooms.get_mut(key) else {
+            let Some(record) = rooms.get_mut(key) else {
                 return false;
             };
+            let seq_before = record.last_seq;
             touched += record.report_stream(key.room_type, stream_id, report, now_ms);
+            if record.last_seq != seq_before {
+                listeners.notify(key, record.last_seq);
+            }
             record.has_stream(stream_id)
         });
         if keys.is_empty() {
-            inner.streams.remove(stream_id);
+            streams.remove(stream_id);
         }
         Ok(touched)
     }

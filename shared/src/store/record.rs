@@ -466,11 +466,13 @@ impl RoomRecord {
             return 0;
         };
         let mut touched = 0;
+        let mut changes = Vec::new();
         for m in state
             .members
             .iter_mut()
             .filter(|m| m.stream_id == stream_id && m.is_alive(now_ms))
         {
+            let was_live = m.stream_live(now_ms);
             match report {
                 StreamReport::Live { keep_alive_ms } => {
                     let until = now_ms + keep_alive_ms[room_type.index()];
@@ -479,9 +481,37 @@ impl RoomRecord {
                 }
                 StreamReport::Stopped => m.stream_live_until_ms = 0,
             }
+            if was_live != m.stream_live(now_ms) {
+                changes.push((m.user_id.clone(), !was_live));
+            }
             touched += 1;
         }
+        for (user_id, up) in changes {
+            self.record_stream_change(user_id, stream_id, up, now_ms);
+        }
         touched
+    }
+
+    /// Records that a member's stream went live (`up`) or stopped, when the member is still
+    /// present with that stream (the DynamoDB store calls this after its own update).
+    pub fn stream_changed(&mut self, user_id: &str, stream_id: &str, up: bool, now_ms: u64) {
+        let present = self.active().is_some_and(|s| {
+            s.live_members(now_ms)
+                .any(|m| m.user_id == user_id && m.stream_id == stream_id)
+        });
+        if present {
+            self.record_stream_change(user_id.to_owned(), stream_id, up, now_ms);
+        }
+    }
+
+    fn record_stream_change(&mut self, user_id: String, stream_id: &str, up: bool, now_ms: u64) {
+        let stream = stream_id.to_owned();
+        let kind = if up {
+            EventKind::StreamUp { user_id, stream }
+        } else {
+            EventKind::StreamDown { user_id, stream }
+        };
+        self.record(now_ms, kind);
     }
 
     /// Whether the room has a member (live or not yet evicted) publishing `stream_id`.

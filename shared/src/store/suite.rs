@@ -544,6 +544,13 @@ pub async fn a_live_stream_keeps_its_member_present_until_it_stops(store: Arc<dy
         [("a".to_owned(), true), ("c".to_owned(), false)],
         "a stays while its stream is live; b, silent and not streaming, is gone"
     );
+    assert_eq!(
+        store
+            .stream_report("8888_a_0001", LIVE, T0 + 15_500)
+            .await
+            .unwrap(),
+        1
+    );
     // A re-join with the same stream keeps the report.
     store
         .join(join_request(&key, "a", T0 + 16_000, 4))
@@ -582,6 +589,26 @@ pub async fn a_live_stream_keeps_its_member_present_until_it_stops(store: Arc<dy
     assert!(
         kinds.contains(&left("b", LeaveReason::Timeout)),
         "{kinds:?}"
+    );
+    // The stream going up and down are room events, once each (the re-join and later reports
+    // of a stream already live record nothing).
+    let stream_events: Vec<_> = kinds
+        .iter()
+        .filter(|k| matches!(k, EventKind::StreamUp { .. } | EventKind::StreamDown { .. }))
+        .collect();
+    let stream = || "8888_a_0001".to_owned();
+    assert_eq!(
+        stream_events,
+        [
+            &EventKind::StreamUp {
+                user_id: "a".into(),
+                stream: stream()
+            },
+            &EventKind::StreamDown {
+                user_id: "a".into(),
+                stream: stream()
+            }
+        ]
     );
 }
 

@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
     StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 
@@ -606,8 +606,9 @@ impl DynamoStore {
         TransactWriteItem::builder().delete(delete).build()
     }
 
-    /// One conditional UpdateItem on a member's own item; `false` when the condition failed.
-    /// `#until`, `#ttl` and `#stream` name those attributes.
+    /// One conditional UpdateItem on a member's own item: the updated attributes' old values,
+    /// or `None` when the condition failed. `#until`, `#ttl` and `#stream` name those
+    /// attributes.
     async fn update_member<const N: usize>(
         &self,
         pk: &str,
@@ -615,7 +616,7 @@ impl DynamoStore {
         update: &str,
         condition: &str,
         values: [(&str, AttributeValue); N],
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Item>> {
         self.counters.update_item.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .client
@@ -624,7 +625,8 @@ impl DynamoStore {
             .key("pk", s(pk))
             .key("sk", s(sk))
             .update_expression(update)
-            .condition_expression(condition);
+            .condition_expression(condition)
+            .return_values(ReturnValue::UpdatedOld);
         for name in ["until", "ttl", "stream"] {
             if update.contains(&format!("#{name}")) || condition.contains(&format!("#{name}")) {
                 request = request.expression_attribute_names(format!("#{name}"), name);
@@ -634,46 +636,51 @@ impl DynamoStore {
             request = request.expression_attribute_values(name, value);
         }
         match request.send().await {
-            Ok(_) => Ok(true),
+            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                Ok(None)
             }
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    /// Applies a relay report to one member item found through the stream index.
+    /// Applies a relay report to one member item found through the stream index: `None` when
+    /// it applied to no live member, else whether the stream's live state changed.
     async fn report_member(
         &self,
+        key: &RoomKey,
         pk: &str,
         sk: &str,
         stream_id: &str,
         report: StreamReport,
         now_ms: u64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<bool>> {
+        let was_live = |old: Item| get_n(&old, "slive").is_ok_and(|until| now_ms < until);
         let StreamReport::Live { keep_alive_ms } = report else {
-            return self
+            return Ok(self
                 .update_member(
                     pk,
                     sk,
                     "SET slive = :zero",
-                    "attribute_exists(pk) AND #stream = :stream",
-                    [(":zero", n(0)), (":stream", s(stream_id))],
+                    "attribute_exists(pk) AND #until > :now AND #stream = :stream",
+                    [
+                        (":zero", n(0)),
+                        (":now", n(now_ms)),
+                        (":stream", s(stream_id)),
+                    ],
                 )
-                .await;
-        };
-        let Some(key) = key_of_room_pk(pk) else {
-            return Ok(false);
+                .await?
+                .map(was_live));
         };
         let until = now_ms + keep_alive_ms[key.room_type.index()];
         let (due, ttl) = deadline_attributes(until);
         let live = "attribute_exists(pk) AND #until > :now AND #stream = :stream";
         // Extends the deadline like a heartbeat, unless a heartbeat already set a later one;
         // then only the stream's state changes.
-        if self
+        if let Some(old) = self
             .update_member(
                 pk,
                 sk,
@@ -689,20 +696,22 @@ impl DynamoStore {
             )
             .await?
         {
-            return Ok(true);
+            return Ok(Some(!was_live(old)));
         }
-        self.update_member(
-            pk,
-            sk,
-            "SET slive = :until",
-            live,
-            [
-                (":until", n(until)),
-                (":now", n(now_ms)),
-                (":stream", s(stream_id)),
-            ],
-        )
-        .await
+        Ok(self
+            .update_member(
+                pk,
+                sk,
+                "SET slive = :until",
+                live,
+                [
+                    (":until", n(until)),
+                    (":now", n(now_ms)),
+                    (":stream", s(stream_id)),
+                ],
+            )
+            .await?
+            .map(|old| !was_live(old)))
     }
 
     /// Room keys with an entry whose deadline has passed, from every shard of the due index.
@@ -787,6 +796,7 @@ impl RoomStore for DynamoStore {
             ],
         )
         .await
+        .map(|old| old.is_some())
     }
 
     async fn leave(&self, key: &RoomKey, user_id: &str, now_ms: u64) -> StoreResult<LeaveOutcome> {
@@ -915,12 +925,26 @@ impl RoomStore for DynamoStore {
         let mut touched = 0;
         for entry in entries {
             let (pk, sk) = (get_s(&entry, "pk")?, get_s(&entry, "sk")?);
-            if sk.starts_with(MEMBER_PREFIX)
-                && self
-                    .report_member(pk, sk, stream_id, report, now_ms)
-                    .await?
+            let (Some(key), Some(user)) = (key_of_room_pk(pk), sk.strip_prefix(MEMBER_PREFIX))
+            else {
+                continue;
+            };
+            match self
+                .report_member(&key, pk, sk, stream_id, report, now_ms)
+                .await?
             {
-                touched += 1;
+                None => {}
+                Some(changed) => {
+                    touched += 1;
+                    if changed {
+                        // A stream going up or down is a room event: one transaction, rare.
+                        let up = matches!(report, StreamReport::Live { .. });
+                        self.apply(&key, now_ms, |r| {
+                            r.stream_changed(user, stream_id, up, now_ms)
+                        })
+                        .await?;
+                    }
+                }
             }
         }
         Ok(touched)
