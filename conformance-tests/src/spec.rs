@@ -11,13 +11,14 @@ use serde_json::Value;
 
 pub const OPENAPI_YAML: &str = include_str!("../../spec/openapi.yaml");
 /// The documents whose numbered clauses the cases cite.
-pub const CLAUSE_DOCUMENTS: [(&str, &str); 3] = [
+pub const CLAUSE_DOCUMENTS: [(&str, &str); 4] = [
     (
         "room-semantics.md",
         include_str!("../../spec/room-semantics.md"),
     ),
     ("usersig.md", include_str!("../../spec/usersig.md")),
     ("url-signing.md", include_str!("../../spec/url-signing.md")),
+    ("events.md", include_str!("../../spec/events.md")),
 ];
 
 /// `spec/openapi.yaml` as JSON, and a validator per response schema.

@@ -1,6 +1,7 @@
 //! The cases, grouped by what they exercise. Each module's cases cite clauses of
-//! `spec/room-semantics.md`, `spec/usersig.md` and `spec/url-signing.md`.
+//! `spec/room-semantics.md`, `spec/usersig.md`, `spec/url-signing.md` and `spec/events.md`.
 
+mod events;
 mod faults;
 mod list;
 mod live;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<Case> {
         presence::cases(),
         list::cases(),
         live::cases(),
+        events::cases(),
         faults::cases(),
     ]
     .into_iter()
