@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod gateway;
 pub mod lambda;
 pub mod logging;
+pub mod notifier;
 pub mod relay_event;
 pub mod sweeper;
 pub mod ws;

@@ -232,3 +232,43 @@ async fn a_room_with_more_expired_viewers_than_a_transaction_holds_is_swept_in_s
         "the anchor's join and its pusher change, and each viewer joined and left once"
     );
 }
+
+#[tokio::test]
+async fn websocket_connections_are_found_by_room_and_by_id_and_removed_together() {
+    use rtcroom_shared::store::dynamo::connections::Connection;
+    let store = testing::fresh_store().await;
+    let room = RoomKey::new(RoomType::Multi, "ws");
+    let other = RoomKey::new(RoomType::Multi, "ws2");
+    let conn = |id: &str, key: &RoomKey, user: &str| Connection {
+        id: id.into(),
+        key: key.clone(),
+        user_id: user.into(),
+    };
+    for c in [
+        conn("c1", &room, "alice"),
+        conn("c2", &room, "bob"),
+        conn("c3", &other, "carol"),
+    ] {
+        store.add_connection(&c, T0).await.unwrap();
+    }
+    let mut in_room = store.room_connections(&room).await.unwrap();
+    in_room.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        in_room,
+        [conn("c1", &room, "alice"), conn("c2", &room, "bob")]
+    );
+    assert_eq!(
+        store.connection("c3").await.unwrap(),
+        Some(conn("c3", &other, "carol"))
+    );
+    assert_eq!(
+        store.remove_connection("c1").await.unwrap(),
+        Some(conn("c1", &room, "alice"))
+    );
+    assert_eq!(store.remove_connection("c1").await.unwrap(), None);
+    assert_eq!(store.connection("c1").await.unwrap(), None);
+    assert_eq!(
+        store.room_connections(&room).await.unwrap(),
+        [conn("c2", &room, "bob")]
+    );
+}

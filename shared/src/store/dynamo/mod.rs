@@ -10,6 +10,7 @@
 //! Costs: `pusher_heartbeat` = 1 UpdateItem; `get_pushers` = 1 Query; a join = 1 Query + 1
 //! transaction; the sweeper = one Query per due-index shard + work per expired entry.
 
+pub mod connections;
 pub mod items;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod testing;

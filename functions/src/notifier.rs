@@ -1,0 +1,163 @@
+//! The cloud's event delivery: the `notifier` Lambda reads the room table's DynamoDB Stream
+//! and posts each new room event to the WebSocket connections of its room through the API
+//! Gateway Management API (`POST @connections/{id}`), forgetting connections that answer 410
+//! Gone. Events reach clients in the same shapes as on the local gateway's `/ws`.
+//!
+//! Stream records are read as plain JSON (only `eventName`, the new image's `pk` and `body`
+//! matter), so any change to the table's other items passes through untouched.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use rtcroom_shared::events;
+use rtcroom_shared::model::{Event, RoomKey, RoomType};
+use rtcroom_shared::store::DynamoStore;
+use rtcroom_shared::store::StoreResult;
+use rtcroom_shared::store::dynamo::connections::Connection;
+use serde_json::Value;
+
+/// Why a post did not reach its connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostError {
+    /// 410: the connection is gone; forget it.
+    Gone,
+    Failed(String),
+}
+
+/// Where events are posted: the Management API, or a stand-in in tests.
+pub trait Poster: Send + Sync {
+    fn post<'a>(
+        &'a self,
+        connection_id: &'a str,
+        data: Bytes,
+    ) -> BoxFuture<'a, Result<(), PostError>>;
+}
+
+/// The AWS SDK's HTTP client: rustls with ring (no C toolchain), HTTP and HTTPS.
+pub fn http_client() -> aws_sdk_apigatewaymanagement::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The API Gateway Management API of one WebSocket API stage.
+pub struct ManagementApi {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ManagementApi {
+    /// `endpoint`: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub async fn new(endpoint: &str) -> Self {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http_client())
+            .load()
+            .await;
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Self::with_client(aws_sdk_apigatewaymanagement::Client::from_conf(config))
+    }
+
+    /// Over a client configured elsewhere (tests: fixed credentials, a local endpoint).
+    pub fn with_client(client: aws_sdk_apigatewaymanagement::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Poster for ManagementApi {
+    fn post<'a>(
+        &'a self,
+        connection_id: &'a str,
+        data: Bytes,
+    ) -> BoxFuture<'a, Result<(), PostError>> {
+        Box::pin(async move {
+            let sent = self
+                .client
+                .post_to_connection()
+                .connection_id(connection_id)
+                .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+                    data.to_vec(),
+                ))
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
+                    Err(PostError::Gone)
+                }
+                Err(e) => Err(PostError::Failed(
+                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e).to_string(),
+                )),
+            }
+        })
+    }
+}
+
+/// What one stream batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Room events found in the batch.
+    pub events: u32,
+    pub posted: u32,
+    /// Connections that answered 410 and were forgotten.
+    pub gone: u32,
+    pub failed: u32,
+}
+
+/// A room event inserted into the table, from one stream record.
+fn room_event(record: &Value) -> Option<(RoomKey, Event)> {
+    if record["eventName"] != "INSERT" {
+        return None;
+    }
+    let image = &record["dynamodb"]["NewImage"];
+    let pk = image["pk"]["S"].as_str()?;
+    let (room_type, room_id) = pk.strip_prefix("EVENTS#")?.split_once('#')?;
+    let key = RoomKey::new(RoomType::from_path(room_type)?, room_id);
+    let event = serde_json::from_str(image["body"]["S"].as_str()?).ok()?;
+    Some((key, event))
+}
+
+/// Delivers the room events of one DynamoDB Stream batch (`{"Records":[...]}`), in order.
+pub async fn notify(
+    store: &DynamoStore,
+    poster: &dyn Poster,
+    batch: &Value,
+) -> StoreResult<Delivery> {
+    let mut delivery = Delivery::default();
+    let mut rooms: HashMap<RoomKey, Vec<Connection>> = HashMap::new();
+    let records = batch["Records"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for (key, event) in records.iter().filter_map(room_event) {
+        delivery.events += 1;
+        if !rooms.contains_key(&key) {
+            let connections = store.room_connections(&key).await?;
+            rooms.insert(key.clone(), connections);
+        }
+        let text = Bytes::from(events::wire(&key.room_id, &event).to_string());
+        let connections = rooms.get_mut(&key).expect("inserted above");
+        let mut gone = Vec::new();
+        for connection in connections.iter() {
+            if !events::visible_to(&event, &connection.user_id) {
+                continue;
+            }
+            match poster.post(&connection.id, text.clone()).await {
+                Ok(()) => delivery.posted += 1,
+                Err(PostError::Gone) => gone.push(connection.id.clone()),
+                Err(PostError::Failed(e)) => {
+                    tracing::warn!(connection = %connection.id, error = %e, "post failed");
+                    delivery.failed += 1;
+                }
+            }
+        }
+        for id in gone {
+            store.remove_connection(&id).await?;
+            connections.retain(|c| c.id != id);
+            delivery.gone += 1;
+        }
+    }
+    Ok(delivery)
+}
