@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod cloud_ws;
 pub mod endpoints;
 pub mod gateway;
 pub mod lambda;

@@ -32,6 +32,9 @@ pub trait Poster: Send + Sync {
         connection_id: &'a str,
         data: Bytes,
     ) -> BoxFuture<'a, Result<(), PostError>>;
+
+    /// Closes a connection from the server's side.
+    fn disconnect<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), PostError>>;
 }
 
 /// The AWS SDK's HTTP client: rustls with ring (no C toolchain), HTTP and HTTPS.
@@ -83,6 +86,26 @@ impl Poster for ManagementApi {
                 .send()
                 .await;
             match sent {
+                Ok(_) => Ok(()),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
+                    Err(PostError::Gone)
+                }
+                Err(e) => Err(PostError::Failed(
+                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e).to_string(),
+                )),
+            }
+        })
+    }
+
+    fn disconnect<'a>(&'a self, connection_id: &'a str) -> BoxFuture<'a, Result<(), PostError>> {
+        Box::pin(async move {
+            let deleted = self
+                .client
+                .delete_connection()
+                .connection_id(connection_id)
+                .send()
+                .await;
+            match deleted {
                 Ok(_) => Ok(()),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
                     Err(PostError::Gone)

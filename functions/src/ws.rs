@@ -192,13 +192,14 @@ pub async fn handle(hub: Arc<EventHub>, mut request: Request<Incoming>) -> Respo
 const MAX_FRAME_BYTES: usize = MAX_MESSAGE_BYTES;
 
 /// Who connects to which room, from where.
-struct Target {
-    session: Session,
-    key: RoomKey,
-    since: Option<u64>,
+pub(crate) struct Target {
+    pub session: Session,
+    pub key: RoomKey,
+    pub since: Option<u64>,
 }
 
-async fn authorise(app: &App, query: &Params) -> Result<Target, (StatusCode, String)> {
+/// Checks a connection's query: the token, the room, and that the user is in it.
+pub(crate) async fn authorise(app: &App, query: &Params) -> Result<Target, (StatusCode, String)> {
     let session = app
         .authenticate(query, &Params::from_query(b""))
         .map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?;
@@ -405,12 +406,17 @@ async fn close(ws: &mut HyperWebsocketStream, code: CloseCode, reason: &str) -> 
     Ok(())
 }
 
-fn error(message: &str) -> Value {
+pub(crate) fn error(message: &str) -> Value {
     json!({"type": "error", "message": message})
 }
 
 /// A client's message (EV-7): the answer to send back.
-async fn client_message(app: &App, session: &Session, key: &RoomKey, text: &str) -> Value {
+pub(crate) async fn client_message(
+    app: &App,
+    session: &Session,
+    key: &RoomKey,
+    text: &str,
+) -> Value {
     let Ok(message) = serde_json::from_str::<Value>(text) else {
         return error("not JSON");
     };

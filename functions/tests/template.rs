@@ -76,6 +76,20 @@ fn every_endpoint_function_is_routed_at_its_own_path() {
             );
             continue;
         }
+        if let Some(route_key) = websocket_route(binary) {
+            assert_routed_on_the_websocket_api(&template, name, route_key);
+            continue;
+        }
+        if binary == "notifier" {
+            let source = &function["Properties"]["Events"]["RoomEvents"];
+            assert_eq!(source["Type"], "DynamoDB");
+            assert!(format!("{:?}", source["Properties"]["Stream"]).contains("RoomTable"));
+            assert!(
+                format!("{:?}", source["Properties"]["FilterCriteria"]).contains("EVENTS#"),
+                "the notifier reads room events only"
+            );
+            continue;
+        }
         let Some(endpoint) = Endpoint::from_name(binary) else {
             assert_eq!(binary, "sweeper", "{name}");
             let schedule = &function["Properties"]["Events"]["EveryMinute"];
@@ -112,6 +126,46 @@ fn every_endpoint_function_is_routed_at_its_own_path() {
     }
     let all: BTreeSet<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
     assert_eq!(routed, all);
+}
+
+/// The WebSocket API route a `ws_*` binary serves.
+fn websocket_route(binary: &str) -> Option<&'static str> {
+    match binary {
+        "ws_connect" => Some("$connect"),
+        "ws_disconnect" => Some("$disconnect"),
+        "ws_message" => Some("$default"),
+        _ => None,
+    }
+}
+
+/// `function` is the target of the WebSocket API's `route_key`, and API Gateway may invoke it.
+fn assert_routed_on_the_websocket_api(template: &Value, function: &str, route_key: &str) {
+    let resources = template["Resources"].as_mapping().unwrap();
+    let of_type = |kind: &'static str| {
+        resources
+            .iter()
+            .filter(move |(_, r)| r["Type"] == kind)
+            .map(|(n, r)| (n.as_str().unwrap(), r))
+    };
+    let (_, route) = of_type("AWS::ApiGatewayV2::Route")
+        .find(|(_, r)| r["Properties"]["RouteKey"] == route_key)
+        .unwrap_or_else(|| panic!("no {route_key} route"));
+    let target = format!("{:?}", route["Properties"]["Target"]);
+    let (_, integration) = of_type("AWS::ApiGatewayV2::Integration")
+        .find(|(n, _)| target.contains(&format!("${{{n}}}")))
+        .unwrap_or_else(|| panic!("{route_key}: no integration in {target}"));
+    assert!(
+        format!("{:?}", integration["Properties"]["IntegrationUri"])
+            .contains(&format!("${{{function}.Arn}}")),
+        "{route_key} does not reach {function}"
+    );
+    assert!(
+        of_type("AWS::Lambda::Permission").any(|(_, p)| {
+            p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+                && format!("{:?}", p["Properties"]["FunctionName"]).contains(function)
+        }),
+        "API Gateway may not invoke {function}"
+    );
 }
 
 #[test]
@@ -159,6 +213,20 @@ fn functions_that_touch_no_room_get_no_table_access() {
             | "get_login_info" => &[],
             "pusher_heartbeat" => &["dynamodb:UpdateItem"],
             "relay_event" => &["dynamodb:Query", "dynamodb:UpdateItem"],
+            "ws_connect" => &["dynamodb:Query", "dynamodb:PutItem"],
+            "ws_disconnect" => &["dynamodb:GetItem", "dynamodb:DeleteItem"],
+            "ws_message" => &[
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "execute-api:ManageConnections",
+            ],
+            "notifier" => &[
+                "dynamodb:Query",
+                "dynamodb:DeleteItem",
+                "execute-api:ManageConnections",
+                "dynamodb:GetRecords",
+            ],
             "get_pushers" | "get_room_list" | "get_audiences" | "get_custom_info" => {
                 &["dynamodb:Query"]
             }

@@ -2,6 +2,8 @@
 //! speak to it the way the 2018 clients do.
 #![allow(dead_code)]
 
+pub mod management;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
