@@ -4,10 +4,10 @@
 //! JSON); answers are `{"statusCode": ..}` (on `$connect`, anything but 2xx refuses).
 //!
 //! Same checks as the local `/ws`: the token and the caller's presence at connect, the frame
-//! size and the room's rules per message. Differences, recorded in events.md: API Gateway
-//! cannot send before the connection is established, so `since` is not replayed at connect
-//! (a client resumes with `get_room_events`); the rate limit is the stage's throttling, per
-//! route, not per connection.
+//! size, the per-connection message rate (a counter on the connection's item) and the room's
+//! rules per message. One difference, recorded in events.md: API Gateway cannot send before
+//! the connection is established, so `since` is not replayed at connect (a client resumes
+//! with `get_room_events`).
 
 use std::sync::Arc;
 
@@ -96,6 +96,20 @@ pub async fn on_message(
             .await;
         let _ = poster.disconnect(id).await;
         return status(200, "closed: frame over 8 KiB");
+    }
+    match store
+        .admit_message(id, ws::MAX_MESSAGES_PER_SEC, app.rooms.clock().now_ms())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = poster
+                .post(id, Bytes::from(ws::error("too many messages").to_string()))
+                .await;
+            let _ = poster.disconnect(id).await;
+            return status(200, "closed: too many messages");
+        }
+        Err(e) => return status(503, &e.to_string()),
     }
     // The token was checked at connect; the connection's user acts now.
     let session = Session {

@@ -40,7 +40,7 @@ pub const PATH: &str = "/ws";
 /// Events a room's broadcast holds for slow connections before they must read the store.
 const BUFFER: usize = 1024;
 /// Client frames allowed per connection in any one second.
-const MAX_MESSAGES_PER_SEC: u32 = 20;
+pub(crate) const MAX_MESSAGES_PER_SEC: u32 = 20;
 /// An idle connection is pinged this often and closed when it stays silent for two periods.
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Close codes of our own (4000-4999 are the application's).

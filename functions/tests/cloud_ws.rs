@@ -166,4 +166,39 @@ async fn connect_message_notify_disconnect_through_the_lambda_handlers() {
         on_message(app, &store, &poster, &ping).await["statusCode"],
         403
     );
+
+    // A connection sending more than 20 messages in a second is told so and closed; the
+    // others carry on.
+    let flood = connect_event("conn-flood", &alice, &alice.token, "r");
+    assert_eq!(on_connect(app, &store, &flood).await["statusCode"], 200);
+    let flood_ping = message_event("conn-flood", r#"{"type":"ping"}"#);
+    for _ in 0..21 {
+        on_message(app, &store, &poster, &flood_ping).await;
+    }
+    let to_flood = posts_to(&posts, "conn-flood");
+    assert_eq!(to_flood.len(), 22, "20 pongs, an error, the close");
+    assert!(to_flood[..20].iter().all(|p| *p == json!({"type": "pong"})));
+    assert_eq!(to_flood[20]["message"], "too many messages");
+    assert_eq!(to_flood[21], "closed");
+    let alice_ping = message_event("conn-alice", r#"{"type":"ping"}"#);
+    on_message(app, &store, &poster, &alice_ping).await;
+    assert_eq!(
+        posts_to(&posts, "conn-alice").last(),
+        Some(&json!({"type": "pong"}))
+    );
+
+    // An eviction by the sweeper flows the same way: stored, streamed, posted.
+    let seen = store.last_seq(&key).await.unwrap();
+    gw.advance(15_000);
+    alice.heartbeat("r").await;
+    gw.advance(10_000);
+    gw.app.rooms.sweep().await.unwrap();
+    let stored = store.events_since(&key, seen, 10).await.unwrap();
+    let batch = json!({"Records": stored.iter().map(|e| insert_record(encode_event(&key, e))).collect::<Vec<_>>()});
+    notifier::notify(&store, &poster, &batch).await.unwrap();
+    let to_alice = posts_to(&posts, "conn-alice");
+    let left = &to_alice[to_alice.len() - 2];
+    assert_eq!(left["type"], "memberLeft");
+    assert_eq!(left["data"], json!({"userID": "bob", "reason": "timeout"}));
+    assert_eq!(to_alice[to_alice.len() - 1]["type"], "notifyPusherChange");
 }

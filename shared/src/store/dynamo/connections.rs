@@ -127,6 +127,59 @@ impl DynamoStore {
         Ok(Some(connection))
     }
 
+    /// Counts a message on a connection against `max_per_sec`: `false` once it sends more than
+    /// that within one second (one or two conditional UpdateItems on its by-id item).
+    pub async fn admit_message(
+        &self,
+        connection_id: &str,
+        max_per_sec: u32,
+        now_ms: u64,
+    ) -> StoreResult<bool> {
+        let second = n(now_ms / 1000);
+        let update = |expression: &str, condition: &str| {
+            self.counters.update_item.fetch_add(1, Ordering::Relaxed);
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .key("pk", s(by_id_pk(connection_id)))
+                .key("sk", s("META"))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .expression_attribute_values(":now", second.clone())
+                .expression_attribute_values(":one", n(1))
+        };
+        let condition_failed = |e: &aws_sdk_dynamodb::error::SdkError<_, _>| {
+            e.as_service_error().is_some_and(
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+            )
+        };
+        // Within the current second: one more, while under the limit.
+        let counted = update(
+            "SET cnt = cnt + :one",
+            "attribute_exists(pk) AND win = :now AND cnt < :max",
+        )
+        .expression_attribute_values(":max", n(max_per_sec))
+        .send()
+        .await;
+        match counted {
+            Ok(_) => return Ok(true),
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        // A new second starts a new count; the same second means the limit was reached.
+        let restarted = update(
+            "SET win = :now, cnt = :one",
+            "attribute_exists(pk) AND (attribute_not_exists(win) OR win <> :now)",
+        )
+        .send()
+        .await;
+        match restarted {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// A room's connections: one Query of its partition, never a scan.
     pub async fn room_connections(&self, key: &RoomKey) -> StoreResult<Vec<Connection>> {
         let items = self
