@@ -215,3 +215,38 @@ async fn a_gateway_with_the_wrong_capacity_fails_the_capacity_cases_and_the_cli_
     );
     assert!(stderr.lines().last().unwrap().contains("2 failed"));
 }
+
+#[test]
+fn the_asyncapi_document_lists_every_event_type_the_server_sends() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/asyncapi.yaml");
+    let doc: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    let messages = doc["components"]["messages"].as_object().unwrap();
+    let mut events: Vec<&str> = messages
+        .iter()
+        .filter(|(_, m)| m["payload"]["allOf"][0]["$ref"] == "#/components/schemas/Event")
+        .map(|(name, m)| {
+            assert_eq!(
+                m["payload"]["allOf"][1]["properties"]["type"]["const"],
+                name.as_str(),
+                "{name}: its type is its name"
+            );
+            name.as_str()
+        })
+        .collect();
+    events.sort_unstable();
+    let mut sent = rtcroom_shared::events::WIRE_TYPES.to_vec();
+    sent.sort_unstable();
+    assert_eq!(events, sent);
+    // Every message of the channel is received or sent by an operation.
+    let channel = doc["channels"]["room"]["messages"].as_object().unwrap();
+    let in_operations: usize = doc["operations"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|o| o["messages"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(channel.len(), in_operations);
+    assert_eq!(channel.len(), messages.len());
+}

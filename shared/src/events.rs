@@ -6,6 +6,24 @@ use serde_json::{Value, json};
 
 use crate::model::{Event, EventKind, NOTIFY_PUSHER_CHANGE};
 
+/// Every event type a client can receive (and `resync`), as `spec/asyncapi.yaml` lists them.
+pub const WIRE_TYPES: [&str; 14] = [
+    "notifyPusherChange",
+    "memberJoined",
+    "memberUpdated",
+    "memberLeft",
+    "roomClosed",
+    "audienceJoined",
+    "audienceLeft",
+    "customChanged",
+    "CustomTextMsg",
+    "CustomCmdMsg",
+    "linkmic",
+    "streamUp",
+    "streamDown",
+    "resync",
+];
+
 /// The wire type of an event.
 pub fn wire_type(kind: &EventKind) -> &'static str {
     match kind {
@@ -111,6 +129,73 @@ pub fn visible_to(event: &Event, user: &str) -> bool {
 mod tests {
     use super::*;
     use crate::model::LeaveReason;
+
+    #[test]
+    fn every_kind_has_a_listed_wire_type() {
+        use crate::model::DissolveReason;
+        let user = || "u".to_owned();
+        let kinds = [
+            EventKind::PusherChange,
+            EventKind::MemberJoined {
+                user_id: user(),
+                user_name: user(),
+                user_avatar: user(),
+            },
+            EventKind::MemberUpdated {
+                user_id: user(),
+                user_name: user(),
+                user_avatar: user(),
+            },
+            EventKind::MemberLeft {
+                user_id: user(),
+                reason: LeaveReason::Left,
+            },
+            EventKind::RoomDissolved {
+                reason: DissolveReason::Empty,
+            },
+            EventKind::AudienceJoined { user_id: user() },
+            EventKind::AudienceLeft {
+                user_id: user(),
+                reason: LeaveReason::Left,
+            },
+            EventKind::CustomChanged {
+                field: user(),
+                value: 1,
+            },
+            EventKind::ChatText {
+                user_id: user(),
+                nick_name: user(),
+                head_pic: user(),
+                msg: user(),
+            },
+            EventKind::ChatCmd {
+                user_id: user(),
+                user_name: user(),
+                user_avatar: user(),
+                cmd: user(),
+                msg: user(),
+            },
+            EventKind::LinkMic {
+                from: user(),
+                to: user(),
+                data: "{}".into(),
+            },
+            EventKind::StreamUp {
+                user_id: user(),
+                stream: user(),
+            },
+            EventKind::StreamDown {
+                user_id: user(),
+                stream: user(),
+            },
+        ];
+        let mut types: Vec<&str> = kinds.iter().map(wire_type).collect();
+        types.push("resync");
+        types.sort_unstable();
+        let mut listed = WIRE_TYPES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(types, listed);
+    }
 
     #[test]
     fn events_go_out_with_the_2018_payloads() {
