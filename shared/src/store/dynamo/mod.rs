@@ -607,9 +607,9 @@ impl DynamoStore {
         TransactWriteItem::builder().delete(delete).build()
     }
 
-    /// One conditional UpdateItem on a member's own item: the updated attributes' old values,
-    /// or `None` when the condition failed. `#until`, `#ttl` and `#stream` name those
-    /// attributes.
+    /// One conditional UpdateItem on a member's own item: `None` when the condition failed,
+    /// else the updated attributes' old values when `old` asks for them (the heartbeat, the
+    /// hottest write, does not). `#until`, `#ttl` and `#stream` name those attributes.
     async fn update_member<const N: usize>(
         &self,
         pk: &str,
@@ -617,6 +617,7 @@ impl DynamoStore {
         update: &str,
         condition: &str,
         values: [(&str, AttributeValue); N],
+        old: bool,
     ) -> StoreResult<Option<Item>> {
         self.counters.update_item.fetch_add(1, Ordering::Relaxed);
         let mut request = self
@@ -626,8 +627,10 @@ impl DynamoStore {
             .key("pk", s(pk))
             .key("sk", s(sk))
             .update_expression(update)
-            .condition_expression(condition)
-            .return_values(ReturnValue::UpdatedOld);
+            .condition_expression(condition);
+        if old {
+            request = request.return_values(ReturnValue::UpdatedOld);
+        }
         for name in ["until", "ttl", "stream"] {
             if update.contains(&format!("#{name}")) || condition.contains(&format!("#{name}")) {
                 request = request.expression_attribute_names(format!("#{name}"), name);
@@ -672,6 +675,7 @@ impl DynamoStore {
                         (":now", n(now_ms)),
                         (":stream", s(stream_id)),
                     ],
+                    true,
                 )
                 .await?
                 .map(was_live));
@@ -694,6 +698,7 @@ impl DynamoStore {
                     (":now", n(now_ms)),
                     (":stream", s(stream_id)),
                 ],
+                true,
             )
             .await?
         {
@@ -710,6 +715,7 @@ impl DynamoStore {
                     (":now", n(now_ms)),
                     (":stream", s(stream_id)),
                 ],
+                true,
             )
             .await?
             .map(|old| !was_live(old)))
@@ -795,6 +801,7 @@ impl RoomStore for DynamoStore {
                 (":ttl", ttl),
                 (":now", n(now_ms)),
             ],
+            false,
         )
         .await
         .map(|old| old.is_some())
