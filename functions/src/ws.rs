@@ -81,21 +81,15 @@ impl EventHub {
         hub
     }
 
-    /// The room's broadcast, creating it (from the room's current last event) if needed.
-    async fn subscribe(
-        &self,
-        key: &RoomKey,
-    ) -> Result<broadcast::Receiver<Arc<Outgoing>>, RoomError> {
-        if let Some(feed) = self.feeds.lock().get(key) {
-            return Ok(feed.tx.subscribe());
-        }
-        let cursor = self.app.rooms.store().last_seq(key).await?;
+    /// The room's broadcast, creating it at `last_seq` (the room's last event, just read) if
+    /// needed.
+    fn subscribe(&self, key: &RoomKey, last_seq: u64) -> broadcast::Receiver<Arc<Outgoing>> {
         let mut feeds = self.feeds.lock();
         let feed = feeds.entry(key.clone()).or_insert_with(|| Feed {
             tx: broadcast::channel(BUFFER).0,
-            cursor,
+            cursor: last_seq,
         });
-        Ok(feed.tx.subscribe())
+        feed.tx.subscribe()
     }
 
     /// Forgets a room's broadcast once nobody listens.
@@ -248,13 +242,17 @@ struct Start {
     sent: u64,
 }
 
+/// One read of the room's last event serves both the broadcast (when this connection creates
+/// it) and the start of a connection that asks for new events only. An event committed after
+/// the read reaches the connection either way: through the broadcast, or through the catch-up
+/// from the store that follows.
 async fn subscribe_from(hub: &EventHub, target: &Target) -> Result<Start, RoomError> {
-    let live = hub.subscribe(&target.key).await?;
-    let sent = match target.since {
-        Some(since) => since,
-        None => hub.app.rooms.store().last_seq(&target.key).await?,
-    };
-    Ok(Start { live, sent })
+    let last_seq = hub.app.rooms.store().last_seq(&target.key).await?;
+    let live = hub.subscribe(&target.key, last_seq);
+    Ok(Start {
+        live,
+        sent: target.since.unwrap_or(last_seq),
+    })
 }
 
 /// Why a connection ended.
