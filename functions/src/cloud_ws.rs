@@ -138,9 +138,7 @@ pub enum Handler {
 /// `RTCROOM_WS_ENDPOINT` are set up once per instance.
 pub async fn run(handler: Handler) -> Result<(), lambda_http::Error> {
     use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
-    crate::logging::init_json();
-    let config = rtcroom_shared::config::Config::from_env(rtcroom_shared::config::Profile::Cloud)
-        .map_err(|e| format!("configuration error: {e}"))?;
+    let config = crate::lambda::start()?;
     let table = match &config.store {
         rtcroom_shared::config::StoreKind::DynamoDb { table, .. } => table.clone(),
         rtcroom_shared::config::StoreKind::Embedded => {
@@ -153,24 +151,27 @@ pub async fn run(handler: Handler) -> Result<(), lambda_http::Error> {
         store.clone(),
         Arc::new(rtcroom_shared::clock::SystemClock),
     ));
-    let poster: Arc<dyn Poster> = match std::env::var("RTCROOM_WS_ENDPOINT") {
-        Ok(endpoint) => Arc::new(ManagementApi::new(&endpoint).await),
-        Err(_) if matches!(handler, Handler::Message | Handler::Notifier) => {
-            return Err("RTCROOM_WS_ENDPOINT is required".into());
+    // Only the functions that send to connections talk to the Management API.
+    let poster: Option<Arc<dyn Poster>> = match handler {
+        Handler::Message | Handler::Notifier => {
+            let endpoint = std::env::var("RTCROOM_WS_ENDPOINT")
+                .map_err(|_| "RTCROOM_WS_ENDPOINT is required")?;
+            Some(Arc::new(ManagementApi::new(&endpoint).await))
         }
-        Err(_) => Arc::new(ManagementApi::new("http://127.0.0.1:9").await),
+        Handler::Connect | Handler::Disconnect => None,
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let (app, store, poster) = (app.clone(), store.clone(), poster.clone());
         async move {
             let payload = event.payload;
+            let poster = || poster.as_deref().expect("built for this handler");
             let answer = match handler {
                 Handler::Connect => on_connect(&app, &store, &payload).await,
                 Handler::Disconnect => on_disconnect(&store, &payload).await,
-                Handler::Message => on_message(&app, &store, &*poster, &payload).await,
+                Handler::Message => on_message(&app, &store, poster(), &payload).await,
                 Handler::Notifier => {
                     // A failed batch is retried by the event source mapping.
-                    let delivery = crate::notifier::notify(&store, &*poster, &payload)
+                    let delivery = crate::notifier::notify(&store, poster(), &payload)
                         .await
                         .map_err(|e| e.to_string())?;
                     json!({"events": delivery.events, "posted": delivery.posted,

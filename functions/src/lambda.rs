@@ -23,15 +23,18 @@ where
     F: Fn(Arc<App>, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    logging::init_json();
-    let config =
-        Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?;
-    let app = Arc::new(App::connect(config).await?);
+    let app = Arc::new(App::connect(start()?).await?);
     lambda_http::run(service_fn(move |request: Request| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(answer(app, request).await) }
     }))
     .await
+}
+
+/// What every Lambda does first: JSON logs, and the cloud configuration from the environment.
+pub fn start() -> Result<Config, lambda_http::Error> {
+    logging::init_json();
+    Ok(Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?)
 }
 
 /// Answers one API Gateway request; `only` is the endpoint this function serves.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use rtcroom_shared::events;
@@ -85,15 +86,7 @@ impl Poster for ManagementApi {
                 ))
                 .send()
                 .await;
-            match sent {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
-                    Err(PostError::Gone)
-                }
-                Err(e) => Err(PostError::Failed(
-                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e).to_string(),
-                )),
-            }
+            outcome(sent)
         })
     }
 
@@ -105,16 +98,23 @@ impl Poster for ManagementApi {
                 .connection_id(connection_id)
                 .send()
                 .await;
-            match deleted {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_gone_exception()) => {
-                    Err(PostError::Gone)
-                }
-                Err(e) => Err(PostError::Failed(
-                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e).to_string(),
-                )),
-            }
+            outcome(deleted)
         })
+    }
+}
+
+/// A Management API call's result: 410 Gone is an answer of its own.
+fn outcome<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<(), PostError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().and_then(|e| e.code()) == Some("GoneException") => {
+            Err(PostError::Gone)
+        }
+        Err(e) => Err(PostError::Failed(DisplayErrorContext(&e).to_string())),
     }
 }
 
