@@ -27,7 +27,7 @@ use crate::events::EventSink;
 use crate::hub::{
     Frame, Hub, HubError, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{Gauge, Metrics};
 use crate::player::{self, PlayError, Wire};
 use crate::rtmp::amf0::{self, Amf};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
@@ -60,60 +60,70 @@ pub struct Relay {
 impl Relay {
     /// Claims `name` for a publisher (counted and reported); the claim ends when the returned
     /// guard is dropped, however the session ends.
-    pub fn start_publishing(&self, name: &str) -> Result<Publishing<'_>, HubError> {
+    pub fn start_publishing(&self, name: &str) -> Result<Claim<'_>, HubError> {
         let stream = self.hub.start_publishing(name)?;
-        self.metrics.publishers.inc();
-        self.events.emit(StreamEventKind::Publish, name);
-        Ok(Publishing {
-            relay: self,
-            stream,
-        })
+        Ok(self.claimed(Side::Publisher, stream))
     }
 
     /// A player joins `name` (counted and reported) until the guard is dropped.
-    pub fn start_playing(&self, name: &str) -> Result<(Playing<'_>, Subscription), HubError> {
+    pub fn start_playing(&self, name: &str) -> Result<(Claim<'_>, Subscription), HubError> {
         let (stream, subscription) = self.hub.play(name)?;
-        self.metrics.players.inc();
-        self.events.emit(StreamEventKind::Play, name);
-        Ok((
-            Playing {
-                relay: self,
-                stream,
-            },
-            subscription,
-        ))
+        Ok((self.claimed(Side::Player, stream), subscription))
+    }
+
+    fn claimed(&self, side: Side, stream: Arc<Stream>) -> Claim<'_> {
+        side.gauge(self).inc();
+        self.events.emit(side.events().0, &stream.name);
+        Claim {
+            relay: self,
+            side,
+            stream,
+        }
     }
 }
 
-/// A publisher's claim on a stream; dropping it ends the stream for its players.
-pub struct Publishing<'a> {
-    relay: &'a Relay,
-    pub stream: Arc<Stream>,
+/// Which side of a stream a claim is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Publisher,
+    Player,
 }
 
-impl Drop for Publishing<'_> {
-    fn drop(&mut self) {
-        self.relay.hub.stop_publishing(&self.stream);
-        self.relay
-            .events
-            .emit(StreamEventKind::Unpublish, &self.stream.name);
-        self.relay.metrics.publishers.dec();
+impl Side {
+    fn gauge(self, relay: &Relay) -> &Gauge {
+        match self {
+            Side::Publisher => &relay.metrics.publishers,
+            Side::Player => &relay.metrics.players,
+        }
+    }
+
+    /// The events reported when a claim starts and when it ends.
+    fn events(self) -> (StreamEventKind, StreamEventKind) {
+        match self {
+            Side::Publisher => (StreamEventKind::Publish, StreamEventKind::Unpublish),
+            Side::Player => (StreamEventKind::Play, StreamEventKind::Stop),
+        }
     }
 }
 
-/// A player's place on a stream; dropping it leaves.
-pub struct Playing<'a> {
+/// A publisher's or a player's claim on a stream. Dropping a publisher's ends the stream for
+/// its players; dropping a player's leaves.
+pub struct Claim<'a> {
     relay: &'a Relay,
+    side: Side,
     pub stream: Arc<Stream>,
 }
 
-impl Drop for Playing<'_> {
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        self.relay.hub.stop_playing(&self.stream);
+        match self.side {
+            Side::Publisher => self.relay.hub.stop_publishing(&self.stream),
+            Side::Player => self.relay.hub.stop_playing(&self.stream),
+        }
         self.relay
             .events
-            .emit(StreamEventKind::Stop, &self.stream.name);
-        self.relay.metrics.players.dec();
+            .emit(self.side.events().1, &self.stream.name);
+        self.side.gauge(self.relay).dec();
     }
 }
 
@@ -177,8 +187,8 @@ pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), Sessi
 }
 
 enum Role<'a> {
-    Publish(Publishing<'a>),
-    Play(Playing<'a>, Subscription),
+    Publish(Claim<'a>),
+    Play(Claim<'a>, Subscription),
     Done,
 }
 
