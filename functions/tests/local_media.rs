@@ -3,28 +3,13 @@
 //! `pushURL`, play `accelerateURL` over RTMP and `playURL` over HTTP-FLV), and the relay reports
 //! the stream to the gateway, which lists it live; a play URL cannot publish.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{Killed, free_port, wait_for_port};
 use serde_json::Value;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn get(url: &str) -> Value {
     let out = Command::new("curl").args(["-sf", url]).output().unwrap();
@@ -70,11 +55,7 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
             .expect("the local-gateway binary starts"),
     );
     let base = format!("http://127.0.0.1:{api}/weapp");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "no gateway");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_port(api);
     let sig = get(&format!("{base}/utils/get_login_info?userID=alice"))["userSig"]
         .as_str()
         .unwrap()

@@ -1,10 +1,12 @@
 //! Atomicity across processes: two local gateway processes on one DynamoDB table (the test
 //! server), as two Lambda instances would share it.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::process::{Killed, free_port, wait_for_port};
 use rtcroom_shared::config::{Config, Profile};
 use rtcroom_shared::store::dynamo::testing;
 use rtcroom_shared::token::{Session, TokenKey};
@@ -15,23 +17,8 @@ const PUSH_KEY: &str = "multi-process-push-key";
 
 /// A gateway process, killed when dropped.
 struct GatewayProcess {
-    child: Child,
+    _child: Killed,
     base: String,
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_gateway(table: &str) -> GatewayProcess {
@@ -53,16 +40,11 @@ fn start_gateway(table: &str) -> GatewayProcess {
         .stdout(Stdio::null())
         .spawn()
         .expect("the local-gateway binary starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "gateway on {port} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    wait_for_port(port);
+    GatewayProcess {
+        _child: Killed(child),
+        base: format!("http://127.0.0.1:{port}"),
     }
-    GatewayProcess { child, base }
 }
 
 /// What a signed-in user sends: its token and a push URL of its own.
