@@ -236,30 +236,27 @@ impl RoomStore for EmbeddedStore {
         report: StreamReport,
         now_ms: u64,
     ) -> StoreResult<u32> {
-        let mut guard = self.inner.lock();
-        let Inner {
-            rooms,
-            streams,
-            listeners,
-            ..
-        } = &mut *guard;
-        let Some(keys) = streams.get_mut(stream_id) else {
+        // Each room through the same write as every other change (settle, record, notify).
+        let mut inner = self.inner.lock();
+        let Some(keys) = inner.streams.get(stream_id).cloned() else {
             return Ok(0);
         };
         let mut touched = 0;
-        keys.retain(|key| {
-            let Some(record) = rooms.get_mut(key) else {
-                return false;
-            };
-            let seq_before = record.last_seq;
-            touched += record.report_stream(key.room_type, stream_id, report, now_ms);
-            if record.last_seq != seq_before {
-                listeners.notify(key, record.last_seq);
+        let mut still_there = BTreeSet::new();
+        for key in keys {
+            let (n, has_stream) = inner.write_now(&key, now_ms, |record| {
+                let n = record.report_stream(key.room_type, stream_id, report, now_ms);
+                (n, record.has_stream(stream_id))
+            });
+            touched += n;
+            if has_stream {
+                still_there.insert(key);
             }
-            record.has_stream(stream_id)
-        });
-        if keys.is_empty() {
-            streams.remove(stream_id);
+        }
+        if still_there.is_empty() {
+            inner.streams.remove(stream_id);
+        } else {
+            inner.streams.insert(stream_id.to_owned(), still_there);
         }
         Ok(touched)
     }
