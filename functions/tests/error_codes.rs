@@ -123,8 +123,30 @@ async fn code_5_for_a_non_member() {
     let bob = gw.user(RoomType::Double, "bob").await;
     alice.join("r").await;
     assert_eq!(code(&bob.heartbeat("r").await), 5);
-    assert_eq!(code(&bob.leave("r").await), 5);
     assert_eq!(code(&bob.heartbeat("nowhere").await), 5);
+}
+
+#[tokio::test]
+async fn leaving_is_idempotent() {
+    let gw = Gateway::start().await;
+    let alice = gw.user(RoomType::Double, "alice").await;
+    let bob = gw.user(RoomType::Double, "bob").await;
+    alice.join("r").await;
+    let before = gw.events(RoomType::Double, "r").await.len();
+    // Somebody who never joined, a room that does not exist: success, and nothing changes.
+    assert_eq!(code(&bob.leave("r").await), 0);
+    assert_eq!(code(&bob.leave("nowhere").await), 0);
+    assert_eq!(alice.pusher_ids("r").await, Some(vec!["alice".to_owned()]));
+    assert_eq!(
+        gw.events(RoomType::Double, "r").await.len(),
+        before,
+        "no event"
+    );
+    // A member who left already (its first answer lost, say) leaves again with 0.
+    bob.join("r").await;
+    assert_eq!(code(&bob.leave("r").await), 0);
+    assert_eq!(code(&bob.leave("r").await), 0);
+    assert_eq!(alice.pusher_ids("r").await, Some(vec!["alice".to_owned()]));
 }
 
 #[tokio::test]
@@ -274,7 +296,7 @@ async fn code_103_and_http_404_for_an_unknown_api() {
     for path in [
         "/weapp/multi_room/fly",
         "/weapp/double_room/add_audience",
-        "/weapp/utils/login",
+        "/weapp/utils/logout",
         "/nowhere",
     ] {
         let (status, answer) = gw.get(path).await;

@@ -51,6 +51,15 @@ pub struct Config {
     /// Without it the relay_event endpoint is off (the local gateway makes one up and hands
     /// it to its in-process relay).
     pub relay_events_secret: Option<String>,
+    /// `RTCROOM_ACCOUNT_TYPE`: the account type `get_login_info` answers as `accType`. The 2018
+    /// clients hand it to their IM SDK, which refuses an empty one, so it is never empty.
+    pub account_type: String,
+    /// `RTCROOM_EVENTS_URL`: where clients open event WebSockets, when that is not the
+    /// server's own `/ws` (the cloud's WebSocket API). `login` answers it as `eventsURL`.
+    pub events_url: Option<String>,
+    /// `RTCROOM_JOIN_WAIT_SECS`: how long a session connection's join waits for the user to
+    /// become a member or viewer of the room (spec/events.md, EV-12).
+    pub join_wait: Duration,
 }
 
 impl Config {
@@ -212,6 +221,24 @@ impl Config {
             None => None,
         };
 
+        let account_type = match env.string("RTCROOM_ACCOUNT_TYPE") {
+            Some(t) if t.len() > 32 || t.chars().any(char::is_control) => {
+                return Err(env.error(
+                    "RTCROOM_ACCOUNT_TYPE",
+                    "must be at most 32 characters without control characters",
+                ));
+            }
+            Some(t) => t,
+            None => DEFAULT_ACCOUNT_TYPE.to_owned(),
+        };
+        let events_url = match env.string("RTCROOM_EVENTS_URL") {
+            Some(u) if !(u.starts_with("ws://") || u.starts_with("wss://")) => {
+                return Err(env.error("RTCROOM_EVENTS_URL", "must start with ws:// or wss://"));
+            }
+            other => other,
+        };
+        let join_wait_secs = env.bounded("RTCROOM_JOIN_WAIT_SECS", 30, 1, 600)?;
+
         Ok(Self {
             listen,
             sdkappid,
@@ -234,9 +261,16 @@ impl Config {
             max_body_bytes: env.bounded("RTCROOM_MAX_BODY_BYTES", 65_536, 1024, 16 << 20)? as usize,
             max_connections: env.bounded("RTCROOM_MAX_CONNECTIONS", 10_000, 1, 1_000_000)? as usize,
             relay_events_secret,
+            account_type,
+            events_url,
+            join_wait: Duration::from_secs(u64::from(join_wait_secs)),
         })
     }
 }
+
+/// The `accType` answered when `RTCROOM_ACCOUNT_TYPE` is not set: any non-empty value works
+/// for our own event channel; a deployment that keeps Tencent IM sets its real one.
+pub const DEFAULT_ACCOUNT_TYPE: &str = "1";
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
@@ -331,6 +365,9 @@ mod tests {
         assert_eq!(c.limits.max_members, [2, 4, 4]);
         assert_eq!(c.limits.heartbeat_timeout_ms, [20_000; 3]);
         assert_eq!(c.urls.push_host, "127.0.0.1:1935");
+        assert_eq!(c.account_type, "1", "a non-empty accType by default");
+        assert_eq!(c.events_url, None);
+        assert_eq!(c.join_wait, Duration::from_secs(30));
     }
 
     #[test]
@@ -370,6 +407,9 @@ mod tests {
             ("RTCROOM_STORE", "postgres"),
             ("RTCROOM_USERSIG_KEY", "short"),
             ("RTCROOM_CREATE_TABLE", "perhaps"),
+            ("RTCROOM_EVENTS_URL", "http://example.com/ws"),
+            ("RTCROOM_JOIN_WAIT_SECS", "0"),
+            ("RTCROOM_ACCOUNT_TYPE", "a\nb"),
         ] {
             let err = config(Profile::LocalGateway, &[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{err}");

@@ -285,6 +285,10 @@ impl Rooms {
         }
     }
 
+    /// `delete_pusher`: whether the caller left (`false`: it was not a present member, which
+    /// is not an error: leaving is idempotent, so a guest the anchor kicked out, or a member
+    /// whose first leave's answer was lost, can leave again). Whether the room ended is in
+    /// its events.
     pub async fn leave(&self, caller: &Session, key: &RoomKey) -> RoomResult<bool> {
         validate_room_id(&key.room_id)?;
         match self
@@ -292,8 +296,8 @@ impl Rooms {
             .leave(key, &caller.user_id, self.clock.now_ms())
             .await?
         {
-            LeaveOutcome::Left { dissolved } => Ok(dissolved),
-            LeaveOutcome::NotMember => Err(RoomError::NotMember),
+            LeaveOutcome::Left { .. } => Ok(true),
+            LeaveOutcome::NotMember => Ok(false),
         }
     }
 

@@ -4,8 +4,12 @@
 //! ```text
 //! POST /weapp/{type}/delete_pusher?userID=&token=    body: {"roomID":"r1","userID":"u1"}
 //! → {"code":0,"message":"请求成功"}
-//! errors: 1 missing roomID/userID · 5 not a member
+//! errors: 1 missing roomID/userID
 //! ```
+//!
+//! Leaving is idempotent (ROOM-8): somebody who is not (or no longer) a member gets code 0 too.
+//! The 2018 live-room component calls `delete_pusher` after the anchor kicked its guest out,
+//! and shows an error for anything but 0.
 
 use super::{own_room_id, room_key};
 use crate::api::{ApiError, Call, Params, Reply};

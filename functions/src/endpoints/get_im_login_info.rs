@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! POST /weapp/{type}/get_im_login_info    body: {"userID":"u1"}? (or ?userID=)
-//! → {"code":0,"message":"请求成功","userID":"u1","identifier":"u1","sdkAppID":1400000000,"accType":0,"userSig":"..."}
+//! → {"code":0,"message":"请求成功","userID":"u1","identifier":"u1","sdkAppID":1400000000,"accType":"1","userSig":"..."}
 //! errors: 102 dev mode is off
 //! ```
 

@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! GET /weapp/utils/get_login_info?userID=u1        (userID optional: a random one is made)
-//! → {"code":0,"message":"请求成功","userID":"u1","sdkAppID":1400000000,"accType":0,"userSig":"..."}
+//! → {"code":0,"message":"请求成功","userID":"u1","sdkAppID":1400000000,"accType":"1","userSig":"..."}
 //! errors: 102 dev mode is off · 1 userID invalid
 //! ```
+//!
+//! `accType` is `RTCROOM_ACCOUNT_TYPE` (default `"1"`), a string as the 2018 server answered:
+//! the 2018 clients pass it to their IM SDK's login, which refuses an empty or falsy one.
 //!
 //! In production the customer's own business server issues UserSigs with the shared key.
 
@@ -69,7 +72,7 @@ pub(super) fn dev_identity(
     let reply = Reply::ok()
         .with("userID", user_id.clone())
         .with("sdkAppID", config.sdkappid)
-        .with("accType", 0)
+        .with("accType", config.account_type.clone())
         .with("userSig", sig);
     Ok((user_id, reply))
 }
