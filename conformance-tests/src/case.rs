@@ -39,6 +39,9 @@ macro_rules! case {
     ($id:literal, [$($clause:literal),+], $f:path) => {
         $crate::case!($id, [$($clause),+], $f, needs: $crate::case::Needs::Healthy)
     };
+    // Exclusive cases run alone, after the others: those that load the server on purpose
+    // (hundreds of simultaneous calls) would otherwise starve the timing-sensitive cases
+    // running beside them on a slow server (a stand-in store, a loaded CI machine).
     ($id:literal, [$($clause:literal),+], $f:path, exclusive) => {
         $crate::case::Case {
             exclusive: true,
@@ -74,6 +77,8 @@ pub struct Options {
     pub capacity: [usize; 3],
     pub audience_capacity: usize,
     pub inactive_room_reclaim: Duration,
+    /// How long a session connection's pending join waits (EV-12).
+    pub join_wait: Duration,
     pub fault: Option<Fault>,
 }
 
@@ -85,6 +90,7 @@ impl Default for Options {
             capacity: [2, 4, 4],
             audience_capacity: 30,
             inactive_room_reclaim: Duration::from_secs(30),
+            join_wait: Duration::from_secs(30),
             fault: None,
         }
     }

@@ -127,8 +127,8 @@ impl Server {
         body: Body,
     ) -> Check<Answer> {
         let call = format!("{scope}/{api}");
-        // Room APIs are POST; `utils/*` are GET (protocol.md).
-        let method = if scope == "utils" {
+        // Room APIs are POST; `utils/*` are GET (protocol.md), but for the type-less login.
+        let method = if scope == "utils" && api != "login" {
             reqwest::Method::GET
         } else {
             reqwest::Method::POST

@@ -51,6 +51,9 @@ struct Args {
     /// The server's heartbeat timeout (presence cases wait about this long).
     #[arg(long, default_value_t = 20)]
     heartbeat_timeout: u64,
+    /// How long the server lets a session connection's join wait for the membership (EV-12).
+    #[arg(long, default_value_t = 30)]
+    join_wait: u64,
     /// Seats per room type, as `double,multi,live`.
     #[arg(long, default_value = "2,4,4")]
     capacity: String,
@@ -127,6 +130,7 @@ async fn main() {
         concurrency: args.concurrency.max(1),
         capacity,
         audience_capacity: args.audience_capacity,
+        join_wait: Duration::from_secs(args.join_wait.max(1)),
         fault,
         ..Options::default()
     };

@@ -3,6 +3,11 @@
 //! Gateway Management API (`POST @connections/{id}`), forgetting connections that answer 410
 //! Gone. Events reach clients in the same shapes as on the local gateway's `/ws`.
 //!
+//! It also keeps connections' following in step with the room (EV-5, EV-12, EV-13): a join
+//! waiting for its user's membership is admitted when that membership's event streams by,
+//! and a connection whose room closed or whose user left it stops following (a room
+//! connection is closed, a session connection told).
+//!
 //! Stream records are read as plain JSON (only `eventName`, the new image's `pk` and `body`
 //! matter), so any change to the table's other items passes through untouched.
 
@@ -12,11 +17,14 @@ use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetad
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use rtcroom_shared::events;
-use rtcroom_shared::model::{Event, RoomKey, RoomType};
+use rtcroom_shared::model::{Event, EventKind, RoomKey, RoomType};
 use rtcroom_shared::store::DynamoStore;
 use rtcroom_shared::store::StoreResult;
 use rtcroom_shared::store::dynamo::connections::Connection;
 use serde_json::Value;
+
+use crate::app::App;
+use crate::ws::protocol::{self, Unfollow};
 
 /// Why a post did not reach its connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +135,11 @@ pub struct Delivery {
     /// Connections that answered 410 and were forgotten.
     pub gone: u32,
     pub failed: u32,
+    /// Pending joins admitted (EV-12).
+    pub admitted: u32,
+    /// Connections that stopped following a room: it closed, or their user left it (EV-5,
+    /// EV-13).
+    pub unfollowed: u32,
 }
 
 /// A room event inserted into the table, from one stream record.
@@ -142,8 +155,11 @@ fn room_event(record: &Value) -> Option<(RoomKey, Event)> {
     Some((key, event))
 }
 
-/// Delivers the room events of one DynamoDB Stream batch (`{"Records":[...]}`), in order.
+/// Delivers the room events of one DynamoDB Stream batch (`{"Records":[...]}`), in order; then,
+/// per event, admits the joins waiting for the membership it records and ends the following
+/// of connections whose room closed or whose user left it.
 pub async fn notify(
+    app: &App,
     store: &DynamoStore,
     poster: &dyn Poster,
     batch: &Value,
@@ -181,6 +197,96 @@ pub async fn notify(
             connections.retain(|c| c.id != id);
             delivery.gone += 1;
         }
+        match &event.kind {
+            EventKind::MemberJoined { user_id, .. } | EventKind::AudienceJoined { user_id } => {
+                let admitted = admit_waiting(app, store, poster, &key, user_id).await?;
+                delivery.admitted += admitted.len() as u32;
+                connections.extend(admitted);
+            }
+            EventKind::RoomDissolved { .. } => {
+                for connection in std::mem::take(connections) {
+                    end_following(store, poster, &connection, Unfollow::RoomClosed).await?;
+                    delivery.unfollowed += 1;
+                }
+            }
+            EventKind::MemberLeft { user_id, .. } | EventKind::AudienceLeft { user_id, .. }
+                if connections.iter().any(|c| c.user_id == *user_id)
+                    && !app.rooms.is_present(&key, user_id).await.unwrap_or(false) =>
+            {
+                let (leaving, staying) = std::mem::take(connections)
+                    .into_iter()
+                    .partition(|c| c.user_id == *user_id);
+                *connections = staying;
+                for connection in leaving {
+                    end_following(store, poster, &connection, Unfollow::NotPresent).await?;
+                    delivery.unfollowed += 1;
+                }
+            }
+            _ => {}
+        }
     }
     Ok(delivery)
+}
+
+/// Admits the session connections whose join waits for `user` in a room with this roomID
+/// (EV-12): they follow `key` from the event after the one that made the user present. A
+/// join past its bound is told it failed instead.
+async fn admit_waiting(
+    app: &App,
+    store: &DynamoStore,
+    poster: &dyn Poster,
+    key: &RoomKey,
+    user: &str,
+) -> StoreResult<Vec<Connection>> {
+    let mut admitted = Vec::new();
+    let now = app.rooms.clock().now_ms();
+    for waiting in store.pending_joins(&key.room_id, user).await? {
+        let id = waiting.connection_id;
+        if !store.claim_pending(&key.room_id, user, &id).await? {
+            continue;
+        }
+        let answer = if waiting.until_ms <= now {
+            protocol::join_failed(&key.room_id, "timeout")
+        } else {
+            let connection = Connection {
+                id: id.clone(),
+                user_id: user.to_owned(),
+                key: None,
+                session: true,
+                pending: None,
+            };
+            if !store.follow(&connection, key, now).await? {
+                continue;
+            }
+            admitted.push(Connection {
+                key: Some(key.clone()),
+                ..connection
+            });
+            protocol::admitted(key)
+        };
+        let _ = poster.post(&id, Bytes::from(answer.to_string())).await;
+    }
+    Ok(admitted)
+}
+
+/// A connection stops following its room: a session connection is told (`left`) and stays; a
+/// room connection is closed (EV-5).
+async fn end_following(
+    store: &DynamoStore,
+    poster: &dyn Poster,
+    connection: &Connection,
+    why: Unfollow,
+) -> StoreResult<()> {
+    let room = connection.key.as_ref().map(|k| k.room_id.as_str());
+    if connection.session {
+        store.unfollow(connection).await?;
+        let left = protocol::left(room, why);
+        let _ = poster
+            .post(&connection.id, Bytes::from(left.to_string()))
+            .await;
+    } else {
+        let _ = poster.disconnect(&connection.id).await;
+        store.remove_connection(&connection.id).await?;
+    }
+    Ok(())
 }

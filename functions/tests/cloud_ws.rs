@@ -141,7 +141,9 @@ async fn connect_message_notify_disconnect_through_the_lambda_handlers() {
     let stored = store.events_since(&key, before, 10).await.unwrap();
     assert!(matches!(stored[0].kind, EventKind::ChatText { .. }));
     let batch = json!({"Records": stored.iter().map(|e| insert_record(encode_event(&key, e))).collect::<Vec<_>>()});
-    let delivery = notifier::notify(&store, &poster, &batch).await.unwrap();
+    let delivery = notifier::notify(app, &store, &poster, &batch)
+        .await
+        .unwrap();
     assert_eq!((delivery.events, delivery.posted), (1, 2));
     for connection in ["conn-alice", "conn-bob"] {
         let last = posts_to(&posts, connection).last().cloned().unwrap();
@@ -195,7 +197,9 @@ async fn connect_message_notify_disconnect_through_the_lambda_handlers() {
     gw.app.rooms.sweep().await.unwrap();
     let stored = store.events_since(&key, seen, 10).await.unwrap();
     let batch = json!({"Records": stored.iter().map(|e| insert_record(encode_event(&key, e))).collect::<Vec<_>>()});
-    notifier::notify(&store, &poster, &batch).await.unwrap();
+    notifier::notify(app, &store, &poster, &batch)
+        .await
+        .unwrap();
     let to_alice = posts_to(&posts, "conn-alice");
     let left = &to_alice[to_alice.len() - 2];
     assert_eq!(left["type"], "memberLeft");

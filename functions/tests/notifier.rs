@@ -5,9 +5,13 @@
 
 mod common;
 
+use std::sync::Arc;
+
+use common::Gateway;
 use common::management::{management_api, management_endpoint};
 use rtcroom_functions::notifier::{self, Delivery};
 use rtcroom_shared::model::{RoomKey, RoomType};
+use rtcroom_shared::store::RoomStore;
 use rtcroom_shared::store::dynamo::connections::Connection;
 use rtcroom_shared::store::dynamo::testing;
 use serde_json::Value;
@@ -23,13 +27,16 @@ fn batch(room: &str) -> Value {
 
 #[tokio::test]
 async fn each_new_event_goes_to_its_rooms_connections_and_gone_ones_are_forgotten() {
-    let store = testing::fresh_store().await;
+    let store = Arc::new(testing::fresh_store().await);
+    let gw = Gateway::start_on(&[], store.clone() as Arc<dyn RoomStore>).await;
     let room = RoomKey::new(RoomType::Multi, "cloud-room");
     let elsewhere = RoomKey::new(RoomType::Multi, "other-room");
     let connection = |id: &str, key: &RoomKey, user: &str| Connection {
         id: id.into(),
-        key: key.clone(),
+        key: Some(key.clone()),
         user_id: user.into(),
+        session: false,
+        pending: None,
     };
     for c in [
         connection("c-alice", &room, "alice"),
@@ -42,7 +49,7 @@ async fn each_new_event_goes_to_its_rooms_connections_and_gone_ones_are_forgotte
     let (endpoint, posts) = management_endpoint().await;
     let poster = management_api(&endpoint);
 
-    let delivery = notifier::notify(&store, &poster, &batch("cloud-room"))
+    let delivery = notifier::notify(&gw.app, &store, &poster, &batch("cloud-room"))
         .await
         .unwrap();
     // Two room events (the room item's MODIFY is not one): the join to alice and bob (carol's
@@ -53,7 +60,9 @@ async fn each_new_event_goes_to_its_rooms_connections_and_gone_ones_are_forgotte
             events: 2,
             posted: 3,
             gone: 1,
-            failed: 0
+            failed: 0,
+            admitted: 0,
+            unfollowed: 0,
         }
     );
     let posts = posts.lock().clone();

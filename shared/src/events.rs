@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::model::{Event, EventKind};
 
 /// Every event type a client can receive (and `resync`), as `spec/asyncapi.yaml` lists them.
-pub const WIRE_TYPES: [&str; 14] = [
+pub const WIRE_TYPES: [&str; 15] = [
     "notifyPusherChange",
     "memberJoined",
     "memberUpdated",
@@ -19,6 +19,7 @@ pub const WIRE_TYPES: [&str; 14] = [
     "CustomTextMsg",
     "CustomCmdMsg",
     "linkmic",
+    "C2CCustomMsg",
     "streamUp",
     "streamDown",
     "resync",
@@ -38,6 +39,7 @@ pub fn wire_type(kind: &EventKind) -> &'static str {
         EventKind::ChatText { .. } => "CustomTextMsg",
         EventKind::ChatCmd { .. } => "CustomCmdMsg",
         EventKind::LinkMic { .. } => "linkmic",
+        EventKind::C2CCustom { .. } => "C2CCustomMsg",
         EventKind::StreamUp { .. } => "streamUp",
         EventKind::StreamDown { .. } => "streamDown",
     }
@@ -86,6 +88,17 @@ fn data(kind: &EventKind) -> Value {
         }),
         EventKind::LinkMic { from, to, data } => json!({
             "cmd": "linkmic",
+            "data": serde_json::from_str::<Value>(data).unwrap_or(Value::Null),
+            "from": from,
+            "to": to,
+        }),
+        EventKind::C2CCustom {
+            from,
+            to,
+            cmd,
+            data,
+        } => json!({
+            "cmd": cmd,
             "data": serde_json::from_str::<Value>(data).unwrap_or(Value::Null),
             "from": from,
             "to": to,
@@ -178,6 +191,12 @@ mod tests {
                 to: user(),
                 data: "{}".into(),
             },
+            EventKind::C2CCustom {
+                from: user(),
+                to: user(),
+                cmd: user(),
+                data: "{}".into(),
+            },
             EventKind::StreamUp {
                 user_id: user(),
                 stream: user(),
@@ -248,6 +267,22 @@ mod tests {
         };
         assert_eq!(wire("r1", &mic)["data"]["data"]["type"], "request");
         assert!(visible_to(&mic, "b") && !visible_to(&mic, "c"));
+        let sketch = Event {
+            seq: 7,
+            at_ms: 9,
+            kind: EventKind::C2CCustom {
+                from: "b".into(),
+                to: "a".into(),
+                cmd: "sketchpad".into(),
+                data: r#"{"msg":"x"}"#.into(),
+            },
+        };
+        assert_eq!(
+            wire("r1", &sketch)["data"],
+            json!({"cmd": "sketchpad", "data": {"msg": "x"}, "from": "b", "to": "a"})
+        );
+        assert_eq!(wire("r1", &sketch)["type"], "C2CCustomMsg");
+        assert!(visible_to(&sketch, "a") && !visible_to(&sketch, "b"));
         assert!(visible_to(&text, "c"));
     }
 }

@@ -238,6 +238,15 @@ pub enum EventKind {
         to: String,
         data: String,
     },
+    /// A one-to-one custom message of any other `cmd` (the 2018 live room's `sketchpad`, an
+    /// app's own); only `to` receives it. `data` is the JSON value the sender gave, as text.
+    #[serde(rename = "C2CCustomMsg")]
+    C2CCustom {
+        from: String,
+        to: String,
+        cmd: String,
+        data: String,
+    },
     /// The media relay reports a member's stream started.
     #[serde(rename_all = "camelCase")]
     StreamUp {
@@ -271,7 +280,7 @@ impl EventKind {
     /// The one user an event is for, when it is not for the whole room.
     pub fn addressee(&self) -> Option<&str> {
         match self {
-            EventKind::LinkMic { to, .. } => Some(to),
+            EventKind::LinkMic { to, .. } | EventKind::C2CCustom { to, .. } => Some(to),
             _ => None,
         }
     }

@@ -97,6 +97,12 @@ pub enum MessageInput {
     /// A one-to-one link-mic message; `data` is a JSON object with a string `type`
     /// (`request`, `response` or `kickout`).
     LinkMic { to: String, data: String },
+    /// A one-to-one message of another `cmd`; `data` is any JSON value.
+    C2C {
+        to: String,
+        cmd: String,
+        data: String,
+    },
 }
 
 /// Events for one reader: those it may see with `seq > since`, in order.
@@ -434,6 +440,22 @@ impl Rooms {
             .any(|a| a.user_id == user_id))
     }
 
+    /// The room with this roomID, of any type, in which `user_id` is a live member or viewer:
+    /// the first of live_room, multi_room, double_room (a group join by roomID alone, as the
+    /// 2018 clients' IM groups were named; spec/events.md EV-12).
+    pub async fn room_of(&self, room_id: &str, user_id: &str) -> RoomResult<Option<RoomKey>> {
+        validate_room_id(room_id)?;
+        for room_type in [RoomType::Live, RoomType::Multi, RoomType::Double] {
+            let key = RoomKey::new(room_type, room_id);
+            match self.is_present(&key, user_id).await {
+                Ok(true) => return Ok(Some(key)),
+                Ok(false) | Err(RoomError::NoSuchRoom) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
     /// Records the caller's message as a room event; its sequence number. Code 5 when the
     /// caller is not a live member or viewer, 1 when a link-mic addressee is not either.
     pub async fn send_message(
@@ -480,12 +502,29 @@ impl Rooms {
                 };
                 (kind, false)
             }
+            MessageInput::C2C { to, cmd, data } => {
+                check_addressee(&to, "C2CCustomMsg")?;
+                check_len("data", &data, MAX_MESSAGE_BYTES)?;
+                if cmd.is_empty() || cmd == "linkmic" {
+                    return Err(RoomError::Invalid(
+                        "C2CCustomMsg needs a cmd other than linkmic (send linkmic as linkmic)"
+                            .into(),
+                    ));
+                }
+                check_len("cmd", &cmd, MAX_FIELD_NAME_BYTES)?;
+                serde_json::from_str::<serde_json::Value>(&data)
+                    .map_err(|_| RoomError::BadJson("data"))?;
+                let kind = EventKind::C2CCustom {
+                    from: from.clone(),
+                    to,
+                    cmd,
+                    data,
+                };
+                (kind, false)
+            }
             MessageInput::LinkMic { to, data } => {
                 check_len("data", &data, MAX_MESSAGE_BYTES)?;
-                if to.is_empty() {
-                    return Err(RoomError::Invalid("linkmic needs to".into()));
-                }
-                check_len("to", &to, MAX_USER_FIELD_BYTES)?;
+                check_addressee(&to, "linkmic")?;
                 let parsed: serde_json::Value =
                     serde_json::from_str(&data).map_err(|_| RoomError::BadJson("data"))?;
                 let kickout = match parsed.get("type").and_then(|t| t.as_str()) {
@@ -514,7 +553,7 @@ impl Rooms {
             MessageOutcome::Sent { seq } => Ok(seq),
             MessageOutcome::NotPresent => Err(RoomError::NotMember),
             MessageOutcome::NoRecipient => Err(RoomError::Invalid(
-                "the linkmic addressee is not in the room".into(),
+                "the addressee is not in the room".into(),
             )),
             MessageOutcome::NoRoom => Err(RoomError::NoSuchRoom),
         }
@@ -620,6 +659,14 @@ impl Rooms {
         }
         Ok(())
     }
+}
+
+/// A one-to-one message's `to`: a userID.
+fn check_addressee(to: &str, what: &str) -> RoomResult<()> {
+    if to.is_empty() {
+        return Err(RoomError::Invalid(format!("{what} needs to")));
+    }
+    check_len("to", to, MAX_USER_FIELD_BYTES)
 }
 
 fn check_len(field: &'static str, value: &str, max: usize) -> RoomResult<()> {

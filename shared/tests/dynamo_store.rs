@@ -241,8 +241,10 @@ async fn websocket_connections_are_found_by_room_and_by_id_and_removed_together(
     let other = RoomKey::new(RoomType::Multi, "ws2");
     let conn = |id: &str, key: &RoomKey, user: &str| Connection {
         id: id.into(),
-        key: key.clone(),
+        key: Some(key.clone()),
         user_id: user.into(),
+        session: false,
+        pending: None,
     };
     for c in [
         conn("c1", &room, "alice"),
@@ -271,4 +273,83 @@ async fn websocket_connections_are_found_by_room_and_by_id_and_removed_together(
         store.room_connections(&room).await.unwrap(),
         [conn("c2", &room, "bob")]
     );
+}
+
+#[tokio::test]
+async fn a_session_connection_waits_follows_and_unfollows() {
+    use rtcroom_shared::store::dynamo::connections::{Connection, PendingJoin, Waiting};
+    let store = testing::fresh_store().await;
+    let room = RoomKey::new(RoomType::Live, "show");
+    let session = |id: &str, user: &str| Connection {
+        id: id.into(),
+        user_id: user.into(),
+        key: None,
+        session: true,
+        pending: None,
+    };
+    let viewer = session("s1", "viewer");
+    store.add_connection(&viewer, T0).await.unwrap();
+    // A userID that starts like another one's must not be mistaken for it.
+    let lookalike = session("s2", "viewer#2");
+    store.add_connection(&lookalike, T0).await.unwrap();
+    assert_eq!(store.connection("s1").await.unwrap(), Some(viewer.clone()));
+    assert!(store.room_connections(&room).await.unwrap().is_empty());
+
+    assert!(
+        store
+            .add_pending(&viewer, "show", T0 + 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_pending(&lookalike, "show", T0 + 30_000)
+            .await
+            .unwrap()
+    );
+    let waiting = store.connection("s1").await.unwrap().unwrap();
+    assert_eq!(
+        waiting.pending,
+        Some(PendingJoin {
+            room_id: "show".into(),
+            until_ms: T0 + 30_000
+        })
+    );
+    assert_eq!(
+        store.pending_joins("show", "viewer").await.unwrap(),
+        [Waiting {
+            connection_id: "s1".into(),
+            until_ms: T0 + 30_000
+        }]
+    );
+    // Exactly one claim wins.
+    assert!(store.claim_pending("show", "viewer", "s1").await.unwrap());
+    assert!(!store.claim_pending("show", "viewer", "s1").await.unwrap());
+    assert!(store.follow(&viewer, &room, T0).await.unwrap());
+    let following = store.connection("s1").await.unwrap().unwrap();
+    assert_eq!(
+        (following.key.clone(), following.pending.clone()),
+        (Some(room.clone()), None)
+    );
+    let in_room = store.room_connections(&room).await.unwrap();
+    assert_eq!(in_room.len(), 1);
+    assert!(in_room[0].session && in_room[0].user_id == "viewer");
+
+    store.unfollow(&following).await.unwrap();
+    assert_eq!(store.connection("s1").await.unwrap(), Some(viewer.clone()));
+    assert!(store.room_connections(&room).await.unwrap().is_empty());
+
+    // A connection that is gone cannot be made to follow (no resurrected items).
+    let removed = store.remove_connection("s2").await.unwrap().unwrap();
+    assert!(removed.pending.is_some());
+    assert!(
+        store
+            .pending_joins("show", "viewer#2")
+            .await
+            .unwrap()
+            .is_empty(),
+        "removing a connection removes its pending join"
+    );
+    assert!(!store.follow(&lookalike, &room, T0).await.unwrap());
+    assert_eq!(store.connection("s2").await.unwrap(), None);
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
+use super::ws::{WAIT, Ws, ws_url};
 use crate::case;
 use crate::case::{Case, Ctx, User};
 use crate::client::{Check, Failure, ensure};
@@ -42,84 +42,6 @@ pub fn cases() -> Vec<Case> {
 }
 
 const MR: &str = "multi_room";
-const WAIT: Duration = Duration::from_secs(5);
-
-struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
-
-fn ws_url(ctx: &Ctx, user: &User, room: &str, since: Option<u64>) -> String {
-    let base = ctx.server.target.base_url.trim_end_matches('/');
-    let base = base
-        .strip_prefix("https://")
-        .map(|b| format!("wss://{b}"))
-        .unwrap_or_else(|| base.replacen("http://", "ws://", 1));
-    let mut url = format!(
-        "{base}/ws?userID={}&token={}&roomType={MR}&roomID={room}",
-        user.id, user.token
-    );
-    if let Some(since) = since {
-        url.push_str(&format!("&since={since}"));
-    }
-    url
-}
-
-impl Ws {
-    async fn open(ctx: &Ctx, user: &User, room: &str, since: Option<u64>) -> Check<Ws> {
-        match connect_async(ws_url(ctx, user, room, since)).await {
-            Ok((ws, _)) => Ok(Ws(ws)),
-            Err(e) => Err(Failure::new(
-                "EV-4: a present member's WebSocket opens",
-                e.to_string(),
-            )),
-        }
-    }
-
-    /// The next text frame as JSON within `wait`; `None` when nothing came.
-    async fn next_within(&mut self, wait: Duration) -> Check<Option<Value>> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.0.next()).await {
-                Err(_) => return Ok(None),
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    return serde_json::from_str(&text)
-                        .map(Some)
-                        .map_err(|_| Failure::new("EV-1: events are JSON", text.to_string()));
-                }
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-                Ok(other) => {
-                    return Err(Failure::new(
-                        "a text frame",
-                        format!("{other:?}").chars().take(200).collect::<String>(),
-                    ));
-                }
-            }
-        }
-    }
-
-    async fn next(&mut self, what: &str) -> Check<Value> {
-        self.next_within(WAIT)
-            .await?
-            .ok_or_else(|| Failure::new(what, "nothing within 5 s"))
-    }
-
-    /// The next frame of `kind` (`type`), skipping others (a sender also receives its own
-    /// messages as events, in either order with the ack).
-    async fn next_of(&mut self, kind: &str, what: &str) -> Check<Value> {
-        for _ in 0..20 {
-            let frame = self.next(what).await?;
-            if frame["type"] == kind {
-                return Ok(frame);
-            }
-        }
-        Err(Failure::new(what, format!("no {kind} among 20 frames")))
-    }
-
-    async fn say(&mut self, message: Value) -> Check {
-        self.0
-            .send(Message::text(message.to_string()))
-            .await
-            .map_err(|e| Failure::new("the server takes a client frame", e.to_string()))
-    }
-}
 
 /// Two members of a new multi_room.
 async fn pair(ctx: &Ctx) -> Check<(User, User, String)> {
@@ -247,7 +169,7 @@ async fn http_strangers(ctx: Arc<Ctx>) -> Check {
 
 async fn ws_hears_a_join(ctx: Arc<Ctx>) -> Check {
     let (a, _, room) = pair(&ctx).await?;
-    let mut ws = Ws::open(&ctx, &a, &room, None).await?;
+    let mut ws = Ws::open(&ctx, &a, MR, &room, None).await?;
     let c = ctx.user("evc").await?;
     ctx.join(&c, MR, &room).await?;
     let joined = ws.next("EV-5: the join's events").await?;
@@ -270,7 +192,7 @@ async fn ws_refusals(ctx: Arc<Ctx>) -> Check {
         token: format!("{}x", a.token),
     };
     for (who, user) in [("a non-member", &eve), ("a forged token", &forged)] {
-        let refused = match connect_async(ws_url(&ctx, user, &room, None)).await {
+        let refused = match connect_async(ws_url(&ctx, user, Some((MR, &room)), None)).await {
             Err(_) => true,
             // Refused after the upgrade: the server closes at once.
             Ok((mut ws, _)) => matches!(
@@ -291,7 +213,7 @@ async fn ws_resume(ctx: Arc<Ctx>) -> Check {
     for i in 0..5 {
         send_text(&ctx, &b, &room, &format!("missed {i}")).await?;
     }
-    let mut ws = Ws::open(&ctx, &a, &room, Some(seen)).await?;
+    let mut ws = Ws::open(&ctx, &a, MR, &room, Some(seen)).await?;
     for i in 0..5u64 {
         let event = ws.next("EV-5: the missed events").await?;
         ensure(
@@ -313,9 +235,9 @@ async fn ws_messages(ctx: Arc<Ctx>) -> Check {
     let (a, b, room) = pair(&ctx).await?;
     let c = ctx.user("evc").await?;
     ctx.join(&c, MR, &room).await?;
-    let mut wa = Ws::open(&ctx, &a, &room, None).await?;
-    let mut wb = Ws::open(&ctx, &b, &room, None).await?;
-    let mut wc = Ws::open(&ctx, &c, &room, None).await?;
+    let mut wa = Ws::open(&ctx, &a, MR, &room, None).await?;
+    let mut wb = Ws::open(&ctx, &b, MR, &room, None).await?;
+    let mut wc = Ws::open(&ctx, &c, MR, &room, None).await?;
     wa.say(json!({"type": "ping"})).await?;
     let pong = wa.next("EV-7: pong").await?;
     ensure(
@@ -353,8 +275,8 @@ async fn ws_messages(ctx: Arc<Ctx>) -> Check {
 
 async fn ws_oversize(ctx: Arc<Ctx>) -> Check {
     let (a, b, room) = pair(&ctx).await?;
-    let mut big = Ws::open(&ctx, &a, &room, None).await?;
-    let mut other = Ws::open(&ctx, &b, &room, None).await?;
+    let mut big = Ws::open(&ctx, &a, MR, &room, None).await?;
+    let mut other = Ws::open(&ctx, &b, MR, &room, None).await?;
     let _ = big.0.send(Message::text("x".repeat(9 * 1024))).await;
     let closed = loop {
         match tokio::time::timeout(WAIT, big.0.next()).await {

@@ -22,7 +22,8 @@ pub fn cases() -> Vec<Case> {
         case!(
             "custom.concurrent_increments_all_count",
             ["LIVE-4"],
-            custom_concurrent
+            custom_concurrent,
+            exclusive
         ),
         case!("custom.bad_operations", ["LIVE-5"], custom_bad),
         case!("custom.get_custom_info", ["LIVE-6"], custom_info),

@@ -8,8 +8,10 @@ mod live;
 mod presence;
 mod rooms;
 mod session;
+mod sessions;
 mod streams;
 mod wire;
+mod ws;
 
 use crate::case::Case;
 
@@ -23,6 +25,7 @@ pub fn all() -> Vec<Case> {
         list::cases(),
         live::cases(),
         events::cases(),
+        sessions::cases(),
         faults::cases(),
     ]
     .into_iter()

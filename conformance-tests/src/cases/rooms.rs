@@ -19,7 +19,8 @@ pub fn cases() -> Vec<Case> {
         case!(
             "create_room.concurrent_creates_of_one_id",
             ["ROOM-2"],
-            concurrent_creates
+            concurrent_creates,
+            exclusive
         ),
         case!(
             "create_room.inactive_until_first_join",
@@ -52,12 +53,14 @@ pub fn cases() -> Vec<Case> {
         case!(
             "add_pusher.concurrent_joins_double_room",
             ["ROOM-7"],
-            concurrent_double
+            concurrent_double,
+            exclusive
         ),
         case!(
             "add_pusher.concurrent_joins_multi_room",
             ["ROOM-7"],
-            concurrent_multi
+            concurrent_multi,
+            exclusive
         ),
         case!(
             "add_pusher.foreign_push_url_refused",
@@ -494,7 +497,23 @@ async fn delete_member_and_stranger(ctx: Arc<Ctx>) -> Check {
     ctx.join(&a, "multi_room", &room).await?;
     ctx.join(&b, "multi_room", &room).await?;
     let stranger = ctx.leave(&c, "multi_room", &room).await?;
-    ctx.expect(&stranger, 5, "ROOM-8: delete_pusher by a non-member")?;
+    ctx.expect(
+        &stranger,
+        0,
+        "ROOM-8: delete_pusher by a non-member (idempotent)",
+    )?;
+    let nowhere = ctx.leave(&c, "multi_room", &ctx.unique("noroom")).await?;
+    ctx.expect(
+        &nowhere,
+        0,
+        "ROOM-8: delete_pusher of a room that does not exist",
+    )?;
+    let members = ctx.members(&a, "multi_room", &room).await?;
+    ensure(
+        members == Some(vec![a.id.clone(), b.id.clone()]),
+        "ROOM-8: a stranger's delete_pusher changes nothing",
+        || format!("{members:?}"),
+    )?;
     let left = ctx.leave(&b, "multi_room", &room).await?;
     ctx.expect(&left, 0, "ROOM-8: delete_pusher by a member")?;
     let members = ctx.members(&a, "multi_room", &room).await?;
@@ -504,7 +523,11 @@ async fn delete_member_and_stranger(ctx: Arc<Ctx>) -> Check {
         || format!("{members:?}"),
     )?;
     let twice = ctx.leave(&b, "multi_room", &room).await?;
-    ctx.expect(&twice, 5, "ROOM-8: delete_pusher by a member who left")
+    ctx.expect(
+        &twice,
+        0,
+        "ROOM-8: delete_pusher by a member who left (idempotent)",
+    )
 }
 
 async fn live_creator_leaves(ctx: Arc<Ctx>) -> Check {

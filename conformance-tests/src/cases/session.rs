@@ -583,6 +583,14 @@ async fn dev_login(ctx: Arc<Ctx>) -> Check {
             "AUTH-9: the server's sdkAppID",
             || answer.describe(),
         )?;
+        // The 2018 clients pass accType to their IM SDK's login, which refuses a falsy one.
+        ensure(
+            answer.body["accType"]
+                .as_str()
+                .is_some_and(|a| !a.is_empty() && a != "0"),
+            "AUTH-9: accType a non-empty string (not \"0\")",
+            || answer.describe(),
+        )?;
         usersig::verify(answer.str("userSig"), t.sdkappid, user, &t.key, now_secs())
             .map(drop)
             .map_err(|e| {

@@ -23,6 +23,8 @@ pub const SDKAPPID: u64 = 1_400_000_001;
 /// The heartbeat timeout the test gateways run with: presence cases take about 2.5× this, less
 /// than the 32 s reclaim case; long enough that a loaded CI machine does not time members out.
 pub const HEARTBEAT_TIMEOUT_SECS: u64 = 6;
+/// The join wait of session connections (EV-12): the time-out case waits this long.
+pub const JOIN_WAIT_SECS: u64 = 3;
 
 /// Starts a gateway on `store` configured by `vars` over the test defaults; its base URL.
 pub async fn gateway(vars: &[(&str, &str)], store: Arc<dyn RoomStore>) -> String {
@@ -35,6 +37,7 @@ pub async fn gateway(vars: &[(&str, &str)], store: Arc<dyn RoomStore>) -> String
             "RTCROOM_HEARTBEAT_TIMEOUT_SECS".into(),
             HEARTBEAT_TIMEOUT_SECS.to_string(),
         ),
+        ("RTCROOM_JOIN_WAIT_SECS".into(), JOIN_WAIT_SECS.to_string()),
     ]);
     env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config =
@@ -59,19 +62,30 @@ pub fn target(base_url: &str) -> Target {
 pub fn options(fault: Option<Fault>) -> Options {
     Options {
         heartbeat_timeout: Duration::from_secs(HEARTBEAT_TIMEOUT_SECS),
+        join_wait: Duration::from_secs(JOIN_WAIT_SECS),
         fault,
         ..Options::default()
     }
 }
 
-/// Runs the selected cases, printing each result line as the CLI does.
+/// Runs the selected cases, 8 at a time, printing each result line as the CLI does.
 pub async fn run(base_url: &str, options: Options, only: Option<&str>) -> Report {
+    run_parallel(base_url, options, only, 8).await
+}
+
+/// The same with `parallel` cases at a time.
+pub async fn run_parallel(
+    base_url: &str,
+    options: Options,
+    only: Option<&str>,
+    parallel: usize,
+) -> Report {
     let report = runner::run(
         target(base_url),
         options,
         rtcroom_conformance::all_cases(),
         only,
-        8,
+        parallel,
         |r| println!("{}", rtcroom_conformance::report::text_line(r)),
     )
     .await;

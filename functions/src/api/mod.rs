@@ -99,6 +99,8 @@ impl Endpoint {
     pub fn serves(self, scope: Scope) -> bool {
         match (self, scope) {
             (Endpoint::GetLoginInfo, scope) => scope == Scope::Utils,
+            // A session is not tied to a room type (AUTH-1, AUTH-4).
+            (Endpoint::Login, _) => true,
             (_, Scope::Utils) => false,
             (
                 Endpoint::AddAudience
@@ -241,12 +243,15 @@ async fn dispatch(
     query: &Params,
     body: &Params,
 ) -> Result<Reply, ApiError> {
-    let room_type = match scope {
-        Scope::Utils => return GetLoginInfo::parse(query)?.apply(app),
-        Scope::Room(t) => t,
-    };
     match endpoint {
         Endpoint::Login => return Login::parse(query, body)?.apply(app),
+        Endpoint::GetLoginInfo => return GetLoginInfo::parse(query)?.apply(app),
+        _ => {}
+    }
+    let Scope::Room(room_type) = scope else {
+        unreachable!("only login and get_login_info are served under utils")
+    };
+    match endpoint {
         Endpoint::GetImLoginInfo => return GetImLoginInfo::parse(query, body)?.apply(app),
         Endpoint::Logout => return Ok(Logout.apply()),
         _ => {}
@@ -298,7 +303,12 @@ mod tests {
             None,
             "live_room only"
         );
-        assert_eq!(route("/weapp/utils/login"), None);
+        assert_eq!(
+            route("/weapp/utils/login"),
+            Some((Scope::Utils, Endpoint::Login)),
+            "login needs no room type"
+        );
+        assert_eq!(route("/weapp/utils/logout"), None);
         assert_eq!(route("/weapp/multi_room/get_login_info"), None);
         assert_eq!(route("/weapp/nine_room/login"), None);
         assert_eq!(route("/weapp/live_room/login/extra"), None);

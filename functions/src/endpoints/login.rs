@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! POST /weapp/{type}/login?accountType=&sdkAppID=&userSig=&userID=    body: {}
-//! → {"code":0,"message":"请求成功","userID":"u1","token":"..."}
+//! POST /weapp/utils/login     body: {"userID":"u1","sdkAppID":1400000000,"userSig":"..."}
+//! → {"code":0,"message":"请求成功","userID":"u1","token":"...","eventsURL":"wss://..."}
 //! errors: 7 a parameter missing, a wrong sdkAppID, or a bad/expired UserSig
 //! ```
 //!
 //! The token is valid for any room type until the earliest of the token lifetime, the UserSig's
 //! expiry and, for a PrivateMapKey, the key's expiry. A PrivateMapKey's room and privileges
-//! travel inside the token.
+//! travel inside the token. `/weapp/utils/login` is the same call for clients that have no
+//! room type yet (the drop-in IM file); `eventsURL` (only when `RTCROOM_EVENTS_URL` is set,
+//! as in the cloud) says where event WebSockets are, when not at the server's own `/ws`.
 
 use rtcroom_shared::token::{Grant, Session};
 use rtcroom_shared::usersig::{self, PrivateMapKey};
@@ -88,8 +91,12 @@ impl Login {
             expires_at,
             grant,
         });
-        Ok(Reply::ok()
+        let reply = Reply::ok()
             .with("userID", self.user_id)
-            .with("token", token))
+            .with("token", token);
+        Ok(match &config.events_url {
+            Some(url) => reply.with("eventsURL", url.clone()),
+            None => reply,
+        })
     }
 }

@@ -54,6 +54,7 @@ struct Counters {
     update_item: AtomicU64,
     transact_write: AtomicU64,
     batch_write: AtomicU64,
+    delete_item: AtomicU64,
 }
 
 /// A snapshot of [`DynamoStore::requests`].
@@ -64,6 +65,7 @@ pub struct RequestCounts {
     pub update_item: u64,
     pub transact_write: u64,
     pub batch_write: u64,
+    pub delete_item: u64,
 }
 
 impl RequestCounts {
@@ -74,6 +76,7 @@ impl RequestCounts {
             update_item: self.update_item - before.update_item,
             transact_write: self.transact_write - before.transact_write,
             batch_write: self.batch_write - before.batch_write,
+            delete_item: self.delete_item - before.delete_item,
         }
     }
 }
@@ -163,6 +166,7 @@ impl DynamoStore {
             update_item: c.update_item.load(Ordering::Relaxed),
             transact_write: c.transact_write.load(Ordering::Relaxed),
             batch_write: c.batch_write.load(Ordering::Relaxed),
+            delete_item: c.delete_item.load(Ordering::Relaxed),
         }
     }
 
