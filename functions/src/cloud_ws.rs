@@ -217,6 +217,11 @@ async fn join(
     let now = app.rooms.clock().now_ms();
     match app.rooms.room_of(room_id, user).await {
         Ok(Some(key)) => {
+            // Where the events this connection hears begin: `since`, or the room's last one.
+            let after = match since {
+                Some(since) => since,
+                None => last_seq(app, &key).await?,
+            };
             if !store
                 .follow(&connection, &key, now)
                 .await
@@ -224,7 +229,7 @@ async fn join(
             {
                 return Ok(());
             }
-            post(poster, id, &request.answer(protocol::admitted(&key))).await?;
+            post(poster, id, &request.answer(protocol::admitted(&key, after))).await?;
             if since.is_some() {
                 replay(app, poster, &connection, &key, since).await?;
             }
@@ -247,17 +252,28 @@ async fn join(
                     .claim_pending(room_id, user, id)
                     .await
                     .map_err(|e| e.to_string())?
-                && store
+            {
+                let after = last_seq(app, &key).await?;
+                if store
                     .follow(&connection, &key, now)
                     .await
                     .map_err(|e| e.to_string())?
-            {
-                post(poster, id, &protocol::admitted(&key)).await?;
+                {
+                    post(poster, id, &protocol::admitted(&key, after)).await?;
+                }
             }
             Ok(())
         }
         Err(e) => post(poster, id, &request.answer(protocol::error(&e.to_string()))).await,
     }
+}
+
+async fn last_seq(app: &App, key: &RoomKey) -> Result<u64, String> {
+    app.rooms
+        .store()
+        .last_seq(key)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Posts the room's events after `since` that the connection's user may see (one page). In

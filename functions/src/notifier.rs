@@ -199,7 +199,7 @@ pub async fn notify(
         }
         match &event.kind {
             EventKind::MemberJoined { user_id, .. } | EventKind::AudienceJoined { user_id } => {
-                let admitted = admit_waiting(app, store, poster, &key, user_id).await?;
+                let admitted = admit_waiting(app, store, poster, &key, user_id, event.seq).await?;
                 delivery.admitted += admitted.len() as u32;
                 connections.extend(admitted);
             }
@@ -237,6 +237,7 @@ async fn admit_waiting(
     poster: &dyn Poster,
     key: &RoomKey,
     user: &str,
+    joined_at: u64,
 ) -> StoreResult<Vec<Connection>> {
     let mut admitted = Vec::new();
     let now = app.rooms.clock().now_ms();
@@ -262,7 +263,7 @@ async fn admit_waiting(
                 key: Some(key.clone()),
                 ..connection
             });
-            protocol::admitted(key)
+            protocol::admitted(key, joined_at)
         };
         let _ = poster.post(&id, Bytes::from(answer.to_string())).await;
     }

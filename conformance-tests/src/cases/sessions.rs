@@ -264,11 +264,13 @@ async fn join_by_room_id(ctx: Arc<Ctx>) -> Check {
     sa.say(json!({"type": "join", "roomID": room, "id": "j1"}))
         .await?;
     let joined = sa.next("EV-12: the join's answer").await?;
+    let last = joined["seq"].as_u64().unwrap_or(0);
     ensure(
         joined
             == json!({"type": "joined", "roomID": room, "roomType": MR, "state": "admitted",
-                         "id": "j1"}),
-        "EV-12: a present member's join is admitted at once, by roomID alone",
+                      "seq": last, "id": "j1"})
+            && last > 0,
+        "EV-12: a present member's join is admitted at once, by roomID alone, after the room's last event",
         || joined.to_string(),
     )?;
     ctx.join(&c, MR, &room).await?;
@@ -278,8 +280,9 @@ async fn join_by_room_id(ctx: Arc<Ctx>) -> Check {
     ensure(
         kind(&first) == "memberJoined"
             && first["data"]["userID"] == c.id.as_str()
+            && first["seq"].as_u64() > Some(last)
             && kind(&second) == "notifyPusherChange",
-        "EV-12: the joined room's events, as on a room connection",
+        "EV-12: the joined room's events after the answer's seq, as on a room connection",
         || format!("{first} {second}"),
     )?;
     sa.say(json!({"type": "CustomTextMsg", "msg": "hello", "id": 7}))
@@ -347,10 +350,29 @@ async fn pending_admitted(ctx: Arc<Ctx>) -> Check {
     )?;
     add_audience(&ctx, &viewer, &room).await?;
     let admitted = sv.next("EV-12: admitted once a viewer").await?;
+    let joined_at = admitted["seq"].as_u64().unwrap_or(0);
     ensure(
-        admitted == json!({"type": "joined", "roomID": room, "roomType": LR, "state": "admitted"}),
+        admitted
+            == json!({"type": "joined", "roomID": room, "roomType": LR, "state": "admitted",
+                      "seq": joined_at}),
         "EV-12: the pending join admitted into the live_room",
         || admitted.to_string(),
+    )?;
+    let events = ctx
+        .call(
+            &viewer,
+            LR,
+            "get_room_events",
+            json!({"roomID": room, "since": joined_at.saturating_sub(1)}),
+        )
+        .await?;
+    ctx.expect(&events, 0, "EV-10: get_room_events")?;
+    ensure(
+        events.body["events"][0]["type"] == "audienceJoined"
+            && events.body["events"][0]["seq"] == joined_at
+            && events.body["events"][0]["data"]["userID"] == viewer.id.as_str(),
+        "EV-12: admitted at the event that made the user present",
+        || events.describe(),
     )?;
     let seq = chat(&mut anchor_ws, "after").await?;
     let event = sv

@@ -264,7 +264,7 @@ impl Connection {
         // The other listeners go with `pending`.
         drop(pending);
         self.follow = Follow::Room(Following::new(sub, after));
-        self.send(&protocol::admitted(&key)).await
+        self.send(&protocol::admitted(&key, after)).await
     }
 
     /// Answers one client frame; whether following ends (a session's `leave`).
@@ -338,7 +338,7 @@ impl Connection {
                     .expect("a listener per room type");
                 let sent = since.unwrap_or(sub.last_seq);
                 self.follow = Follow::Room(Following::new(sub, sent));
-                Ok((protocol::admitted(&key), true))
+                Ok((protocol::admitted(&key, sent), true))
             }
             None => {
                 let wait = self.hub.app.config.join_wait;

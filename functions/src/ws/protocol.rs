@@ -6,7 +6,7 @@
 //! ```text
 //! → {"type":"ping","id":1}                                   ← {"type":"pong","id":1}
 //! → {"type":"join","roomID":"r1","id":2}                     ← {"type":"joined","roomID":"r1","state":"pending","id":2}
-//!                                                            ← {"type":"joined","roomID":"r1","roomType":"live_room","state":"admitted"}
+//!                                                            ← {"type":"joined","roomID":"r1","roomType":"live_room","state":"admitted","seq":6}
 //! → {"type":"CustomTextMsg","msg":"hi","id":3}               ← {"type":"ack","seq":7,"id":3}
 //! → {"type":"C2CCustomMsg","to":"bob","cmd":"sketchpad","data":{..}}
 //! → {"type":"leave","id":4}                                  ← {"type":"left","roomID":"r1","reason":"left","id":4}
@@ -141,10 +141,11 @@ pub fn pending(room_id: &str) -> Value {
     json!({"type": "joined", "roomID": room_id, "state": "pending"})
 }
 
-/// The connection follows `key` from now on (EV-12).
-pub fn admitted(key: &RoomKey) -> Value {
+/// The connection follows `key` from now on, with the events after `after` (EV-12): a client
+/// that reconnects joins again with `since` = the last event it heard.
+pub fn admitted(key: &RoomKey, after: u64) -> Value {
     json!({"type": "joined", "roomID": key.room_id, "roomType": key.room_type.as_path(),
-           "state": "admitted"})
+           "state": "admitted", "seq": after})
 }
 
 /// The pending join ran out (EV-12), or could not be recorded.

@@ -2,6 +2,7 @@
 //! speak to it the way the 2018 clients do.
 #![allow(dead_code)]
 
+pub mod apigw_ws;
 pub mod management;
 pub mod process;
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use rtcroom_functions::app::App;
 use rtcroom_functions::gateway;
-use rtcroom_shared::clock::ManualClock;
+use rtcroom_shared::clock::{ManualClock, SystemClock};
 use rtcroom_shared::config::{Config, Profile};
 use rtcroom_shared::model::{Event, RoomKey, RoomType};
 use rtcroom_shared::store::dynamo::testing;
@@ -82,6 +83,28 @@ impl Gateway {
             app,
             http,
         }
+    }
+
+    /// A gateway on the wall clock with its sweeper running, for clients outside the test
+    /// process (Node): the base URL and the app.
+    pub async fn start_live(
+        vars: &[(&str, &str)],
+        store: Arc<dyn RoomStore>,
+    ) -> (String, Arc<App>) {
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
+            ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
+            ("RTCROOM_PUSH_KEY".into(), "test-push-key".into()),
+        ]);
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned())
+            .expect("test config");
+        let app = Arc::new(App::new(config, store, Arc::new(SystemClock)));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(gateway::serve(listener, app.clone()));
+        rtcroom_functions::sweeper::spawn(app.clone());
+        (base, app)
     }
 
     pub fn advance(&self, ms: u64) {

@@ -289,7 +289,8 @@ impl DynamoStore {
     }
 
     /// Counts a message on a connection against `max_per_sec`: `false` once it sends more than
-    /// that within one second (one or two conditional UpdateItems on its by-id item).
+    /// that within one second (one to four conditional UpdateItems on its by-id item; API
+    /// Gateway may run one connection's messages at once, so the count must hold under races).
     pub async fn admit_message(
         &self,
         connection_id: &str,
@@ -314,31 +315,36 @@ impl DynamoStore {
                 aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
             )
         };
-        // Within the current second: one more, while under the limit.
-        let counted = update(
-            "SET cnt = cnt + :one",
-            "attribute_exists(pk) AND win = :now AND cnt < :max",
-        )
-        .expression_attribute_values(":max", n(max_per_sec))
-        .send()
-        .await;
-        match counted {
-            Ok(_) => return Ok(true),
-            Err(e) if condition_failed(&e) => {}
-            Err(e) => return Err(unavailable(e)),
+        // Within the current second: one more, while under the limit. A new second starts a new
+        // count. Two messages that both open a second race on the restart; the loser counts
+        // again in the second the winner opened (so a refusal means the limit was reached).
+        for _ in 0..2 {
+            let counted = update(
+                "SET cnt = cnt + :one",
+                "attribute_exists(pk) AND win = :now AND cnt < :max",
+            )
+            .expression_attribute_values(":max", n(max_per_sec))
+            .send()
+            .await;
+            match counted {
+                Ok(_) => return Ok(true),
+                Err(e) if condition_failed(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            let restarted = update(
+                "SET win = :now, cnt = :one",
+                "attribute_exists(pk) AND (attribute_not_exists(win) OR win <> :now)",
+            )
+            .send()
+            .await;
+            match restarted {
+                Ok(_) => return Ok(true),
+                Err(e) if condition_failed(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
-        // A new second starts a new count; the same second means the limit was reached.
-        let restarted = update(
-            "SET win = :now, cnt = :one",
-            "attribute_exists(pk) AND (attribute_not_exists(win) OR win <> :now)",
-        )
-        .send()
-        .await;
-        match restarted {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        // This second is open and full (or the connection is gone).
+        Ok(false)
     }
 
     /// A room's connections: one Query of its partition, never a scan.
