@@ -3,7 +3,7 @@
 # if missing (moto, cfn-lint, cargo-lambda, openapi-spec-validator, schemathesis from PyPI),
 # starts a DynamoDB-compatible server (moto) for the run, and stops it at the end:
 #   fmt, clippy, every test on the embedded store and on DynamoDB (including the conformance
-#   suite), the OpenAPI validation, a bounded schemathesis run, the template lint, the Lambda
+#   suite and the mini-program IM file's Node tests), the OpenAPI validation, a bounded schemathesis run, the template lint, the Lambda
 #   build, and the README's curl walk-through on both stores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +12,15 @@ step() { printf '\n== %s\n' "$*"; }
 
 mkdir -p target
 step "tools"
-# curl for the walk-through, ffmpeg as the relay's real RTMP publisher and player.
-if ! command -v curl >/dev/null || ! command -v ffmpeg >/dev/null; then
-  apt-get install -y -qq --no-install-recommends curl ffmpeg >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends curl ffmpeg >/dev/null; }
+# curl for the walk-through, ffmpeg as the relay's real RTMP publisher and player, Node 20+
+# for the mini-program IM file's tests (its built-in test runner and WebSocket).
+node_ok() { command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]; }
+if ! command -v curl >/dev/null || ! command -v ffmpeg >/dev/null || ! node_ok; then
+  packages="curl ffmpeg"
+  node_ok || packages="$packages nodejs"
+  apt-get install -y -qq --no-install-recommends $packages >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages >/dev/null; }
+  node_ok || { echo "the mini-program tests need Node.js 20 or later (found: $(node --version 2>&1))"; exit 1; }
 fi
 have_tools() {
   python3 -c 'import moto.server' 2>/dev/null && command -v cfn-lint >/dev/null && command -v cargo-lambda >/dev/null \
