@@ -39,6 +39,11 @@ var LIMITS = {
   reconnectMax: 30000,
   queued: 50, // messages held while connecting or while a join waits
   seenSeqs: 256, // event numbers remembered to drop one delivered twice
+  // After a resume, events wait this long after the last one arrived (at most resumeMax) and
+  // go out in seq order: in the cloud the replay of what was missed and the new events come
+  // from two senders and may cross.
+  resumeSettle: 500,
+  resumeMax: 3000,
 };
 
 var SESSION_TYPE = { C2C: 'C2C', GROUP: 'GROUP' };
@@ -381,7 +386,9 @@ function request(path, body, ok, err) {
         return err(failure('rtcroom: no answer from ' + path + ' (HTTP ' + (res && res.statusCode) + ')', ERROR.SERVER));
       }
       if (data.code !== 0) {
-        return err(failure('rtcroom: ' + path + ': ' + data.message + ' (code ' + data.code + ')', ERROR.SERVER));
+        var refused = failure('rtcroom: ' + path + ': ' + data.message + ' (code ' + data.code + ')', ERROR.SERVER);
+        refused.ServerCode = data.code;
+        return err(refused);
       }
       ok(data);
     },
@@ -431,7 +438,13 @@ function connect(opened) {
       if (opened) opened(ok);
     }
   };
-  var task = wx.connectSocket({ url: socketURL() });
+  var task;
+  try {
+    task = wx.connectSocket({ url: socketURL() });
+  } catch (e) {
+    log.error('rtcroom webim: connectSocket failed: ' + e);
+    return settle(false);
+  }
   state.socket = task;
   task.onOpen(function () {
     if (state.socket !== task) return;
@@ -493,6 +506,9 @@ function scheduleReconnect() {
       },
       function (e) {
         log.warn('rtcroom webim: sign-in for reconnect failed: ' + e.ErrorInfo);
+        // A UserSig that no longer verifies will not start to: stay off (the room library's
+        // next login brings a fresh one).
+        if (e.ServerCode === 7) return;
         scheduleReconnect();
       }
     );
@@ -504,7 +520,12 @@ function rejoin() {
   var group = state.group;
   if (!group) return;
   var frame = { type: 'join', roomID: group.roomID };
-  if (group.state === 'rejoining') frame.since = group.lastSeq;
+  if (group.state === 'rejoining') {
+    frame.since = group.lastSeq;
+    var resume = { events: [], timer: null, until: Date.now() + LIMITS.resumeMax };
+    group.resume = resume;
+    resume.timer = setTimeout(function () { flushResume(group, resume); }, LIMITS.resumeMax);
+  }
   ask(frame, function (answer) {
     onJoined(group, answer);
   }, function (e) {
@@ -643,6 +664,29 @@ function seenBefore(seq) {
 }
 
 function onEvent(event) {
+  var group = state.group;
+  if (!group || String(event.roomID) !== String(group.roomID)) return;
+  var resume = group.resume;
+  if (resume) {
+    resume.events.push(event);
+    if (resume.timer) clearTimeout(resume.timer);
+    var wait = Math.max(0, Math.min(LIMITS.resumeSettle, resume.until - Date.now()));
+    resume.timer = setTimeout(function () { flushResume(group, resume); }, wait);
+    return;
+  }
+  deliver(event);
+}
+
+/** The events that arrived while resuming, in seq order. */
+function flushResume(group, resume) {
+  if (group.resume !== resume) return;
+  group.resume = null;
+  clearTimeout(resume.timer);
+  resume.events.sort(function (a, b) { return a.seq - b.seq; });
+  resume.events.forEach(deliver);
+}
+
+function deliver(event) {
   var group = state.group;
   if (!group || String(event.roomID) !== String(group.roomID)) return;
   // Events replayed after a reconnect may meet new ones; each is delivered once.

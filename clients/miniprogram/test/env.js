@@ -19,6 +19,8 @@ const env = {
   joinWaitMs: Number(required('RTCROOM_TEST_JOIN_WAIT_MS')),
   /** "local" (the gateway's /ws) or "cloud" (the WebSocket API handlers and the notifier). */
   events: process.env.RTCROOM_TEST_EVENTS || 'local',
+  /** The server's store: "embedded" or "dynamodb". */
+  store: process.env.RTCROOM_TEST_STORE || 'embedded',
 };
 
 /** A TLSSigAPIv2 UserSig (spec/usersig.md), to test forged and expired ones. */

@@ -59,7 +59,12 @@ test('a pending join that never becomes a membership ends with an error after it
   assert.ok(!anchor.chats.some((c) => c.text === 'let me in'), 'nothing reached the room');
 });
 
-test('a flood past 20 messages a second is cut off; the IM file reconnects and the room goes on', async (t) => {
+// The local gateway reads one connection's frames as fast as its store records them: on the
+// DynamoDB stand-in (one request at a time) that is below 20 a second, so a flood of chat
+// cannot form there (the conformance suite's sessions.frame_limits floods with pings instead).
+const floodable = !(env.events === 'local' && env.store === 'dynamodb');
+
+test('a flood past 20 messages a second is cut off; the IM file reconnects and the room goes on', { skip: !floodable && 'the local gateway on the DynamoDB stand-in records chat slower than 20 a second' }, async (t) => {
   const alice = phone('flooda');
   const bob = phone('floodb');
   t.after(() => { alice.logout(); bob.logout(); });

@@ -215,7 +215,17 @@ impl Connection {
                 }
                 Ok(None)
             }
-            Feed::Watch(i, Err(_)) => {
+            Feed::Watch(_, Err(RecvError::Closed)) => {
+                // The room's broadcast went away under a listener (not expected): give up.
+                if let Follow::Pending(pending) =
+                    std::mem::replace(&mut self.follow, Follow::Nothing)
+                {
+                    self.send(&protocol::join_failed(&pending.room_id, "unavailable"))
+                        .await?;
+                }
+                Ok(None)
+            }
+            Feed::Watch(i, Err(RecvError::Lagged(_))) => {
                 // Too much happened in that room to look at each event: ask the store.
                 let Follow::Pending(pending) = &self.follow else {
                     return Ok(None);
