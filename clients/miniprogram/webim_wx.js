@@ -744,8 +744,8 @@ function groupSystemNotify(type, event, userDefined) {
   call(handlers[String(type)], notify);
 }
 
-function groupMessage(event, from, custom, text) {
-  var session = new Session(SESSION_TYPE.GROUP, String(event.roomID), String(event.roomID), '', nowSecs());
+/** An IM message as the SDK would hand it over: one custom element, then the text if any. */
+function incoming(event, session, from, subType, custom, text) {
   var msg = new Msg(
     session,
     from === state.loginInfo.identifier,
@@ -753,28 +753,23 @@ function groupMessage(event, from, custom, text) {
     event.seq,
     Math.round((event.at || Date.now()) / 1000),
     from,
-    GROUP_MSG_SUB_TYPE.COMMON,
+    subType,
     from
   );
   msg.addCustom(new Msg.Elem.Custom(JSON.stringify(custom), '', ''));
   if (text) msg.addText(new Msg.Elem.Text(text));
-  call(state.listeners.onBigGroupMsgNotify, [msg]);
+  return msg;
+}
+
+function groupMessage(event, from, custom, text) {
+  var room = String(event.roomID);
+  var session = new Session(SESSION_TYPE.GROUP, room, room, '', nowSecs());
+  call(state.listeners.onBigGroupMsgNotify, [incoming(event, session, from, GROUP_MSG_SUB_TYPE.COMMON, custom, text)]);
 }
 
 function c2cMessage(event, from, custom) {
   var session = new Session(SESSION_TYPE.C2C, from, from, '', nowSecs());
-  var msg = new Msg(
-    session,
-    false,
-    event.seq,
-    event.seq,
-    Math.round((event.at || Date.now()) / 1000),
-    from,
-    C2C_MSG_SUB_TYPE.COMMON,
-    from
-  );
-  msg.addCustom(new Msg.Elem.Custom(JSON.stringify(custom), '', ''));
-  call(state.listeners.onMsgNotify, [msg]);
+  call(state.listeners.onMsgNotify, [incoming(event, session, from, C2C_MSG_SUB_TYPE.COMMON, custom)]);
 }
 
 // ---- Messages to the server ------------------------------------------------------------------

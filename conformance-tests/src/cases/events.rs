@@ -278,13 +278,7 @@ async fn ws_oversize(ctx: Arc<Ctx>) -> Check {
     let mut big = Ws::open(&ctx, &a, MR, &room, None).await?;
     let mut other = Ws::open(&ctx, &b, MR, &room, None).await?;
     let _ = big.0.send(Message::text("x".repeat(9 * 1024))).await;
-    let closed = loop {
-        match tokio::time::timeout(WAIT, big.0.next()).await {
-            Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => break true,
-            Ok(Some(Ok(_))) => {}
-            Err(_) => break false,
-        }
-    };
+    let closed = big.closed_within_wait().await;
     ensure(
         closed,
         "EV-8: a frame over 8 KiB closes the connection",

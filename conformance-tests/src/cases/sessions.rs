@@ -536,18 +536,7 @@ async fn session_limits(ctx: Arc<Ctx>) -> Check {
     let user = ctx.user("slimit").await?;
     let mut ws = Ws::session(&ctx, &user).await?;
     let _ = ws.0.send(Message::text("x".repeat(9 * 1024))).await;
-    let closed = loop {
-        match tokio::time::timeout(
-            Duration::from_secs(5),
-            futures_util::StreamExt::next(&mut ws.0),
-        )
-        .await
-        {
-            Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => break true,
-            Ok(Some(Ok(_))) => {}
-            Err(_) => break false,
-        }
-    };
+    let closed = ws.closed_within_wait().await;
     ensure(
         closed,
         "EV-8: a frame over 8 KiB closes a session connection",

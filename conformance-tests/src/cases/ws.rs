@@ -142,6 +142,17 @@ impl Ws {
         }
     }
 
+    /// Whether the server closes the connection within 5 s (other frames are skipped).
+    pub async fn closed_within_wait(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(WAIT, self.0.next()).await {
+                Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Whether the connection is still open: a `ping` answered with a `pong` (skipping events
     /// that arrive first).
     pub async fn alive(&mut self) -> Check<bool> {

@@ -60,19 +60,8 @@ impl Gateway {
     /// A gateway whose clock starts at `start_ms` (the wall clock, for tests with parts that
     /// use it, such as the media relay's signed events).
     pub async fn start_at(vars: &[(&str, &str)], store: Arc<dyn RoomStore>, start_ms: u64) -> Self {
-        let mut env: HashMap<String, String> = HashMap::from([
-            ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
-            ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
-            ("RTCROOM_PUSH_KEY".into(), "test-push-key".into()),
-        ]);
-        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned())
-            .expect("test config");
         let clock = ManualClock::at_ms(start_ms);
-        let app = Arc::new(App::new(config, store, Arc::new(clock.clone())));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(gateway::serve(listener, app.clone()));
+        let (base, app) = serve(vars, store, Arc::new(clock.clone())).await;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -91,18 +80,7 @@ impl Gateway {
         vars: &[(&str, &str)],
         store: Arc<dyn RoomStore>,
     ) -> (String, Arc<App>) {
-        let mut env: HashMap<String, String> = HashMap::from([
-            ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
-            ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
-            ("RTCROOM_PUSH_KEY".into(), "test-push-key".into()),
-        ]);
-        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned())
-            .expect("test config");
-        let app = Arc::new(App::new(config, store, Arc::new(SystemClock)));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(gateway::serve(listener, app.clone()));
+        let (base, app) = serve(vars, store, Arc::new(SystemClock)).await;
         rtcroom_functions::sweeper::spawn(app.clone());
         (base, app)
     }
@@ -200,6 +178,28 @@ impl Gateway {
             .await
             .unwrap()
     }
+}
+
+/// A gateway on an ephemeral port, configured by `vars` over the test defaults: its base URL
+/// and its app.
+async fn serve(
+    vars: &[(&str, &str)],
+    store: Arc<dyn RoomStore>,
+    clock: Arc<dyn rtcroom_shared::clock::Clock>,
+) -> (String, Arc<App>) {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
+        ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
+        ("RTCROOM_PUSH_KEY".into(), "test-push-key".into()),
+    ]);
+    env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config =
+        Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned()).expect("test config");
+    let app = Arc::new(App::new(config, store, clock));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gateway::serve(listener, app.clone()));
+    (base, app)
 }
 
 pub struct User<'a> {
