@@ -32,6 +32,47 @@ pub struct RelayConfig {
     /// `RTCROOM_RELAY_LIVE_REPORT_SECS` (default 5): how often the `live` event lists the
     /// streams being published. Keep it well below the room service's heartbeat timeout.
     pub live_report_interval: Duration,
+    /// Memory and time bounds on one connection and on the relay.
+    pub limits: Limits,
+}
+
+/// What one connection may hold and how long it may idle (each `RTCROOM_RELAY_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `_SETUP_BUFFER_BYTES` (default 128 KiB): unfinished messages and unread bytes a
+    /// connection may hold before its `publish` is authorised (and always, for a player).
+    pub setup_buffer_bytes: usize,
+    /// `_PUBLISH_BUFFER_BYTES` (default 24 MiB): the same for an authorised publisher (two
+    /// largest messages interleaved, and a chunk).
+    pub publish_buffer_bytes: usize,
+    /// `_MAX_BUFFERED_BYTES` (default 512 MiB): the same over every connection of the relay.
+    pub max_buffered_bytes: usize,
+    /// `_IDLE_PLAYER_SECS` (default 30): a player of a stream nobody publishes waits this
+    /// long, then is told and closed, releasing its stream slot.
+    pub idle_player: Duration,
+    /// `_PUBLISH_TIMEOUT_SECS` (default 10): a publisher that sends nothing this long is
+    /// dropped.
+    pub publish_timeout: Duration,
+    /// `_TAKEOVER_SECS` (default 3): a publisher silent this long gives way to a new publish
+    /// of its stream with a valid signature (a phone that changed networks).
+    pub takeover_after: Duration,
+    /// `_GOP_CACHE_BYTES` (default 16 MiB): a stream's GOP cache is dropped beyond this (new
+    /// players then start at the next keyframe).
+    pub gop_cache_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            setup_buffer_bytes: 128 << 10,
+            publish_buffer_bytes: 24 << 20,
+            max_buffered_bytes: 512 << 20,
+            idle_player: Duration::from_secs(30),
+            publish_timeout: Duration::from_secs(10),
+            takeover_after: Duration::from_secs(3),
+            gop_cache_bytes: 16 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +160,33 @@ impl RelayConfig {
             live_report_interval: Duration::from_secs(
                 number("RTCROOM_RELAY_LIVE_REPORT_SECS", 5)? as u64
             ),
+            limits: {
+                let d = Limits::default();
+                let secs =
+                    |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+                        Ok(Duration::from_secs(
+                            number(var, default.as_secs() as usize)? as u64,
+                        ))
+                    };
+                Limits {
+                    setup_buffer_bytes: number(
+                        "RTCROOM_RELAY_SETUP_BUFFER_BYTES",
+                        d.setup_buffer_bytes,
+                    )?,
+                    publish_buffer_bytes: number(
+                        "RTCROOM_RELAY_PUBLISH_BUFFER_BYTES",
+                        d.publish_buffer_bytes,
+                    )?,
+                    max_buffered_bytes: number(
+                        "RTCROOM_RELAY_MAX_BUFFERED_BYTES",
+                        d.max_buffered_bytes,
+                    )?,
+                    idle_player: secs("RTCROOM_RELAY_IDLE_PLAYER_SECS", d.idle_player)?,
+                    publish_timeout: secs("RTCROOM_RELAY_PUBLISH_TIMEOUT_SECS", d.publish_timeout)?,
+                    takeover_after: secs("RTCROOM_RELAY_TAKEOVER_SECS", d.takeover_after)?,
+                    gop_cache_bytes: number("RTCROOM_RELAY_GOP_CACHE_BYTES", d.gop_cache_bytes)?,
+                }
+            },
         })
     }
 }

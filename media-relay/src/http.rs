@@ -161,7 +161,7 @@ async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> 
 }
 
 async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::Result<()> {
-    let (_playing, subscription) = match relay.start_playing(name) {
+    let (playing, subscription) = match relay.start_playing(name) {
         Ok(joined) => joined,
         Err(e) => {
             let body = format!("{e}\n");
@@ -194,7 +194,7 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
             &Wire::Flv,
             subscription,
             &relay.metrics,
-            relay.stall_timeout,
+            relay.playing(&playing.stream),
             closed,
         )
         .await

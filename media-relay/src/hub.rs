@@ -10,10 +10,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use crate::rtmp::chunk::{Framing, Headers};
 
@@ -119,6 +120,8 @@ struct Cache {
     audio_header: Option<Frame>,
     /// From the last keyframe on (when the GOP cache is on).
     gop: Vec<Frame>,
+    /// The payload bytes in `gop`.
+    gop_bytes: usize,
 }
 
 /// What a new subscriber starts from, and its place in the broadcast.
@@ -132,13 +135,36 @@ pub struct Stream {
     cache: Mutex<Cache>,
     tx: broadcast::Sender<Frame>,
     publishing: AtomicBool,
+    /// Which publisher holds the stream (each claim gets the next), so that a replaced
+    /// publisher's end does not end its successor's stream.
+    generation: AtomicU64,
+    /// When the publisher last sent anything (relative to `born`, in ms).
+    last_input_ms: AtomicU64,
+    born: Instant,
+    /// Wakes the current publisher's session when a new publish takes its place.
+    replaced: Mutex<Arc<Notify>>,
     gop_cache: bool,
+    gop_cache_bytes: usize,
     pub subscribers: AtomicU64,
 }
 
 impl Stream {
-    /// Takes one message from the publisher to every subscriber.
-    pub fn publish(&self, frame: Frame) {
+    fn idle_for(&self) -> Duration {
+        let now = self.born.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_input_ms.load(Ordering::Relaxed)))
+    }
+
+    /// The publisher sent something (any message, media or not).
+    pub fn heard(&self) {
+        let now = self.born.elapsed().as_millis() as u64;
+        self.last_input_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Takes one message from the publisher to every subscriber; whether the GOP cache had to
+    /// be dropped for growing past its byte cap.
+    pub fn publish(&self, frame: Frame) -> bool {
+        self.heard();
+        let mut dropped = false;
         let mut cache = self.cache.lock();
         if frame.type_id == TYPE_DATA {
             cache.metadata = Some(frame.clone());
@@ -150,12 +176,19 @@ impl Stream {
         } else if self.gop_cache {
             if frame.keyframe {
                 cache.gop.clear();
+                cache.gop_bytes = 0;
             }
-            // Bounded: a stream without keyframes must not grow the cache forever.
+            // Bounded in frames and bytes: a stream without keyframes, or with huge ones, must
+            // not grow the cache without end; new players then start at the next keyframe.
             if !cache.gop.is_empty() || frame.keyframe {
-                if cache.gop.len() >= RING {
+                if cache.gop.len() >= RING
+                    || cache.gop_bytes + frame.payload.len() > self.gop_cache_bytes
+                {
                     cache.gop.clear();
+                    cache.gop_bytes = 0;
+                    dropped = true;
                 } else {
+                    cache.gop_bytes += frame.payload.len();
                     cache.gop.push(frame.clone());
                 }
             }
@@ -163,6 +196,7 @@ impl Stream {
         // Sent under the cache lock, so a new subscriber sees each message exactly once:
         // either in its start or from the broadcast.
         let _ = self.tx.send(frame);
+        dropped
     }
 
     pub fn subscribe(&self) -> Subscription {
@@ -186,7 +220,10 @@ impl Stream {
 pub struct Hub {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
     gop_cache: bool,
+    gop_cache_bytes: usize,
     max_streams: usize,
+    /// A publisher silent this long gives way to a new publish of its stream.
+    takeover_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,12 +234,33 @@ pub enum HubError {
     TooManyStreams(usize),
 }
 
+/// A publisher's hold on its stream: the stream, which publisher it is, and what wakes it
+/// when a new publish replaces it.
+pub struct Publishing {
+    pub stream: Arc<Stream>,
+    pub generation: u64,
+    pub replaced: Arc<Notify>,
+    /// This publish took the place of a silent publisher.
+    pub took_over: bool,
+}
+
+/// The hub's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    pub gop_cache: bool,
+    pub gop_cache_bytes: usize,
+    pub max_streams: usize,
+    pub takeover_after: Duration,
+}
+
 impl Hub {
-    pub fn new(gop_cache: bool, max_streams: usize) -> Arc<Self> {
+    pub fn new(config: HubConfig) -> Arc<Self> {
         Arc::new(Self {
             streams: Mutex::new(HashMap::new()),
-            gop_cache,
-            max_streams,
+            gop_cache: config.gop_cache,
+            gop_cache_bytes: config.gop_cache_bytes,
+            max_streams: config.max_streams,
+            takeover_after: config.takeover_after,
         })
     }
 
@@ -224,7 +282,12 @@ impl Hub {
                 cache: Mutex::new(Cache::default()),
                 tx: broadcast::channel(RING).0,
                 publishing: AtomicBool::new(false),
+                generation: AtomicU64::new(0),
+                last_input_ms: AtomicU64::new(0),
+                born: Instant::now(),
+                replaced: Mutex::new(Arc::new(Notify::new())),
                 gop_cache: self.gop_cache,
+                gop_cache_bytes: self.gop_cache_bytes,
                 subscribers: AtomicU64::new(0),
             }),
         };
@@ -233,23 +296,53 @@ impl Hub {
         Ok(stream)
     }
 
-    /// Claims `name` for a publisher; refused while another publishes it.
-    pub fn start_publishing(&self, name: &str) -> Result<Arc<Stream>, HubError> {
-        self.claim(name, |stream| {
+    /// Claims `name` for a publisher. Refused while another publishes it, unless that one has
+    /// sent nothing for the takeover time: then it is woken to end, and this one takes the
+    /// stream over (its players stay; the caches start afresh with the new publisher's
+    /// sequence headers).
+    pub fn start_publishing(&self, name: &str) -> Result<Publishing, HubError> {
+        let mut took_over = false;
+        let stream = self.claim(name, |stream| {
             if stream.publishing.swap(true, Ordering::Relaxed) {
-                Err(HubError::AlreadyPublishing(name.to_owned()))
-            } else {
-                Ok(())
+                if stream.idle_for() < self.takeover_after {
+                    return Err(HubError::AlreadyPublishing(name.to_owned()));
+                }
+                took_over = true;
+                *stream.cache.lock() = Cache::default();
             }
+            Ok(())
+        })?;
+        stream.heard();
+        let generation = stream.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let replaced = {
+            let mut slot = stream.replaced.lock();
+            slot.notify_one();
+            *slot = Arc::new(Notify::new());
+            slot.clone()
+        };
+        Ok(Publishing {
+            stream,
+            generation,
+            replaced,
+            took_over,
         })
     }
 
-    /// The publisher left: its players get an end marker, and the stream is forgotten once
-    /// nobody plays it.
-    pub fn stop_publishing(&self, stream: &Arc<Stream>) {
+    /// Publisher `generation` left: unless another publisher has taken its place, its players
+    /// get an end marker, and the stream is forgotten once nobody plays it. Whether it still
+    /// held the stream.
+    pub fn stop_publishing(&self, stream: &Arc<Stream>, generation: u64) -> bool {
+        let mut streams = self.streams.lock();
+        if stream.generation.load(Ordering::Relaxed) != generation {
+            return false;
+        }
         *stream.cache.lock() = Cache::default();
         let _ = stream.tx.send(Frame::end());
-        self.release(stream, |s| s.publishing.store(false, Ordering::Relaxed));
+        stream.publishing.store(false, Ordering::Relaxed);
+        if stream.subscribers.load(Ordering::Relaxed) == 0 {
+            streams.remove(&stream.name);
+        }
+        true
     }
 
     /// Whether `name` has a publisher now.
@@ -336,10 +429,19 @@ mod tests {
         ));
     }
 
+    fn hub(gop_cache: bool) -> Arc<Hub> {
+        Hub::new(HubConfig {
+            gop_cache,
+            gop_cache_bytes: 1 << 20,
+            max_streams: 10,
+            takeover_after: Duration::from_secs(3600),
+        })
+    }
+
     #[test]
     fn a_late_subscriber_starts_from_headers_and_the_last_keyframe() {
-        let hub = Hub::new(true, 10);
-        let stream = hub.start_publishing("s").unwrap();
+        let hub = hub(true);
+        let stream = hub.start_publishing("s").unwrap().stream;
         stream.publish(video(true, true));
         stream.publish(video(true, false));
         stream.publish(video(false, false));
@@ -360,8 +462,8 @@ mod tests {
 
     #[test]
     fn subscribers_share_the_publishers_bytes() {
-        let hub = Hub::new(false, 10);
-        let stream = hub.start_publishing("s").unwrap();
+        let hub = hub(false);
+        let stream = hub.start_publishing("s").unwrap().stream;
         let (_, mut a) = hub.play("s").unwrap();
         let (_, mut b) = hub.play("s").unwrap();
         let frame = video(true, false);
@@ -369,5 +471,61 @@ mod tests {
         stream.publish(frame);
         assert_eq!(a.live.try_recv().unwrap().payload.as_ptr(), ptr);
         assert_eq!(b.live.try_recv().unwrap().payload.as_ptr(), ptr);
+    }
+
+    #[test]
+    fn the_gop_cache_is_bounded_in_bytes() {
+        let hub = hub(true);
+        let stream = hub.start_publishing("s").unwrap().stream;
+        let big = |key: bool| {
+            let mut payload = vec![if key { 0x17 } else { 0x27 }, 1];
+            payload.resize(300 << 10, 0);
+            Frame::new(TYPE_VIDEO, 0, Bytes::from(payload))
+        };
+        assert!(!stream.publish(big(true)));
+        assert!(!stream.publish(big(false)));
+        assert!(!stream.publish(big(false)));
+        // A fourth 300 KiB frame would pass the 1 MiB cap: the cache goes.
+        assert!(stream.publish(big(false)));
+        let (_, sub) = hub.play("s").unwrap();
+        assert!(sub.start.is_empty());
+        assert!(!stream.publish(big(true)), "a keyframe starts it afresh");
+    }
+
+    #[test]
+    fn a_silent_publisher_gives_way_and_its_end_leaves_the_new_one_alone() {
+        let hub = Hub::new(HubConfig {
+            gop_cache: true,
+            gop_cache_bytes: 1 << 20,
+            max_streams: 10,
+            takeover_after: Duration::ZERO,
+        });
+        let first = hub.start_publishing("s").unwrap();
+        let (_, mut sub) = hub.play("s").unwrap();
+        let second = hub.start_publishing("s").unwrap();
+        assert!(second.took_over && !first.took_over);
+        assert_ne!(first.generation, second.generation);
+        assert!(
+            !hub.stop_publishing(&first.stream, first.generation),
+            "the replaced publisher's end changes nothing"
+        );
+        assert!(hub.is_publishing("s"));
+        assert!(sub.live.try_recv().is_err(), "its players were not ended");
+        assert!(hub.stop_publishing(&second.stream, second.generation));
+        assert!(sub.live.try_recv().unwrap().is_end());
+        let strict = Hub::new(HubConfig {
+            takeover_after: Duration::from_secs(3600),
+            ..HubConfig {
+                gop_cache: true,
+                gop_cache_bytes: 1 << 20,
+                max_streams: 10,
+                takeover_after: Duration::ZERO,
+            }
+        });
+        let _active = strict.start_publishing("t").unwrap();
+        assert!(matches!(
+            strict.start_publishing("t"),
+            Err(HubError::AlreadyPublishing(_))
+        ));
     }
 }

@@ -28,6 +28,10 @@ impl Gauge {
     pub fn dec(&self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
+    /// Adds `n` (which may be negative); the new value.
+    pub fn add(&self, n: i64) -> i64 {
+        self.0.fetch_add(n, Ordering::Relaxed) + n
+    }
     pub fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -48,6 +52,20 @@ pub struct Metrics {
     pub dropped_to_keyframe: Counter,
     pub auth_refused: Counter,
     pub sessions_failed: Counter,
+    /// Connections closed for holding more than their buffer budget, or for pushing the
+    /// relay past its total.
+    pub over_connection_budget: Counter,
+    pub over_relay_budget: Counter,
+    /// Bytes held in unfinished messages and unread input, over every connection.
+    pub buffered_bytes: Gauge,
+    /// Players of a stream nobody published within the idle time.
+    pub idle_players_closed: Counter,
+    /// Publishers that sent nothing for the publish timeout.
+    pub silent_publishers_dropped: Counter,
+    /// Silent publishers that gave way to a new publish of their stream.
+    pub publishers_replaced: Counter,
+    /// GOP caches dropped for growing past their byte cap.
+    pub gop_cache_dropped: Counter,
     /// Stream events delivered to the room service, given up on, and dropped (queue full).
     pub events_sent: Counter,
     pub events_failed: Counter,
@@ -133,6 +151,48 @@ impl Metrics {
             "counter",
             "Connections ended by a protocol or I/O error.",
             self.sessions_failed.get().into(),
+        );
+        line(
+            "over_connection_budget_total",
+            "counter",
+            "Connections closed for holding more than their buffer budget.",
+            self.over_connection_budget.get().into(),
+        );
+        line(
+            "over_relay_budget_total",
+            "counter",
+            "Connections closed because the relay held its total buffer budget.",
+            self.over_relay_budget.get().into(),
+        );
+        line(
+            "buffered_bytes",
+            "gauge",
+            "Bytes held in unfinished messages and unread input.",
+            self.buffered_bytes.get().into(),
+        );
+        line(
+            "idle_players_closed_total",
+            "counter",
+            "Players closed after waiting the idle time for a publisher.",
+            self.idle_players_closed.get().into(),
+        );
+        line(
+            "silent_publishers_dropped_total",
+            "counter",
+            "Publishers dropped after sending nothing for the publish timeout.",
+            self.silent_publishers_dropped.get().into(),
+        );
+        line(
+            "publishers_replaced_total",
+            "counter",
+            "Silent publishers replaced by a new publish of their stream.",
+            self.publishers_replaced.get().into(),
+        );
+        line(
+            "gop_cache_dropped_total",
+            "counter",
+            "GOP caches dropped for growing past their byte cap.",
+            self.gop_cache_dropped.get().into(),
         );
         out
     }

@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::hub::{Frame, Subscription, TYPE_VIDEO};
+use crate::hub::{Frame, Stream, Subscription, TYPE_VIDEO};
 use crate::metrics::Metrics;
 use crate::rtmp::chunk::Framing;
 
@@ -30,10 +30,24 @@ const MAX_IOVECS: usize = 256;
 
 /// How frames go on the wire.
 pub enum Wire {
-    /// RTMP chunks at this chunk size; `end` is what to send when the publisher stops.
-    Rtmp { framing: Framing, end: Bytes },
+    /// RTMP chunks at this chunk size; `end` is what to send when the publisher stops, `idle`
+    /// when nobody published within the idle time.
+    Rtmp {
+        framing: Framing,
+        end: Bytes,
+        idle: Bytes,
+    },
     /// FLV tags (after the FLV header, which the caller sends).
     Flv,
+}
+
+/// How one player is bounded.
+pub struct Playing<'a> {
+    pub stream: &'a Stream,
+    /// A socket that takes nothing this long.
+    pub stall: Duration,
+    /// Waiting this long for a publisher that does not come.
+    pub idle: Duration,
 }
 
 impl Wire {
@@ -55,6 +69,8 @@ pub enum PlayError {
     TooFarBehind,
     #[error("player's socket took nothing for {0:?}")]
     Stalled(Duration),
+    #[error("nobody published the stream within {0:?}")]
+    Idle(Duration),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -66,9 +82,10 @@ pub async fn play(
     wire: &Wire,
     mut sub: Subscription,
     metrics: &Metrics,
-    stall_timeout: Duration,
+    limits: Playing<'_>,
     closed: impl Future<Output = ()>,
 ) -> Result<bool, PlayError> {
+    let stall_timeout = limits.stall;
     tokio::pin!(closed);
     let mut skipping_video = false;
     let mut lags = 0;
@@ -86,6 +103,18 @@ pub async fn play(
                     Err(RecvError::Closed) => return Ok(true),
                 },
                 () = &mut closed => return Ok(false),
+                // A player of a stream nobody publishes holds a stream slot: not for ever.
+                () = tokio::time::sleep(limits.idle), if !limits.stream.is_publishing() => {
+                    if limits.stream.is_publishing() {
+                        continue;
+                    }
+                    metrics.idle_players_closed.inc();
+                    if let Wire::Rtmp { idle, .. } = wire {
+                        let _ = tokio::time::timeout(stall_timeout, wr.write_all(idle)).await;
+                    }
+                    let _ = wr.shutdown().await;
+                    return Err(PlayError::Idle(limits.idle));
+                }
             }
         }
         while batch.len() < MAX_BATCH {

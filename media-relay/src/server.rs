@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::RelayConfig;
 use crate::events::EventSink;
-use crate::hub::Hub;
+use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
 use crate::rtmp::session::{self, Relay};
 
@@ -34,11 +34,17 @@ impl RelayHandle {
         };
         Self {
             relay: Arc::new(Relay {
-                hub: Hub::new(config.gop_cache, config.max_streams),
+                hub: Hub::new(HubConfig {
+                    gop_cache: config.gop_cache,
+                    gop_cache_bytes: config.limits.gop_cache_bytes,
+                    max_streams: config.max_streams,
+                    takeover_after: config.limits.takeover_after,
+                }),
                 push_key: config.push_key.clone(),
                 play_key: config.play_key.clone(),
                 metrics,
                 stall_timeout: config.stall_timeout,
+                limits: config.limits,
                 events,
             }),
         }

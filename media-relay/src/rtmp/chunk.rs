@@ -12,7 +12,8 @@
 //! ```
 //!
 //! [`ChunkReader`] parses what a peer sends, never panicking and within limits on chunk
-//! streams and message size. [`Framing`] writes messages; for media it produces the header once
+//! streams and message size. It allocates only for bytes that arrived (a declared length is a
+//! claim, not a reservation) and says how many it holds, for the session's memory budget. [`Framing`] writes messages; for media it produces the header once
 //! per message so that every subscriber sends the same shared bytes (see `hub`).
 
 use std::collections::HashMap;
@@ -64,6 +65,8 @@ struct ChunkStream {
 pub struct ChunkReader {
     chunk_size: usize,
     streams: HashMap<u32, ChunkStream>,
+    /// Bytes held in unfinished messages, over every chunk stream.
+    buffered: usize,
 }
 
 impl Default for ChunkReader {
@@ -71,6 +74,7 @@ impl Default for ChunkReader {
         Self {
             chunk_size: 128,
             streams: HashMap::new(),
+            buffered: 0,
         }
     }
 }
@@ -87,9 +91,14 @@ impl ChunkReader {
 
     /// Abort Message: drops the partly received message of a chunk stream.
     pub fn abort(&mut self, csid: u32) {
-        if let Some(s) = self.streams.get_mut(&csid) {
-            s.partial = None;
+        if let Some(partial) = self.streams.get_mut(&csid).and_then(|s| s.partial.take()) {
+            self.buffered -= partial.len();
         }
+    }
+
+    /// Bytes held in messages not yet complete: what a peer has sent that the reader keeps.
+    pub fn buffered(&self) -> usize {
+        self.buffered
     }
 
     /// Consumes one whole chunk from `buf` if it holds one and returns the message it
@@ -182,15 +191,19 @@ impl ChunkReader {
                 payload: buf.split_to(take).freeze(),
             }));
         }
+        // Grown as chunks arrive (amortised doubling), never reserved for the declared length:
+        // a peer declaring 8 MiB messages on every chunk stream costs what it sends.
         let partial = state
             .partial
-            .get_or_insert_with(|| BytesMut::with_capacity(length));
+            .get_or_insert_with(|| BytesMut::with_capacity(take));
         partial.extend_from_slice(&buf[..take]);
         buf.advance(take);
         if partial.len() < length {
+            self.buffered += take;
             return Ok(None);
         }
         let payload = state.partial.take().expect("present").freeze();
+        self.buffered -= payload.len() - take;
         Ok(Some(Message {
             csid,
             timestamp: state.timestamp,
@@ -292,6 +305,35 @@ impl Framing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_lengths_cost_nothing_until_bytes_arrive() {
+        // 60 chunk streams, each opening an 8 MiB message with one 128-byte chunk.
+        let mut reader = ChunkReader::default();
+        let mut wire = BytesMut::new();
+        for csid in 3..63u32 {
+            wire.put_u8(csid as u8);
+            wire.put_slice(&[0, 0, 0]);
+            wire.put_slice(&(MAX_MESSAGE_BYTES as u32).to_be_bytes()[1..]);
+            wire.put_u8(9);
+            wire.put_u32_le(1);
+            wire.put_slice(&[7u8; 128]);
+        }
+        let mut buf = wire.clone();
+        while !buf.is_empty() {
+            assert_eq!(reader.read(&mut buf), Ok(None));
+        }
+        assert_eq!(reader.buffered(), 60 * 128);
+        let held: usize = reader
+            .streams
+            .values()
+            .filter_map(|s| s.partial.as_ref())
+            .map(BytesMut::capacity)
+            .sum();
+        assert!(held < 64 * 1024, "{held} bytes reserved for 7,680 received");
+        reader.abort(3);
+        assert_eq!(reader.buffered(), 59 * 128);
+    }
 
     fn parse_all(reader: &mut ChunkReader, bytes: &[u8]) -> Vec<Message> {
         let mut buf = BytesMut::from(bytes);

@@ -22,13 +22,16 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::Notify;
 
+use crate::config::Limits;
 use crate::events::EventSink;
 use crate::hub::{
-    Frame, Hub, HubError, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO,
+    Frame, Hub, HubError, PLAY_STREAM_ID, Publishing, Stream, Subscription, TYPE_AUDIO, TYPE_DATA,
+    TYPE_VIDEO,
 };
 use crate::metrics::{Gauge, Metrics};
-use crate::player::{self, PlayError, Wire};
+use crate::player::{self, PlayError, Playing, Wire};
 use crate::rtmp::amf0::{self, Amf};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
 use crate::rtmp::handshake;
@@ -53,6 +56,8 @@ pub struct Relay {
     pub metrics: Arc<Metrics>,
     /// A player whose socket takes nothing for this long is dropped.
     pub stall_timeout: Duration,
+    /// Memory and idle-time bounds per connection.
+    pub limits: Limits,
     /// Stream events to the room service.
     pub events: EventSink,
 }
@@ -60,9 +65,17 @@ pub struct Relay {
 impl Relay {
     /// Claims `name` for a publisher (counted and reported); the claim ends when the returned
     /// guard is dropped, however the session ends.
-    pub fn start_publishing(&self, name: &str) -> Result<Claim<'_>, HubError> {
-        let stream = self.hub.start_publishing(name)?;
-        Ok(self.claimed(Side::Publisher, stream))
+    pub fn start_publishing(&self, name: &str) -> Result<(Claim<'_>, Arc<Notify>), HubError> {
+        let Publishing {
+            stream,
+            generation,
+            replaced,
+            took_over,
+        } = self.hub.start_publishing(name)?;
+        if took_over {
+            self.metrics.publishers_replaced.inc();
+        }
+        Ok((self.claimed(Side::Publisher(generation), stream), replaced))
     }
 
     /// A player joins `name` (counted and reported) until the guard is dropped.
@@ -80,19 +93,28 @@ impl Relay {
             stream,
         }
     }
+
+    /// How a player of `stream` is bounded.
+    pub fn playing<'s>(&self, stream: &'s Stream) -> Playing<'s> {
+        Playing {
+            stream,
+            stall: self.stall_timeout,
+            idle: self.limits.idle_player,
+        }
+    }
 }
 
-/// Which side of a stream a claim is on.
+/// Which side of a stream a claim is on (a publisher with its generation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
-    Publisher,
+    Publisher(u64),
     Player,
 }
 
 impl Side {
     fn gauge(self, relay: &Relay) -> &Gauge {
         match self {
-            Side::Publisher => &relay.metrics.publishers,
+            Side::Publisher(_) => &relay.metrics.publishers,
             Side::Player => &relay.metrics.players,
         }
     }
@@ -100,7 +122,7 @@ impl Side {
     /// The events reported when a claim starts and when it ends.
     fn events(self) -> (StreamEventKind, StreamEventKind) {
         match self {
-            Side::Publisher => (StreamEventKind::Publish, StreamEventKind::Unpublish),
+            Side::Publisher(_) => (StreamEventKind::Publish, StreamEventKind::Unpublish),
             Side::Player => (StreamEventKind::Play, StreamEventKind::Stop),
         }
     }
@@ -116,13 +138,19 @@ pub struct Claim<'a> {
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        match self.side {
-            Side::Publisher => self.relay.hub.stop_publishing(&self.stream),
-            Side::Player => self.relay.hub.stop_playing(&self.stream),
+        // A replaced publisher's end is not the stream's: its successor goes on publishing.
+        let ended = match self.side {
+            Side::Publisher(generation) => self.relay.hub.stop_publishing(&self.stream, generation),
+            Side::Player => {
+                self.relay.hub.stop_playing(&self.stream);
+                true
+            }
+        };
+        if ended {
+            self.relay
+                .events
+                .emit(self.side.events().1, &self.stream.name);
         }
-        self.relay
-            .events
-            .emit(self.side.events().1, &self.stream.name);
         self.side.gauge(self.relay).dec();
     }
 }
@@ -139,8 +167,25 @@ pub enum SessionError {
     Protocol(String),
     #[error("timed out")]
     Timeout,
+    #[error("holds more than its {0} bytes of unfinished input")]
+    OverBudget(usize),
+    #[error("the relay holds its {0} bytes of unfinished input")]
+    OverRelayBudget(usize),
     #[error(transparent)]
     Play(#[from] PlayError),
+}
+
+/// The bytes a connection holds (unfinished messages and unread input), as counted in the
+/// relay's total; given back when the connection ends.
+struct Held {
+    metrics: Arc<Metrics>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.metrics.buffered_bytes.add(-(self.bytes as i64));
+    }
 }
 
 struct Conn {
@@ -155,6 +200,11 @@ struct Conn {
     /// The query part of `connect`'s tcUrl/app, for clients that put the signature there.
     connect_query: Option<String>,
     metrics: Arc<Metrics>,
+    /// What the connection may hold now: the setup budget, or a publisher's once authorised.
+    budget: usize,
+    /// The relay's total budget over every connection.
+    relay_budget: usize,
+    held: Held,
 }
 
 pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), SessionError> {
@@ -174,20 +224,33 @@ pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), Sessi
         peer_window: u64::from(WINDOW_ACK_SIZE),
         connect_query: None,
         metrics: relay.metrics.clone(),
+        budget: relay.limits.setup_buffer_bytes,
+        relay_budget: relay.limits.max_buffered_bytes,
+        held: Held {
+            metrics: relay.metrics.clone(),
+            bytes: 0,
+        },
     };
     let role = tokio::time::timeout(SETUP_TIMEOUT, conn.setup(&relay))
         .await
         .map_err(|_| SessionError::Timeout)??;
     // The claims in `role` end when it drops, at the end of this function.
     match role {
-        Role::Publish(publishing) => conn.publish(&publishing.stream).await,
-        Role::Play(_playing, subscription) => conn.play(subscription, relay.stall_timeout).await,
+        Role::Publish(publishing, replaced) => {
+            conn.budget = relay.limits.publish_buffer_bytes;
+            let timeout = relay.limits.publish_timeout;
+            conn.publish(&publishing.stream, &replaced, timeout).await
+        }
+        Role::Play(playing, subscription) => {
+            conn.play(subscription, relay.playing(&playing.stream))
+                .await
+        }
         Role::Done => Ok(()),
     }
 }
 
 enum Role<'a> {
-    Publish(Claim<'a>),
+    Publish(Claim<'a>, Arc<Notify>),
     Play(Claim<'a>, Subscription),
     Done,
 }
@@ -270,6 +333,7 @@ impl Conn {
                 // A chunk of an unfinished message: the next may already be buffered.
                 continue;
             }
+            self.account()?;
             if self.inbuf.capacity() - self.inbuf.len() < 16 * 1024 {
                 self.inbuf.reserve(64 * 1024);
             }
@@ -280,6 +344,27 @@ impl Conn {
             self.received += n as u64;
             self.metrics.bytes_in.add(n as u64);
         }
+    }
+
+    /// Counts what the connection holds (unfinished messages and unread input) against its
+    /// budget and the relay's, before it reads more.
+    fn account(&mut self) -> Result<(), SessionError> {
+        let bytes = self.reader.buffered() + self.inbuf.len();
+        if bytes > self.budget {
+            self.metrics.over_connection_budget.inc();
+            return Err(SessionError::OverBudget(self.budget));
+        }
+        let grew = bytes > self.held.bytes;
+        let total = self
+            .metrics
+            .buffered_bytes
+            .add(bytes as i64 - self.held.bytes as i64);
+        self.held.bytes = bytes;
+        if grew && total > self.relay_budget as i64 {
+            self.metrics.over_relay_budget.inc();
+            return Err(SessionError::OverRelayBudget(self.relay_budget));
+        }
+        Ok(())
     }
 
     /// Acknowledges what the peer sent once a window's worth has arrived.
@@ -398,10 +483,10 @@ impl Conn {
                 "publish" => {
                     return match self.authorise(relay, &cmd, Access::Publish).await? {
                         Some(name) => match relay.start_publishing(&name) {
-                            Ok(publishing) => {
+                            Ok((publishing, replaced)) => {
                                 self.on_status("status", "NetStream.Publish.Start", &name)
                                     .await?;
-                                Ok(Role::Publish(publishing))
+                                Ok(Role::Publish(publishing, replaced))
                             }
                             Err(e) => {
                                 self.on_status(
@@ -513,15 +598,43 @@ impl Conn {
         }
     }
 
-    async fn publish(&mut self, stream: &Arc<Stream>) -> Result<(), SessionError> {
-        while let Some(m) = self.next_message().await? {
+    /// Takes the publisher's messages into the hub until it stops, sends nothing for
+    /// `timeout` (a phone gone from the network without closing), or a new publish of its
+    /// stream replaces it.
+    async fn publish(
+        &mut self,
+        stream: &Arc<Stream>,
+        replaced: &Notify,
+        timeout: Duration,
+    ) -> Result<(), SessionError> {
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout(timeout, self.next_message()) => next,
+                () = replaced.notified() => {
+                    tracing::info!(stream = %stream.name, "publisher replaced by a new publish");
+                    return Ok(());
+                }
+            };
+            let m = match next {
+                Ok(Ok(Some(m))) => m,
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    self.metrics.silent_publishers_dropped.inc();
+                    tracing::info!(stream = %stream.name, ?timeout, "silent publisher dropped");
+                    return Err(SessionError::Timeout);
+                }
+            };
+            stream.heard();
             if self.control(&m).await? {
                 continue;
             }
             match m.type_id {
                 TYPE_AUDIO | TYPE_VIDEO => {
                     self.metrics.messages_in.inc();
-                    stream.publish(Frame::new(m.type_id, m.timestamp, m.payload));
+                    if stream.publish(Frame::new(m.type_id, m.timestamp, m.payload)) {
+                        self.metrics.gop_cache_dropped.inc();
+                    }
                 }
                 TYPE_DATA | 15 => {
                     if let Some(meta) = metadata(&m) {
@@ -540,12 +653,11 @@ impl Conn {
                 _ => {}
             }
         }
-        Ok(())
     }
 
     /// Plays to the client until the publisher stops (UnpublishNotify, StreamEOF, close),
     /// the client leaves (deleteStream, or the connection ends), or it falls too far behind.
-    async fn play(self, sub: Subscription, stall_timeout: Duration) -> Result<(), SessionError> {
+    async fn play(self, sub: Subscription, limits: Playing<'_>) -> Result<(), SessionError> {
         let Conn {
             rd,
             mut wr,
@@ -553,6 +665,8 @@ impl Conn {
             mut inbuf,
             framing,
             metrics,
+            budget,
+            held: _held,
             ..
         } = self;
         let mut end = BytesMut::new();
@@ -569,9 +683,23 @@ impl Conn {
         framing.encode(&mut end, CMD_CSID, 0, 20, PLAY_STREAM_ID, &unpublished);
         // User Control StreamEOF (event 1) for stream 1.
         framing.encode(&mut end, CONTROL_CSID, 0, 4, 0, &[0, 1, 0, 0, 0, 1]);
+        let mut idle = BytesMut::new();
+        let not_found = amf0::encode_all(&[
+            Amf::String("onStatus".into()),
+            Amf::Number(0.0),
+            Amf::Null,
+            status(
+                "error",
+                "NetStream.Play.StreamNotFound",
+                "nobody published the stream",
+            ),
+        ]);
+        framing.encode(&mut idle, CMD_CSID, 0, 20, PLAY_STREAM_ID, &not_found);
+        framing.encode(&mut idle, CONTROL_CSID, 0, 4, 0, &[0, 1, 0, 0, 0, 1]);
         let wire = Wire::Rtmp {
             framing,
             end: end.freeze(),
+            idle: idle.freeze(),
         };
         let closed = async move {
             let mut rd = rd;
@@ -590,6 +718,8 @@ impl Conn {
                         reader.set_chunk_size(size & 0x7FFF_FFFF);
                     }
                     Ok(Some(_)) => {}
+                    // A player sends commands only: it keeps the setup budget.
+                    Ok(None) if reader.buffered() + inbuf.len() > budget => return,
                     Ok(None) => match rd.read_buf(&mut inbuf).await {
                         Ok(n) if n > 0 => {}
                         _ => return,
@@ -598,7 +728,7 @@ impl Conn {
                 }
             }
         };
-        player::play(&mut wr, &wire, sub, &metrics, stall_timeout, closed).await?;
+        player::play(&mut wr, &wire, sub, &metrics, limits, closed).await?;
         Ok(())
     }
 }
