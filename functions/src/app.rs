@@ -32,7 +32,7 @@ impl App {
     /// from the environment and, when `RTCROOM_CREATE_TABLE=1`, creates the table.
     pub async fn connect(config: Config) -> Result<Self, String> {
         let store: Arc<dyn RoomStore> = match &config.store {
-            StoreKind::Embedded => Arc::new(EmbeddedStore::new()),
+            StoreKind::Embedded => Arc::new(EmbeddedStore::with_limits(config.store_limits)),
             StoreKind::DynamoDb {
                 table,
                 create_table,

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::rooms::Limits;
+use crate::store::StoreLimits;
 use crate::urls::UrlSigner;
 
 /// Where the configuration is used: the local gateway fills in development defaults (a random
@@ -60,6 +61,9 @@ pub struct Config {
     /// `RTCROOM_JOIN_WAIT_SECS`: how long a session connection's join waits for the user to
     /// become a member or viewer of the room (spec/events.md, EV-12).
     pub join_wait: Duration,
+    /// What the embedded store may hold: `RTCROOM_MAX_ROOMS`, `RTCROOM_MAX_ROOMS_PER_USER`,
+    /// `RTCROOM_MAX_EVENT_BYTES_PER_ROOM`, `RTCROOM_CLOSED_ROOM_KEEP_SECS`.
+    pub store_limits: StoreLimits,
 }
 
 impl Config {
@@ -238,6 +242,27 @@ impl Config {
             other => other,
         };
         let join_wait_secs = env.bounded("RTCROOM_JOIN_WAIT_SECS", 30, 1, 600)?;
+        let d = StoreLimits::default();
+        let store_limits = StoreLimits {
+            max_rooms: env.bounded("RTCROOM_MAX_ROOMS", d.max_rooms as u32, 1, 100_000_000)?
+                as usize,
+            max_rooms_per_user: env.bounded(
+                "RTCROOM_MAX_ROOMS_PER_USER",
+                d.max_rooms_per_user as u32,
+                1,
+                100_000,
+            )? as usize,
+            max_event_bytes_per_room: env.bounded(
+                "RTCROOM_MAX_EVENT_BYTES_PER_ROOM",
+                d.max_event_bytes_per_room as u32,
+                16 * 1024,
+                1 << 30,
+            )? as usize,
+            closed_room_keep_ms: env.secs(
+                "RTCROOM_CLOSED_ROOM_KEEP_SECS",
+                d.closed_room_keep_ms / 1000,
+            )? * 1000,
+        };
 
         Ok(Self {
             listen,
@@ -264,6 +289,7 @@ impl Config {
             account_type,
             events_url,
             join_wait: Duration::from_secs(u64::from(join_wait_secs)),
+            store_limits,
         })
     }
 }

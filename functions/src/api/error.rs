@@ -15,6 +15,7 @@
 //! | 101 | stream mixing is not configured |
 //! | 102 | the endpoint is disabled (dev-mode only) |
 //! | 103 | no such API |
+//! | 104 | a server limit was reached (rooms per user, rooms in all, connections): retry later |
 
 use rtcroom_shared::rooms::RoomError;
 use rtcroom_shared::store::StoreError;
@@ -54,6 +55,7 @@ impl ApiError {
                 RoomError::RoomExists(_) => 11,
                 RoomError::RoomFull | RoomError::AudienceFull => 5001,
                 RoomError::MixingNotConfigured => 101,
+                RoomError::LimitReached(_) => 104,
                 RoomError::Store(StoreError::Unavailable(_) | StoreError::Contention(_)) => 100,
                 RoomError::Store(StoreError::Corrupt(_)) => 6,
             },

@@ -36,11 +36,44 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A bound on what the store holds, reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Rooms in all (`RTCROOM_MAX_ROOMS`).
+    Rooms,
+    /// Rooms one user is in, as member or viewer, or has created and nobody joined yet
+    /// (`RTCROOM_MAX_ROOMS_PER_USER`).
+    RoomsPerUser,
+}
+
+/// What a store may hold (enforced by the embedded store, whose memory is the process's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    pub max_rooms: usize,
+    pub max_rooms_per_user: usize,
+    /// Bytes of events kept per room (older ones are dropped; readers behind get `resync`).
+    pub max_event_bytes_per_room: usize,
+    /// An ended room's last events are kept this long for their readers, then freed.
+    pub closed_room_keep_ms: u64,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_rooms: 100_000,
+            max_rooms_per_user: 20,
+            max_event_bytes_per_room: 1 << 20,
+            closed_room_keep_ms: 60_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateOutcome {
     Created,
     /// A present room (or one created less than 30 s ago and not yet joined) has that id.
     Exists,
+    LimitReached(Limit),
 }
 
 /// A request to join a room as a pusher (or update one's own entry).
@@ -69,6 +102,7 @@ pub enum JoinOutcome {
     },
     Full,
     NoRoom,
+    LimitReached(Limit),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +126,7 @@ pub enum AudienceOutcome {
     Added,
     Full,
     NoRoom,
+    LimitReached(Limit),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,10 +211,12 @@ pub struct SweepReport {
 
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {
-    /// Creates an inactive room unless a room with that id is present or pending.
+    /// Creates an inactive room unless a room with that id is present or pending; `owner`
+    /// (the caller) holds it against its room limit until somebody joins it.
     async fn create_room(
         &self,
         key: &RoomKey,
+        owner: &str,
         room_info: &str,
         now_ms: u64,
     ) -> StoreResult<CreateOutcome>;

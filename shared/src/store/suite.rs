@@ -152,11 +152,14 @@ const CREATED: JoinOutcome = JoinOutcome::Joined {
 pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Multi, "r1");
     assert_eq!(
-        store.create_room(&key, "info", T0).await.unwrap(),
+        store.create_room(&key, "owner", "info", T0).await.unwrap(),
         CreateOutcome::Created
     );
     assert_eq!(
-        store.create_room(&key, "info", T0 + 1).await.unwrap(),
+        store
+            .create_room(&key, "owner", "info", T0 + 1)
+            .await
+            .unwrap(),
         CreateOutcome::Exists
     );
     assert_eq!(join(&*store, &key, "a", T0 + 2).await, JOINED);
@@ -168,7 +171,7 @@ pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
     );
     assert_eq!(
         store
-            .create_room(&key, "info", T0 + INACTIVE_ROOM_RECLAIM_MS + 1)
+            .create_room(&key, "owner", "info", T0 + INACTIVE_ROOM_RECLAIM_MS + 1)
             .await
             .unwrap(),
         CreateOutcome::Exists,
@@ -176,7 +179,10 @@ pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
     );
     let other_type = RoomKey::new(RoomType::Live, "r1");
     assert_eq!(
-        store.create_room(&other_type, "info", T0).await.unwrap(),
+        store
+            .create_room(&other_type, "owner", "info", T0)
+            .await
+            .unwrap(),
         CreateOutcome::Created,
         "room ids are per room type"
     );
@@ -184,7 +190,7 @@ pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
 
 pub async fn inactive_room_is_invisible_and_reclaimed_after_30s(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Double, "pending");
-    store.create_room(&key, "info", T0).await.unwrap();
+    store.create_room(&key, "owner", "info", T0).await.unwrap();
     assert_eq!(store.room(&key, T0).await.unwrap(), None);
     assert!(
         store
@@ -195,21 +201,33 @@ pub async fn inactive_room_is_invisible_and_reclaimed_after_30s(store: Arc<dyn R
     );
     let deadline = T0 + INACTIVE_ROOM_RECLAIM_MS;
     assert_eq!(
-        store.create_room(&key, "x", deadline - 1).await.unwrap(),
+        store
+            .create_room(&key, "owner", "x", deadline - 1)
+            .await
+            .unwrap(),
         CreateOutcome::Exists
     );
     assert_eq!(
-        store.create_room(&key, "x", deadline).await.unwrap(),
+        store
+            .create_room(&key, "owner", "x", deadline)
+            .await
+            .unwrap(),
         CreateOutcome::Created
     );
     let swept = RoomKey::new(RoomType::Double, "swept");
-    store.create_room(&swept, "info", T0).await.unwrap();
+    store
+        .create_room(&swept, "owner", "info", T0)
+        .await
+        .unwrap();
     assert_eq!(store.sweep(deadline).await.unwrap().reclaimed_rooms, 1);
 }
 
 pub async fn first_join_activates_and_makes_the_creator(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Multi, "r1");
-    store.create_room(&key, "the info", T0).await.unwrap();
+    store
+        .create_room(&key, "owner", "the info", T0)
+        .await
+        .unwrap();
     assert_eq!(join(&*store, &key, "b", T0 + 1).await, JOINED);
     assert_eq!(join(&*store, &key, "c", T0 + 2).await, JOINED);
     let room = store
@@ -781,7 +799,10 @@ pub async fn double_and_multi_rooms_end_with_their_last_member(store: Arc<dyn Ro
         );
         assert_eq!(store.room(&key, T0 + 2).await.unwrap(), None);
         assert_eq!(
-            store.create_room(&key, "again", T0 + 3).await.unwrap(),
+            store
+                .create_room(&key, "owner", "again", T0 + 3)
+                .await
+                .unwrap(),
             CreateOutcome::Created
         );
     }
@@ -816,14 +837,14 @@ pub async fn room_list_pages_present_rooms_in_creation_order(store: Arc<dyn Room
     for i in 0..7u64 {
         let key = RoomKey::new(RoomType::Multi, format!("room{i}"));
         store
-            .create_room(&key, &format!("info{i}"), T0 + i)
+            .create_room(&key, "owner", &format!("info{i}"), T0 + i)
             .await
             .unwrap();
         // Joined in reverse order: the list follows creation, not activation.
         join(&*store, &key, "a", T0 + 100 - i).await;
     }
     store
-        .create_room(&RoomKey::new(RoomType::Multi, "inactive"), "", T0)
+        .create_room(&RoomKey::new(RoomType::Multi, "inactive"), "owner", "", T0)
         .await
         .unwrap();
     join(
@@ -1041,6 +1062,7 @@ pub async fn concurrent_joins_admit_exactly_the_capacity(store: Arc<dyn RoomStor
                 JoinOutcome::Joined { .. } => admitted += 1,
                 JoinOutcome::Full => {}
                 JoinOutcome::NoRoom => panic!("joins create the room"),
+                JoinOutcome::LimitReached(limit) => panic!("{limit:?} reached"),
             }
         }
         assert_eq!(admitted, capacity, "{room_type}");
@@ -1059,7 +1081,7 @@ pub async fn concurrent_creates_of_one_id_make_one_room(store: Arc<dyn RoomStore
             let key = key.clone();
             tokio::spawn(async move {
                 store
-                    .create_room(&key, &format!("by {i}"), T0)
+                    .create_room(&key, "owner", &format!("by {i}"), T0)
                     .await
                     .unwrap()
             })

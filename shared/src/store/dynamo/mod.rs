@@ -769,9 +769,12 @@ where
 
 #[async_trait]
 impl RoomStore for DynamoStore {
+    /// The per-user and global room limits are the embedded store's (whose memory is the
+    /// process's); a table grows with what it is billed for.
     async fn create_room(
         &self,
         key: &RoomKey,
+        _owner: &str,
         room_info: &str,
         now_ms: u64,
     ) -> StoreResult<CreateOutcome> {

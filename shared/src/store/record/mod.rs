@@ -14,8 +14,8 @@ use super::{
 };
 use crate::model::{
     Audience, CustomOp, DissolveReason, EVENT_RETENTION_MS, Event, EventKind,
-    INACTIVE_ROOM_RECLAIM_MS, LeaveReason, MAX_CUSTOM_FIELDS, MAX_EVENTS_PER_ROOM, Member, RoomKey,
-    RoomType, RoomView, room_is_present,
+    INACTIVE_ROOM_RECLAIM_MS, LeaveReason, MAX_CUSTOM_FIELDS, Member, RoomKey, RoomType, RoomView,
+    room_is_present,
 };
 
 /// A room's slot: the room while it exists, and its event numbering (and, in memory, its event
@@ -29,6 +29,8 @@ pub struct RoomRecord {
     pub events: VecDeque<Event>,
     /// A member event was recorded and no `PusherChange` has followed it yet (not stored).
     pub pusher_change_pending: bool,
+    /// About how many bytes `events` holds (not stored): what the embedded store bounds.
+    pub event_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,17 +64,41 @@ impl RoomState {
 }
 
 impl RoomRecord {
-    pub fn record(&mut self, at_ms: u64, kind: EventKind) {
-        self.pusher_change_pending |= kind.changes_pushers();
-        self.last_seq += 1;
-        self.events.push_back(Event {
-            seq: self.last_seq,
-            at_ms,
-            kind,
-        });
-        if self.events.len() > MAX_EVENTS_PER_ROOM {
-            self.events.pop_front();
+    /// Whether `user_id` has a member or viewer entry (live or not yet evicted).
+    pub fn has_participant(&self, user_id: &str) -> bool {
+        self.state.as_ref().is_some_and(|s| {
+            s.members.iter().any(|m| m.user_id == user_id)
+                || s.audiences.iter().any(|a| a.user_id == user_id)
+        })
+    }
+
+    /// The streams its members publish.
+    pub fn streams(&self) -> Vec<String> {
+        self.state.as_ref().map_or_else(Vec::new, |s| {
+            s.members.iter().map(|m| m.stream_id.clone()).collect()
+        })
+    }
+
+    /// When time next changes this slot, for a sweeper that visits only what is due: a
+    /// deadline of a member or viewer, an inactive room's reclaim, the oldest event's
+    /// retention, or (for an ended room, kept `closed_keep_ms` so that its last events reach
+    /// their readers) the moment it may be forgotten. `None`: nothing will ever be due.
+    pub fn next_deadline(&self, closed_keep_ms: u64) -> Option<u64> {
+        let oldest_event = self.events.front().map(|e| e.at_ms + EVENT_RETENTION_MS);
+        let Some(state) = &self.state else {
+            let last = self.events.back().map_or(0, |e| e.at_ms);
+            return Some(last + closed_keep_ms);
+        };
+        if state.creator.is_none() {
+            return Some(state.created_at_ms + INACTIVE_ROOM_RECLAIM_MS);
         }
+        let people = state
+            .members
+            .iter()
+            .map(|m| m.alive_until_ms)
+            .chain(state.audiences.iter().map(|a| a.alive_until_ms))
+            .min();
+        [people, oldest_event].into_iter().flatten().min()
     }
 
     /// Ends a write: one `PusherChange` after its member events, unless the room ended (then
@@ -156,16 +182,6 @@ impl RoomRecord {
                 DissolveReason::Empty
             };
             self.end(now_ms, reason);
-        }
-    }
-
-    pub fn drop_old_events(&mut self, now_ms: u64) {
-        while self
-            .events
-            .front()
-            .is_some_and(|e| e.at_ms + EVENT_RETENTION_MS < now_ms)
-        {
-            self.events.pop_front();
         }
     }
 
@@ -574,65 +590,6 @@ fn take_expired<T>(
     taken
 }
 
+mod events;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::suite::{T0, TIMEOUT, member};
-
-    #[test]
-    fn capped_settle_evicts_oldest_first_and_rules_ignore_the_rest() {
-        let key = RoomKey::new(RoomType::Multi, "r");
-        let mut record = RoomRecord::default();
-        for (i, user) in ["a", "b", "c"].iter().enumerate() {
-            let request = JoinRequest {
-                key: key.clone(),
-                member: member(user, T0 + 10 * (2 - i as u64)),
-                capacity: 3,
-                create_with_info: Some(String::new()),
-                room_info: None,
-                now_ms: T0,
-            };
-            assert!(matches!(record.join(request), JoinOutcome::Joined { .. }));
-        }
-        // c's deadline is earliest, then b's, then a's; d keeps the room present.
-        let keeper = JoinRequest {
-            key: key.clone(),
-            member: member("d", T0 + 1_000),
-            capacity: 4,
-            create_with_info: None,
-            room_info: None,
-            now_ms: T0,
-        };
-        record.join(keeper);
-        let mut report = SweepReport::default();
-        record.settle(RoomType::Multi, T0 + 100 + TIMEOUT, 2, &mut report);
-        assert_eq!(report.evicted_members, 2);
-        let left: Vec<_> = record
-            .events
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::MemberLeft { user_id, .. } => Some(user_id.as_str()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(left, ["c", "b"]);
-        let view = record.view(&key, T0 + 100 + TIMEOUT).unwrap();
-        assert_eq!(
-            view.members
-                .iter()
-                .map(|m| m.user_id.as_str())
-                .collect::<Vec<_>>(),
-            ["d"]
-        );
-        // The expired "a" still in the slot takes no seat.
-        let full = JoinRequest {
-            key,
-            member: member("e", T0 + 100 + TIMEOUT),
-            capacity: 2,
-            create_with_info: None,
-            room_info: None,
-            now_ms: T0 + 100 + TIMEOUT,
-        };
-        assert!(matches!(record.join(full), JoinOutcome::Joined { .. }));
-    }
-}
+mod tests;
