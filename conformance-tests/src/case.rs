@@ -21,6 +21,8 @@ pub enum Needs {
     StoreDown,
     /// A room whose stored state the operator corrupted (`--fault corrupt-room=TYPE/ID`).
     CorruptRoom,
+    /// The server's rooms-per-user limit, told by the operator (`--rooms-per-user N`).
+    RoomLimit,
 }
 
 pub struct Case {
@@ -79,6 +81,8 @@ pub struct Options {
     pub inactive_room_reclaim: Duration,
     /// How long a session connection's pending join waits (EV-12).
     pub join_wait: Duration,
+    /// The server's limit of rooms per user (LIMIT-1), when the operator tells it.
+    pub rooms_per_user: Option<usize>,
     pub fault: Option<Fault>,
 }
 
@@ -91,6 +95,7 @@ impl Default for Options {
             audience_capacity: 30,
             inactive_room_reclaim: Duration::from_secs(30),
             join_wait: Duration::from_secs(30),
+            rooms_per_user: None,
             fault: None,
         }
     }

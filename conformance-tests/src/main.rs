@@ -66,6 +66,10 @@ struct Args {
     /// Cases run at once (exclusive cases always run alone).
     #[arg(long, default_value_t = 8)]
     parallel: usize,
+    /// The server's limit of rooms per user (rtcroom: `RTCROOM_MAX_ROOMS_PER_USER`, 20 by
+    /// default); the LIMIT-1 case runs only when it is given.
+    #[arg(long)]
+    rooms_per_user: Option<usize>,
     /// The server is in a fault state set up by the operator: `store-down` (its store is
     /// unreachable) or `corrupt-room=TYPE/ID` (that room's stored state is unreadable). Only
     /// the matching fault cases run.
@@ -131,6 +135,7 @@ async fn main() {
         capacity,
         audience_capacity: args.audience_capacity,
         join_wait: Duration::from_secs(args.join_wait.max(1)),
+        rooms_per_user: args.rooms_per_user,
         fault,
         ..Options::default()
     };

@@ -80,7 +80,10 @@ fn skip_reason(case: &Case, target: &Target, options: &Options) -> Option<String
         (Needs::CorruptRoom, _) => Some("needs --fault corrupt-room=TYPE/ID".into()),
         (_, Some(_)) => Some("the server is in a fault state (--fault)".into()),
         (Needs::PushKey, None) if target.push_key.is_none() => Some("needs --push-key".into()),
-        (Needs::PushKey | Needs::Healthy, None) => None,
+        (Needs::RoomLimit, None) if options.rooms_per_user.is_none() => {
+            Some("needs --rooms-per-user N".into())
+        }
+        (Needs::PushKey | Needs::Healthy | Needs::RoomLimit, None) => None,
     }
 }
 

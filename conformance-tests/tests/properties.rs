@@ -164,6 +164,7 @@ proptest! {
             user_id: user.clone(),
             sdkappid,
             expires_at,
+            issued_ms: 0,
             grant: grant.map(|(room_id, privileges, expires_at)| Grant { room_id, privileges, expires_at }),
         };
         let token = key.issue(&session);
@@ -222,6 +223,7 @@ fn every_position_of_a_usersig_and_a_token_changed_is_refused() {
         user_id: "alice".into(),
         sdkappid: 1_400_000_000,
         expires_at: 1_700_086_400,
+        issued_ms: 1_700_000_000_000,
         grant: None,
     });
     for (i, original) in token.char_indices() {

@@ -10,11 +10,13 @@ use rtcroom_shared::store::{DynamoStore, EmbeddedStore, RoomStore};
 use rtcroom_shared::token::{Session, TokenKey};
 
 use crate::api::{ApiError, Params};
+use crate::metrics::Metrics;
 
 pub struct App {
     pub config: Config,
     pub rooms: Rooms,
     pub tokens: TokenKey,
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -25,6 +27,7 @@ impl App {
             config,
             rooms,
             tokens,
+            metrics: Metrics::default(),
         }
     }
 
@@ -37,7 +40,8 @@ impl App {
                 table,
                 create_table,
             } => {
-                let store = DynamoStore::connect(table.clone()).await;
+                let store =
+                    DynamoStore::connect(table.clone(), config.server_limits.request_timeout).await;
                 if *create_table {
                     store
                         .create_table()
@@ -54,9 +58,26 @@ impl App {
         self.rooms.clock().now_secs()
     }
 
-    /// Checks `?userID=&token=` (or the same names in the body) and that a `userID` in the
-    /// body, where there is one, is the token's user.
-    pub fn authenticate(&self, query: &Params, body: &Params) -> Result<Session, ApiError> {
+    /// Checks `?userID=&token=` (or the same names in the body), that a `userID` in the body,
+    /// where there is one, is the token's user, and that the session was not logged out.
+    pub async fn authenticate(&self, query: &Params, body: &Params) -> Result<Session, ApiError> {
+        let session = self.verify_token(query, body)?;
+        let revoked = self
+            .rooms
+            .store()
+            .sessions_revoked_through(&session.user_id, self.rooms.clock().now_ms())
+            .await
+            .map_err(rtcroom_shared::rooms::RoomError::from)?;
+        if revoked > 0 && session.issued_ms <= revoked {
+            return Err(ApiError::Auth(
+                "token was logged out; call login again".into(),
+            ));
+        }
+        Ok(session)
+    }
+
+    /// The token check alone: signature, expiry, user (no store read).
+    pub fn verify_token(&self, query: &Params, body: &Params) -> Result<Session, ApiError> {
         let user_id = query
             .opt_text("userID")
             .or_else(|| body.opt_text("userID"))

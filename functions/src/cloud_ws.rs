@@ -52,7 +52,11 @@ pub async fn on_connect(app: &App, store: &DynamoStore, event: &Value) -> Value 
                 .filter_map(|(k, v)| Some((k, v.as_str()?))),
         )
         .finish();
-    let target = match ws::authorise(app, &Params::from_query(query.as_bytes())).await {
+    let query = match Params::from_query(query.as_bytes()) {
+        Ok(query) => query,
+        Err(e) => return status(400, &e.to_string()),
+    };
+    let target = match ws::authorise(app, &query).await {
         Ok(target) => target,
         Err((code, message)) => return status(code.as_u16(), &message),
     };
@@ -151,6 +155,7 @@ pub async fn on_message(
         user_id: connection.user_id.clone(),
         sdkappid: app.config.sdkappid,
         expires_at: u64::MAX,
+        issued_ms: 0,
         grant: None,
     };
     let request = Request::parse(text);
@@ -326,7 +331,7 @@ pub async fn run(handler: Handler) -> Result<(), lambda_http::Error> {
             return Err("the WebSocket functions need RTCROOM_STORE=dynamodb".into());
         }
     };
-    let store = Arc::new(DynamoStore::connect(table).await);
+    let store = Arc::new(DynamoStore::connect(table, config.server_limits.request_timeout).await);
     let app = Arc::new(App::new(
         config,
         store.clone(),

@@ -9,6 +9,7 @@ pub mod endpoints;
 pub mod gateway;
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod notifier;
 pub mod relay_event;
 pub mod sweeper;

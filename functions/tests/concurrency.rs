@@ -21,14 +21,23 @@ mod futures_like {
 }
 
 async fn stampede(room_type: RoomType, capacity: usize) {
-    let gw = Gateway::start().await;
+    // Every join waits its turn at the room. The DynamoDB stand-in serves one request at a
+    // time and each join costs it three (the token's logout check, a Query, a transaction):
+    // 300 joins there keep the last answer within a minute; the embedded store takes 1,000.
+    let joins = if std::env::var("RTCROOM_TEST_STORE").as_deref() == Ok("dynamodb") {
+        300
+    } else {
+        1000
+    };
+    let gw = Gateway::start_with(&[("RTCROOM_REQUEST_TIMEOUT_SECS", "300")]).await;
     let now = gw.app.now_secs();
     let mut prepared = Vec::new();
-    for i in 0..1000 {
+    for i in 0..joins {
         let session = Session {
             user_id: format!("user{i}"),
             sdkappid: gw.app.config.sdkappid,
             expires_at: now + 3600,
+            issued_ms: now * 1000,
             grant: None,
         };
         let token = gw.app.tokens.issue(&session);
@@ -68,7 +77,11 @@ async fn stampede(room_type: RoomType, capacity: usize) {
     let codes = join_all(tasks).await;
     let admitted = codes.iter().filter(|c| **c == 0).count();
     let full = codes.iter().filter(|c| **c == 5001).count();
-    assert_eq!((admitted, full), (capacity, 1000 - capacity), "{room_type}");
+    assert_eq!(
+        (admitted, full),
+        (capacity, joins - capacity),
+        "{room_type}"
+    );
     let room = gw
         .app
         .rooms
@@ -79,11 +92,11 @@ async fn stampede(room_type: RoomType, capacity: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_simultaneous_joins_of_a_multi_room_admit_exactly_four() {
+async fn simultaneous_joins_of_a_multi_room_admit_exactly_four() {
     stampede(RoomType::Multi, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_simultaneous_joins_of_a_double_room_admit_exactly_two() {
+async fn simultaneous_joins_of_a_double_room_admit_exactly_two() {
     stampede(RoomType::Double, 2).await;
 }

@@ -372,20 +372,21 @@ async fn no_endpoint_fails_on_garbage_input() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_limit_wait_until_one_closes() {
+async fn at_the_connection_limit_an_idle_connection_makes_room_and_busy_ones_are_waited_for() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let gw = Gateway::start_with(&[("RTCROOM_MAX_CONNECTIONS", "2")]).await;
     let addr = gw.base.trim_start_matches("http://").to_owned();
     let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    // Two connections busy with a request whose body is still coming.
+    let slow = b"POST /weapp/multi_room/get_room_list HTTP/1.1\r\nHost: x\r\n\
+                 content-type: application/json\r\ncontent-length: 40\r\n\r\n{";
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        conn.write_all(request).await.unwrap();
-        let mut buf = [0u8; 256];
-        let n = conn.read(&mut buf).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-        held.push(conn); // kept alive: each holds one of the two places
+        conn.write_all(slow).await.unwrap();
+        held.push(conn);
     }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
     third.write_all(request).await.unwrap();
     let mut buf = [0u8; 256];
@@ -393,7 +394,7 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
         tokio::time::timeout(std::time::Duration::from_millis(500), third.read(&mut buf)).await;
     assert!(
         waited.is_err(),
-        "a third connection is not served while two are open"
+        "a third connection is not served while two are busy"
     );
     drop(held.pop());
     let n = tokio::time::timeout(std::time::Duration::from_secs(5), third.read(&mut buf))
@@ -401,4 +402,17 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
         .expect("served once a place frees")
         .unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Now `third` is idle between requests: a fourth client takes its place at once.
+    let mut fourth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    fourth.write_all(request).await.unwrap();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(2), fourth.read(&mut buf))
+        .await
+        .expect("an idle keep-alive connection made room")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let mut end = [0u8; 1];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(2), third.read(&mut end))
+        .await
+        .expect("the idle connection was closed");
+    assert!(matches!(closed, Ok(0) | Err(_)));
 }

@@ -224,3 +224,39 @@ impl Client {
         (self.socket, self.buf.freeze())
     }
 }
+
+/// A connection that has done the RTMP handshake and nothing else: what a hostile client
+/// starts from (tests and `scripts/soak.sh`).
+pub async fn handshake_only(addr: &str) -> std::io::Result<TcpStream> {
+    let mut socket = TcpStream::connect(addr).await?;
+    let mut c0c1 = vec![3u8];
+    c0c1.extend(std::iter::repeat_n(7u8, SIZE));
+    socket.write_all(&c0c1).await?;
+    let mut s0s1s2 = vec![0u8; 1 + 2 * SIZE];
+    socket.read_exact(&mut s0s1s2).await?;
+    socket.write_all(&s0s1s2[1..1 + SIZE]).await?;
+    Ok(socket)
+}
+
+/// Hostile chunks: `streams` chunk streams opened, each with the first `chunks` 128-byte
+/// chunks of a video message declared 8 MiB long (RTMP's default chunk size, no `connect`
+/// first). A reader that reserved what messages declare would hold 8 MiB per stream.
+pub fn declared_but_unsent(streams: u32, chunks: usize) -> BytesMut {
+    use bytes::BufMut;
+    let mut wire = BytesMut::new();
+    for csid in 3..3 + streams {
+        for i in 0..chunks {
+            if i == 0 {
+                wire.put_u8(csid as u8);
+                wire.put_slice(&[0, 0, 0]);
+                wire.put_slice(&(8u32 << 20).to_be_bytes()[1..]);
+                wire.put_u8(9);
+                wire.put_u32_le(1);
+            } else {
+                wire.put_u8(0xC0 | csid as u8);
+            }
+            wire.put_slice(&[0x27; 128]);
+        }
+    }
+    wire
+}

@@ -1,41 +1,8 @@
 //! Counters and gauges, rendered in the Prometheus text format at `/metrics`.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.add(1);
-    }
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct Gauge(AtomicI64);
-
-impl Gauge {
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn dec(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-    /// Adds `n` (which may be negative); the new value.
-    pub fn add(&self, n: i64) -> i64 {
-        self.0.fetch_add(n, Ordering::Relaxed) + n
-    }
-    pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+pub use rtcroom_shared::metrics::{Counter, Gauge};
 
 #[derive(Debug, Default)]
 pub struct Metrics {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, BytesMut};
-use rtcroom_relay::client::{Client, ClientError};
+use bytes::BytesMut;
+use rtcroom_relay::client::{self, Client, ClientError};
 use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
 use rtcroom_relay::server::start;
@@ -74,35 +74,11 @@ fn signed(addr: &str, name: &str) -> String {
 }
 
 async fn handshake(addr: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut c0c1 = vec![3u8];
-    c0c1.extend(std::iter::repeat_n(7u8, 1536));
-    s.write_all(&c0c1).await.unwrap();
-    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
-    s.read_exact(&mut s0s1s2).await.unwrap();
-    s.write_all(&s0s1s2[1..1537]).await.unwrap();
-    s
+    client::handshake_only(addr).await.unwrap()
 }
 
-/// Chunks that open `streams` chunk streams, each with the first `chunks` 128-byte chunks of
-/// a message declared 8 MiB long (RTMP's default chunk size; no `connect` first).
 fn hostile_chunks(streams: u32, chunks: usize) -> BytesMut {
-    let mut wire = BytesMut::new();
-    for csid in 3..3 + streams {
-        for i in 0..chunks {
-            if i == 0 {
-                wire.put_u8(csid as u8);
-                wire.put_slice(&[0, 0, 0]);
-                wire.put_slice(&(8u32 << 20).to_be_bytes()[1..]);
-                wire.put_u8(9);
-                wire.put_u32_le(1);
-            } else {
-                wire.put_u8(0xC0 | csid as u8);
-            }
-            wire.put_slice(&[0x27; 128]);
-        }
-    }
-    wire
+    client::declared_but_unsent(streams, chunks)
 }
 
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {

@@ -64,6 +64,40 @@ pub struct Config {
     /// What the embedded store may hold: `RTCROOM_MAX_ROOMS`, `RTCROOM_MAX_ROOMS_PER_USER`,
     /// `RTCROOM_MAX_EVENT_BYTES_PER_ROOM`, `RTCROOM_CLOSED_ROOM_KEEP_SECS`.
     pub store_limits: StoreLimits,
+    /// What one request, connection or credential may take (the README's limits table).
+    pub server_limits: ServerLimits,
+}
+
+/// Bounds on what one request, connection or credential may take from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// `RTCROOM_REQUEST_TIMEOUT_SECS`: a call's whole time, queueing for its room included;
+    /// past it the caller gets code 100.
+    pub request_timeout: Duration,
+    /// `RTCROOM_WS_SEND_TIMEOUT_SECS`: how long a `/ws` client may leave a frame unread
+    /// before its connection is dropped.
+    pub ws_send_timeout: Duration,
+    /// `RTCROOM_WS_MAX_PER_USER`: `/ws` connections one user may hold at once.
+    pub ws_max_per_user: usize,
+    /// `RTCROOM_MAX_CONNECTIONS_PER_IP`: HTTP connections one address may hold at once.
+    pub max_connections_per_ip: usize,
+    /// `RTCROOM_USERSIG_MAX_SKEW_SECS`: how far in the future a UserSig's `time` may be.
+    pub usersig_max_skew_secs: u64,
+    /// `RTCROOM_USERSIG_MAX_LIFETIME_SECS`: the longest `expire` a UserSig may carry.
+    pub usersig_max_lifetime_secs: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(4),
+            ws_send_timeout: Duration::from_secs(10),
+            ws_max_per_user: 8,
+            max_connections_per_ip: 256,
+            usersig_max_skew_secs: 300,
+            usersig_max_lifetime_secs: 366 * 86_400,
+        }
+    }
 }
 
 impl Config {
@@ -262,6 +296,46 @@ impl Config {
                 "RTCROOM_CLOSED_ROOM_KEEP_SECS",
                 d.closed_room_keep_ms / 1000,
             )? * 1000,
+            max_revoked_users: env.bounded(
+                "RTCROOM_MAX_REVOKED_USERS",
+                d.max_revoked_users as u32,
+                1,
+                100_000_000,
+            )? as usize,
+        };
+
+        let d = ServerLimits::default();
+        let server_limits = ServerLimits {
+            request_timeout: Duration::from_secs(u64::from(env.bounded(
+                "RTCROOM_REQUEST_TIMEOUT_SECS",
+                d.request_timeout.as_secs() as u32,
+                1,
+                600,
+            )?)),
+            ws_send_timeout: Duration::from_secs(u64::from(env.bounded(
+                "RTCROOM_WS_SEND_TIMEOUT_SECS",
+                d.ws_send_timeout.as_secs() as u32,
+                1,
+                300,
+            )?)),
+            ws_max_per_user: env.bounded(
+                "RTCROOM_WS_MAX_PER_USER",
+                d.ws_max_per_user as u32,
+                1,
+                10_000,
+            )? as usize,
+            max_connections_per_ip: env.bounded(
+                "RTCROOM_MAX_CONNECTIONS_PER_IP",
+                d.max_connections_per_ip as u32,
+                1,
+                1_000_000,
+            )? as usize,
+            usersig_max_skew_secs: env
+                .secs("RTCROOM_USERSIG_MAX_SKEW_SECS", d.usersig_max_skew_secs)?,
+            usersig_max_lifetime_secs: env.secs(
+                "RTCROOM_USERSIG_MAX_LIFETIME_SECS",
+                d.usersig_max_lifetime_secs,
+            )?,
         };
 
         Ok(Self {
@@ -290,6 +364,7 @@ impl Config {
             events_url,
             join_wait: Duration::from_secs(u64::from(join_wait_secs)),
             store_limits,
+            server_limits,
         })
     }
 }

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod metrics;
 pub mod model;
 pub mod relay_events;
 pub mod rooms;

@@ -4,11 +4,14 @@
 //!
 //! ```text
 //! token   = base64url(payload) "." base64url(HMAC-SHA256(token_key, payload))
-//! payload = u8 version (1) | u64 sdkappid | u64 expires_at | u16 len, userID
+//! payload = u8 version (2) | u64 sdkappid | u64 expires_at | u64 issued_ms | u16 len, userID
 //!           | u8 has_grant [| u16 len, roomID | u32 privileges | u64 grant expires_at]
 //! ```
 //!
-//! A grant is the room restriction of a PrivateMapKey the user logged in with.
+//! Version 1 (no `issued_ms`) is still read, as issued at 0. A grant is the room restriction
+//! of a PrivateMapKey the user logged in with. The token itself is checked with the key
+//! alone; logout (the store's revocation of a user's sessions issued up to a moment) is
+//! checked by the caller, `App::authenticate`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +20,9 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Tokens of the first format, without their issue time.
+const VERSION_1: u8 = 1;
 /// Tokens are short; refuse to decode anything long before doing work on it.
 const MAX_TOKEN_CHARS: usize = 1024;
 
@@ -47,6 +52,9 @@ pub struct Session {
     pub sdkappid: u64,
     /// Epoch seconds.
     pub expires_at: u64,
+    /// When the token was issued, epoch milliseconds (0 for tokens of version 1): logout
+    /// revokes the sessions of a user issued up to a moment.
+    pub issued_ms: u64,
     pub grant: Option<Grant>,
 }
 
@@ -123,6 +131,7 @@ fn encode_payload(s: &Session) -> Vec<u8> {
     out.push(VERSION);
     out.extend_from_slice(&s.sdkappid.to_be_bytes());
     out.extend_from_slice(&s.expires_at.to_be_bytes());
+    out.extend_from_slice(&s.issued_ms.to_be_bytes());
     put_str(&mut out, &s.user_id);
     match &s.grant {
         None => out.push(0),
@@ -158,11 +167,13 @@ fn decode_payload(mut b: &[u8]) -> Option<Session> {
         let len = u16::from_be_bytes(take(b, 2)?.try_into().ok()?) as usize;
         String::from_utf8(take(b, len)?.to_vec()).ok()
     }
-    if take(&mut b, 1)? != [VERSION] {
+    let version = take(&mut b, 1)?[0];
+    if version != VERSION && version != VERSION_1 {
         return None;
     }
     let sdkappid = u64_(&mut b)?;
     let expires_at = u64_(&mut b)?;
+    let issued_ms = if version == VERSION { u64_(&mut b)? } else { 0 };
     let user_id = str_(&mut b)?;
     let grant = match take(&mut b, 1)?[0] {
         0 => None,
@@ -177,6 +188,7 @@ fn decode_payload(mut b: &[u8]) -> Option<Session> {
         user_id,
         sdkappid,
         expires_at,
+        issued_ms,
         grant,
     })
 }
@@ -190,6 +202,7 @@ mod tests {
             user_id: "alice".into(),
             sdkappid: 1400,
             expires_at: 2_000,
+            issued_ms: 1_000_123,
             grant,
         }
     }

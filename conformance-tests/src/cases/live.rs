@@ -191,9 +191,22 @@ async fn custom_operations(ctx: Arc<Ctx>) -> Check {
 }
 
 async fn custom_concurrent(ctx: Arc<Ctx>) -> Check {
-    let users = ctx.users("liker", 5).await?;
+    let users = ctx.users("liker", 6).await?;
     let room = live_room(&ctx, &users[0]).await?;
     let _beating = ctx.keep_beating(&users[0], LR, &room);
+    // Counters are the room's: its viewers may change them, a stranger may not.
+    let stranger = users.last().expect("six users");
+    let refused = set_field(&ctx, stranger, &room, "set", Some(-5)).await?;
+    ctx.expect(
+        &refused,
+        5,
+        "LIVE-4: set_custom_field by a user who is neither member nor viewer",
+    )?;
+    let users = &users[..5];
+    for viewer in &users[1..] {
+        let watching = add_audience(&ctx, viewer, &room, json!("{}")).await?;
+        ctx.expect(&watching, 0, "add_audience")?;
+    }
     let incs = (0..50).map(|i| set_field(&ctx, &users[i % users.len()], &room, "inc", None));
     for answer in join_all(incs).await {
         ctx.expect(&answer?, 0, "LIVE-4: set_custom_field inc")?;

@@ -3,6 +3,7 @@
 
 mod events;
 mod faults;
+mod hardening;
 mod list;
 mod live;
 mod presence;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Case> {
         live::cases(),
         events::cases(),
         sessions::cases(),
+        hardening::cases(),
         faults::cases(),
     ]
     .into_iter()

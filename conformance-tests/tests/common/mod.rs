@@ -63,6 +63,8 @@ pub fn options(fault: Option<Fault>) -> Options {
     Options {
         heartbeat_timeout: Duration::from_secs(HEARTBEAT_TIMEOUT_SECS),
         join_wait: Duration::from_secs(JOIN_WAIT_SECS),
+        // The embedded store's default; DynamoDB runs set None (it does not limit rooms).
+        rooms_per_user: Some(rtcroom_shared::store::StoreLimits::default().max_rooms_per_user),
         fault,
         ..Options::default()
     }

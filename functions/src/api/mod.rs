@@ -9,10 +9,13 @@ pub mod reply;
 use std::time::Instant;
 
 use rtcroom_shared::model::RoomType;
+use rtcroom_shared::rooms::RoomError;
+use rtcroom_shared::store::{Limit, StoreError};
 use rtcroom_shared::token::Session;
 
 use crate::app::App;
 use crate::endpoints::*;
+use crate::metrics::Refusal;
 pub use error::ApiError;
 pub use params::Params;
 pub use reply::Reply;
@@ -191,20 +194,40 @@ pub struct Call<'a> {
 pub async fn handle(app: &App, only: Option<Endpoint>, request: ApiRequest<'_>) -> ApiResponse {
     let started = Instant::now();
     let routed = route(request.path).filter(|(_, e)| only.is_none_or(|o| o == *e));
+    let mut timed_out = false;
     let (result, user) = match routed {
         None => (Err(ApiError::UnknownApi), None),
         Some((scope, endpoint)) => {
             let query = Params::from_query(request.query.unwrap_or("").as_bytes());
-            let user = query.opt_text("userID").map(|u| u.into_owned());
+            let user = query
+                .as_ref()
+                .ok()
+                .and_then(|q| q.opt_text("userID"))
+                .map(|u| u.into_owned());
             let body = match request.body {
                 Ok(bytes) => Params::from_body(request.content_type, bytes),
                 Err(BodyTooLarge(limit)) => Err(ApiError::Malformed(format!(
                     "request body is larger than {limit} bytes"
                 ))),
             };
-            let result = match body {
-                Ok(body) => dispatch(app, scope, endpoint, &query, &body).await,
-                Err(e) => Err(e),
+            let result = match (query, body) {
+                // One deadline for the whole call, queueing for the room's lock included: a
+                // store that hangs answers every waiting caller 100 in time, not one per
+                // store timeout in turn (FAIL-1).
+                (Ok(query), Ok(body)) => {
+                    let deadline = app.config.server_limits.request_timeout;
+                    let call = dispatch(app, scope, endpoint, &query, &body);
+                    match tokio::time::timeout(deadline, call).await {
+                        Ok(result) => result,
+                        Err(_) => {
+                            timed_out = true;
+                            Err(ApiError::Room(RoomError::Store(StoreError::Unavailable(
+                                format!("the call took longer than {deadline:?}"),
+                            ))))
+                        }
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
             };
             (result, user)
         }
@@ -221,6 +244,14 @@ pub async fn handle(app: &App, only: Option<Endpoint>, request: ApiRequest<'_>) 
             Reply::error_body(e),
         ),
     };
+    app.metrics.requests.inc();
+    if timed_out {
+        app.metrics.refused(Refusal::RequestTimeout);
+    } else if let Err(e) = &result
+        && let Some(why) = refusal(e)
+    {
+        app.metrics.refused(why);
+    }
     let latency_us = started.elapsed().as_micros() as u64;
     let (scope, endpoint) = routed.map_or(("-", "-"), |(s, e)| (s.name(), e.name()));
     match &result {
@@ -236,6 +267,28 @@ pub async fn handle(app: &App, only: Option<Endpoint>, request: ApiRequest<'_>) 
     ApiResponse { status, body }
 }
 
+/// The refusal counter an error adds to.
+fn refusal(e: &ApiError) -> Option<Refusal> {
+    Some(match e {
+        ApiError::Auth(_) | ApiError::Room(RoomError::Forbidden(_)) => Refusal::Auth,
+        ApiError::Missing(_) | ApiError::Invalid(_) | ApiError::Room(RoomError::Invalid(_)) => {
+            Refusal::Invalid
+        }
+        ApiError::Malformed(_)
+        | ApiError::Room(RoomError::TooLong { .. } | RoomError::BadJson(_)) => Refusal::Malformed,
+        ApiError::Room(RoomError::NoSuchRoom | RoomError::NotCreator | RoomError::NotMember) => {
+            Refusal::NotAllowed
+        }
+        ApiError::Room(RoomError::LimitReached(limit)) => match limit {
+            Limit::Rooms => Refusal::RoomsInAll,
+            Limit::RoomsPerUser => Refusal::RoomsPerUser,
+            Limit::RevokedUsers => Refusal::Revocations,
+        },
+        ApiError::Room(RoomError::Store(_)) => Refusal::StoreUnavailable,
+        _ => return None,
+    })
+}
+
 async fn dispatch(
     app: &App,
     scope: Scope,
@@ -244,7 +297,7 @@ async fn dispatch(
     body: &Params,
 ) -> Result<Reply, ApiError> {
     match endpoint {
-        Endpoint::Login => return Login::parse(query, body)?.apply(app),
+        Endpoint::Login => return Login::parse(query, body)?.apply(app).await,
         Endpoint::GetLoginInfo => return GetLoginInfo::parse(query)?.apply(app),
         _ => {}
     }
@@ -253,13 +306,13 @@ async fn dispatch(
     };
     match endpoint {
         Endpoint::GetImLoginInfo => return GetImLoginInfo::parse(query, body)?.apply(app),
-        Endpoint::Logout => return Ok(Logout.apply()),
+        Endpoint::Logout => return Logout.apply(app, query, body).await,
         _ => {}
     }
     let call = Call {
         app,
         room_type,
-        session: app.authenticate(query, body)?,
+        session: app.authenticate(query, body).await?,
     };
     match endpoint {
         Endpoint::GetPushUrl => GetPushUrl::parse(body)?.apply(&call),

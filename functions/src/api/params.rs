@@ -1,7 +1,9 @@
 //! Request parameters: the JSON object or form-encoded body, and the query string.
 //!
 //! Clients differ in how they send values (numbers as strings, `roomID` as a number, `userInfo`
-//! as an object or as JSON text), so the getters accept every reasonable spelling.
+//! as an object or as JSON text), so the getters accept every reasonable spelling, and no
+//! unreasonable one: a roomID is a string or an integer, and form and query values must be
+//! UTF-8 once percent-decoded (two different byte strings must never name one room).
 
 use std::borrow::Cow;
 
@@ -29,7 +31,7 @@ impl Params {
                 .starts_with("application/x-www-form-urlencoded")
         });
         if !looks_like_json && (labelled_form || trimmed.contains(&b'=')) {
-            return Ok(Self::from_query(trimmed));
+            return Self::from_query(trimmed);
         }
         match serde_json::from_slice(trimmed) {
             Ok(Value::Object(map)) => Ok(Self(map)),
@@ -40,14 +42,38 @@ impl Params {
         }
     }
 
-    /// Parses `a=1&b=2` (percent-decoded); a repeated name keeps its first value.
-    pub fn from_query(query: &[u8]) -> Self {
+    /// Parses `a=1&b=2` (`+` is a space, then percent-decoded); a repeated name keeps its
+    /// first value. A name or value that is not UTF-8 once decoded is refused, not repaired.
+    pub fn from_query(query: &[u8]) -> Result<Self, ApiError> {
         let mut map = Map::new();
-        for (k, v) in form_urlencoded::parse(query) {
-            map.entry(k.into_owned())
-                .or_insert(Value::String(v.into_owned()));
+        for pair in query.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            map.entry(form_decode(name)?)
+                .or_insert(Value::String(form_decode(value)?));
         }
-        Self(map)
+        Ok(Self(map))
+    }
+
+    /// A roomID (or another identifier): a string, or an integer given as a JSON number.
+    /// `None` when absent or null.
+    pub fn opt_id(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => rtcroom_shared::rooms::room_id_from_json(v)
+                .map(Some)
+                .ok_or_else(|| ApiError::Invalid(format!("{name} must be a string or an integer"))),
+        }
+    }
+
+    /// A required, non-empty identifier.
+    pub fn id(&self, name: &'static str) -> Result<String, ApiError> {
+        match self.opt_id(name)? {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ApiError::Missing(name)),
+        }
     }
 
     /// A value as text: strings as they are, numbers and booleans printed, objects and arrays
@@ -127,6 +153,20 @@ impl Params {
     }
 }
 
+/// One form-encoded name or value: `+` is a space, `%xx` a byte, and the result UTF-8.
+fn form_decode(part: &[u8]) -> Result<String, ApiError> {
+    let spaced: Vec<u8> = part
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| {
+            ApiError::Malformed("a form or query value is not UTF-8 once percent-decoded".into())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +221,30 @@ mod tests {
         assert_eq!(p.text("userInfo").unwrap(), r#"{"nick":"x"}"#);
         assert!(matches!(p.u32("cnt"), Err(ApiError::Invalid(_))));
         assert!(matches!(p.u32("index"), Err(ApiError::Invalid(_))));
+    }
+
+    #[test]
+    fn room_ids_are_strings_or_integers_and_forms_are_utf8() {
+        let p = Params::from_body(
+            None,
+            br#"{"a":"r1","b":42,"c":1e2,"d":true,"e":[1],"f":{},"g":1.5,"h":-3}"#,
+        )
+        .unwrap();
+        assert_eq!(p.id("a").unwrap(), "r1");
+        assert_eq!(p.id("b").unwrap(), "42");
+        assert_eq!(p.id("h").unwrap(), "-3");
+        for bad in ["c", "d", "e", "f", "g"] {
+            assert!(matches!(p.opt_id(bad), Err(ApiError::Invalid(_))), "{bad}");
+        }
+        assert!(matches!(p.id("absent"), Err(ApiError::Missing(_))));
+        let form = Params::from_body(None, b"roomID=caf%C3%A9&n=a+b%2Bc").unwrap();
+        assert_eq!(form.id("roomID").unwrap(), "café");
+        assert_eq!(form.text("n").unwrap(), "a b+c");
+        for bad in [&b"roomID=caf%E9"[..], b"roomID=caf\xe9", b"r%FF=1"] {
+            assert!(
+                matches!(Params::from_body(None, bad), Err(ApiError::Malformed(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -26,7 +26,7 @@ impl AddPusher {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
         require_user(body)?;
         let input = JoinInput {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: body.id("roomID")?,
             user_name: body.text("userName")?.into_owned(),
             user_avatar: body.text("userAvatar")?.into_owned(),
             push_url: body.non_empty("pushURL")?.into_owned(),

@@ -25,10 +25,7 @@ impl CreateRoom {
             .ok_or(ApiError::Missing("roomInfo"))?
             .into_owned();
         Ok(Self {
-            room_id: body
-                .opt_text("roomID")
-                .filter(|r| !r.is_empty())
-                .map(|r| r.into_owned()),
+            room_id: body.opt_id("roomID")?.filter(|r| !r.is_empty()),
             room_info,
         })
     }

@@ -19,7 +19,7 @@ pub struct GetAudiences {
 impl GetAudiences {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: body.id("roomID")?,
         })
     }
 

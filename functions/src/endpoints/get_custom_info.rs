@@ -17,7 +17,7 @@ pub struct GetCustomInfo {
 impl GetCustomInfo {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: body.id("roomID")?,
         })
     }
 

@@ -20,10 +20,7 @@ impl GetPushUrl {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
         require_user(body)?;
         Ok(Self {
-            room_id: body
-                .opt_text("roomID")
-                .filter(|r| !r.is_empty())
-                .map(|r| r.into_owned()),
+            room_id: body.opt_id("roomID")?.filter(|r| !r.is_empty()),
         })
     }
 

@@ -23,7 +23,7 @@ pub struct GetPushers {
 impl GetPushers {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: body.id("roomID")?,
         })
     }
 

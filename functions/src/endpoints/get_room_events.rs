@@ -27,7 +27,7 @@ pub struct GetRoomEvents {
 impl GetRoomEvents {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
         Ok(Self {
-            room_id: body.non_empty("roomID")?.into_owned(),
+            room_id: body.id("roomID")?,
             since: body.opt_u64("since")?,
         })
     }

@@ -43,7 +43,7 @@ impl Login {
         })
     }
 
-    pub fn apply(self, app: &App) -> Result<Reply, ApiError> {
+    pub async fn apply(self, app: &App) -> Result<Reply, ApiError> {
         let config = &app.config;
         if self.sdkappid.parse::<u64>().ok() != Some(config.sdkappid) {
             return Err(ApiError::Auth("sdkAppID is not this server's".into()));
@@ -57,6 +57,22 @@ impl Login {
             now,
         )
         .map_err(|e| ApiError::Auth(e.to_string()))?;
+        // A signature is only as revocable as it is short-lived: one dated ahead (a clock
+        // off, or time = 2^64-1 that never expires) or valid for years is refused.
+        let limits = &config.server_limits;
+        if sig.time > now.saturating_add(limits.usersig_max_skew_secs) {
+            return Err(ApiError::Auth(format!(
+                "UserSig is dated {} s ahead of this server's clock (at most {} s)",
+                sig.time - now,
+                limits.usersig_max_skew_secs
+            )));
+        }
+        if sig.expire > limits.usersig_max_lifetime_secs {
+            return Err(ApiError::Auth(format!(
+                "UserSig is valid for {} s; this server accepts at most {} s",
+                sig.expire, limits.usersig_max_lifetime_secs
+            )));
+        }
         let grant = match sig.userbuf.as_deref().map(PrivateMapKey::decode) {
             Some(Ok(key)) => {
                 if key.user_id != self.user_id || u64::from(key.sdkappid) != config.sdkappid {
@@ -89,6 +105,7 @@ impl Login {
             user_id: self.user_id.clone(),
             sdkappid: config.sdkappid,
             expires_at,
+            issued_ms: issue_time(app, &self.user_id).await,
             grant,
         });
         let reply = Reply::ok()
@@ -98,5 +115,24 @@ impl Login {
             Some(url) => reply.with("eventsURL", url.clone()),
             None => reply,
         })
+    }
+}
+
+/// When a new token is issued: now, but always after the user's last logout, so that a login
+/// in the same millisecond as a logout (or on a clock behind another process's) is not void
+/// from birth. Login works while the store is down; the token is checked at every call anyway.
+async fn issue_time(app: &App, user_id: &str) -> u64 {
+    let now = app.rooms.clock().now_ms();
+    match app
+        .rooms
+        .store()
+        .sessions_revoked_through(user_id, now)
+        .await
+    {
+        Ok(revoked) => now.max(revoked + 1),
+        Err(e) => {
+            tracing::warn!(error = %e, "logouts not read at login");
+            now
+        }
     }
 }

@@ -62,5 +62,5 @@ fn require_user(body: &Params) -> Result<(), ApiError> {
 /// `[roomID, userID]`: the body of a call in which the caller acts on its own place in a room.
 fn own_room_id(body: &Params) -> Result<String, ApiError> {
     require_user(body)?;
-    Ok(body.non_empty("roomID")?.into_owned())
+    body.id("roomID")
 }

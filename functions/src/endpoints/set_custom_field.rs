@@ -5,7 +5,8 @@
 //!      body: {"roomID":"r1","fieldName":"likes","operation":"inc"|"dec"|"set","value":1?}
 //! → {"code":0,"message":"请求成功","custom":"{\"likes\":3}"}
 //! errors: 1 missing field, unknown operation, `set` without value, too many fields (32)
-//!         3 no such room · 10 fieldName longer than 64 bytes
+//!         3 no such room · 5 the caller is not a member or viewer of the room
+//!         10 fieldName longer than 64 bytes
 //! ```
 //!
 //! `inc`/`dec` change by `value`, 1 when it is absent.
@@ -24,7 +25,7 @@ pub struct SetCustomField {
 
 impl SetCustomField {
     pub fn parse(body: &Params) -> Result<Self, ApiError> {
-        let room_id = body.non_empty("roomID")?.into_owned();
+        let room_id = body.id("roomID")?;
         let field = body.non_empty("fieldName")?.into_owned();
         let value = body.opt_i64("value")?;
         let op = match body.non_empty("operation")?.as_ref() {

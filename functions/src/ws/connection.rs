@@ -30,6 +30,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::hub::{EventHub, Outgoing, Subscription};
 use super::protocol::{self, Frame, Request, Unfollow};
 use super::{MAX_MESSAGES_PER_SEC, PING_EVERY};
+use crate::metrics::Refusal;
 
 /// Close code of our own (4000-4999 are the application's): too many messages (EV-8).
 const CLOSE_FLOODING: u16 = 4008;
@@ -82,6 +83,10 @@ enum End {
     Socket(#[from] WsError),
     #[error(transparent)]
     Store(#[from] RoomError),
+    /// The client left a frame unread for the send deadline (its socket buffers are full):
+    /// the connection is dropped, without a close frame that could not be sent either.
+    #[error("the client read nothing for {0:?}")]
+    SendTimeout(Duration),
 }
 
 struct Connection {
@@ -108,8 +113,13 @@ pub(super) async fn serve(
         room_bound: following.is_some(),
         follow: following.map_or(Follow::Nothing, Follow::Room),
     };
-    if let Err(e) = connection.run().await {
-        tracing::debug!(error = %e, "websocket ended");
+    match connection.run().await {
+        Ok(()) => {}
+        Err(e @ End::SendTimeout(_)) => {
+            connection.hub.app.metrics.refused(Refusal::WsSendTimeout);
+            tracing::info!(user = %connection.session.user_id, error = %e, "websocket dropped");
+        }
+        Err(e) => tracing::debug!(error = %e, "websocket ended"),
     }
 }
 
@@ -140,6 +150,16 @@ impl Connection {
                         Some(Err(WsError::Capacity(_))) => {
                             return self.close(CloseCode::Size, "frame over 8 KiB").await;
                         }
+                        // RFC 6455 §7.4.1: a broken frame is answered 1002, text that is not
+                        // UTF-8 1007, before the connection goes.
+                        Some(Err(WsError::Protocol(e))) => {
+                            self.hub.app.metrics.refused(Refusal::WsProtocol);
+                            return self.close(CloseCode::Protocol, &e.to_string()).await;
+                        }
+                        Some(Err(WsError::Utf8(_))) => {
+                            self.hub.app.metrics.refused(Refusal::WsProtocol);
+                            return self.close(CloseCode::Invalid, "text frame is not UTF-8").await;
+                        }
                         Some(Err(e)) => return Err(e.into()),
                         Some(Ok(message)) => message,
                     };
@@ -148,6 +168,7 @@ impl Connection {
                     }
                     window.1 += 1;
                     if window.1 > MAX_MESSAGES_PER_SEC {
+                        self.hub.app.metrics.refused(Refusal::WsProtocol);
                         return self
                             .close(CloseCode::from(CLOSE_FLOODING), "too many messages")
                             .await;
@@ -166,7 +187,8 @@ impl Connection {
                         Message::Close(_) => {
                             // tungstenite queued the echo of the client's close frame (RFC 6455
                             // §5.5.1); it goes out with this flush.
-                            let _ = self.ws.flush().await;
+                            let deadline = self.hub.app.config.server_limits.ws_send_timeout;
+                            let _ = tokio::time::timeout(deadline, self.ws.flush()).await;
                             return Ok(());
                         }
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -176,7 +198,7 @@ impl Connection {
                     if last_heard.elapsed() > 2 * PING_EVERY {
                         return self.close(CloseCode::Away, "no answer to pings").await;
                     }
-                    self.ws.send(Message::Ping(Bytes::new())).await?;
+                    self.write(Message::Ping(Bytes::new())).await?;
                 }
             }
         }
@@ -195,7 +217,7 @@ impl Connection {
                 following.sent = out.event.seq;
                 let key = following.sub.key.clone();
                 if events::visible_to(&out.event, &self.session.user_id) {
-                    self.ws.send(Message::Text(out.text.clone())).await?;
+                    self.write(Message::Text(out.text.clone())).await?;
                 }
                 self.ends(&key, &out.event.kind).await
             }
@@ -467,8 +489,18 @@ impl Connection {
     }
 
     async fn send(&mut self, value: &Value) -> Result<(), End> {
-        self.ws.send(Message::text(value.to_string())).await?;
-        Ok(())
+        self.write(Message::text(value.to_string())).await
+    }
+
+    /// Every frame goes out through here, within the send deadline: a client that stops
+    /// reading holds up nothing but itself, and not for long (its room's broadcast never
+    /// waits for it; see the hub).
+    async fn write(&mut self, message: Message) -> Result<(), End> {
+        let deadline = self.hub.app.config.server_limits.ws_send_timeout;
+        match tokio::time::timeout(deadline, self.ws.send(message)).await {
+            Ok(sent) => Ok(sent?),
+            Err(_) => Err(End::SendTimeout(deadline)),
+        }
     }
 
     /// Closes with `code`, then waits briefly for the client's close frame.
@@ -477,7 +509,7 @@ impl Connection {
             code,
             reason: reason.to_owned().into(),
         };
-        self.ws.send(Message::Close(Some(frame))).await?;
+        self.write(Message::Close(Some(frame))).await?;
         let _ = tokio::time::timeout(CLOSE_WAIT, async {
             while let Some(Ok(_)) = self.ws.next().await {}
         })

@@ -37,6 +37,26 @@ pub struct EventHub {
     pub(super) app: Arc<App>,
     feeds: Mutex<HashMap<RoomKey, Feed>>,
     pub(super) connections: Arc<Semaphore>,
+    /// Open connections per user, against `RTCROOM_WS_MAX_PER_USER`.
+    per_user: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One user's place among its connections; given back when the connection ends.
+pub struct UserSlot {
+    per_user: Arc<Mutex<HashMap<String, usize>>>,
+    user_id: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut per_user = self.per_user.lock();
+        if let Some(n) = per_user.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                per_user.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 impl EventHub {
@@ -50,6 +70,7 @@ impl EventHub {
             connections: Arc::new(Semaphore::new(app.config.max_connections)),
             app,
             feeds: Mutex::new(HashMap::new()),
+            per_user: Arc::default(),
         });
         tokio::spawn(dispatch(hub.clone(), rx));
         hub
@@ -73,6 +94,20 @@ impl EventHub {
             key: key.clone(),
             last_seq,
             rx: Some(rx),
+        })
+    }
+
+    /// A place for one more connection of `user_id`, unless it holds its most already.
+    pub fn user_slot(&self, user_id: &str) -> Option<UserSlot> {
+        let mut per_user = self.per_user.lock();
+        let n = per_user.entry(user_id.to_owned()).or_insert(0);
+        if *n >= self.app.config.server_limits.ws_max_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(UserSlot {
+            per_user: self.per_user.clone(),
+            user_id: user_id.to_owned(),
         })
     }
 

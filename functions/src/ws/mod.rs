@@ -30,6 +30,7 @@ use serde_json::json;
 
 use crate::api::Params;
 use crate::app::App;
+use crate::metrics::Refusal;
 pub use hub::EventHub;
 
 /// The path of the WebSocket endpoint.
@@ -52,7 +53,8 @@ pub struct Target {
 /// user is in it. Refusals carry the HTTP status to answer (EV-4).
 pub async fn authorise(app: &App, query: &Params) -> Result<Target, (StatusCode, String)> {
     let session = app
-        .authenticate(query, &Params::from_query(b""))
+        .authenticate(query, &Params::default())
+        .await
         .map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?;
     let bad = |m: String| (StatusCode::BAD_REQUEST, m);
     let room_type = query.opt_text("roomType").filter(|t| !t.is_empty());
@@ -88,7 +90,10 @@ pub async fn authorise(app: &App, query: &Params) -> Result<Target, (StatusCode,
 
 /// Answers `GET /ws?...`: checks the token (and the room), then upgrades.
 pub async fn handle(hub: Arc<EventHub>, mut request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let query = Params::from_query(request.uri().query().unwrap_or("").as_bytes());
+    let query = match Params::from_query(request.uri().query().unwrap_or("").as_bytes()) {
+        Ok(query) => query,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
     let target = match authorise(&hub.app, &query).await {
         Ok(target) => target,
         Err((status, message)) => return refuse(status, &message),
@@ -96,7 +101,16 @@ pub async fn handle(hub: Arc<EventHub>, mut request: Request<Incoming>) -> Respo
     if !is_upgrade_request(&request) {
         return refuse(StatusCode::BAD_REQUEST, "a WebSocket upgrade is required");
     }
+    let Some(slot) = hub.user_slot(&target.session.user_id) else {
+        hub.app.metrics.refused(Refusal::WsPerUser);
+        let max = hub.app.config.server_limits.ws_max_per_user;
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("this user holds its most connections ({max}); close one first"),
+        );
+    };
     let Ok(permit) = hub.connections.clone().try_acquire_owned() else {
+        hub.app.metrics.refused(Refusal::WsAtCapacity);
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
     };
     // Where a room connection starts is settled before the client hears it is connected: a
@@ -119,11 +133,14 @@ pub async fn handle(hub: Arc<EventHub>, mut request: Request<Incoming>) -> Respo
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     tokio::spawn(async move {
+        let metrics = &hub.app.metrics;
+        metrics.ws_connections.inc();
         match websocket.await {
-            Ok(ws) => connection::serve(hub, ws, target.session, start).await,
+            Ok(ws) => connection::serve(hub.clone(), ws, target.session, start).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
-        drop(permit);
+        hub.app.metrics.ws_connections.dec();
+        drop((permit, slot));
     });
     response
 }

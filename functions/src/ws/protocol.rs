@@ -13,7 +13,7 @@
 //! ```
 
 use rtcroom_shared::model::RoomKey;
-use rtcroom_shared::rooms::MessageInput;
+use rtcroom_shared::rooms::{MessageInput, room_id_from_json};
 use rtcroom_shared::token::Session;
 use serde_json::{Map, Value, json};
 
@@ -87,10 +87,9 @@ fn frame(message: &Map<String, Value>) -> Result<Frame, String> {
     Ok(match message.get("type").and_then(Value::as_str) {
         Some("ping") => Frame::Ping,
         Some("join") => {
-            let room_id = match message.get("roomID") {
-                Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => return Err("join needs a roomID".into()),
+            let room_id = match message.get("roomID").and_then(room_id_from_json) {
+                Some(id) if !id.is_empty() => id,
+                _ => return Err("join needs a roomID: a string or an integer".into()),
             };
             let since = match message.get("since") {
                 None | Some(Value::Null) => None,

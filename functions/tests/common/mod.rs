@@ -191,6 +191,13 @@ async fn serve(
         ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
         ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
         ("RTCROOM_PUSH_KEY".into(), "test-push-key".into()),
+        // The DynamoDB stand-in serves one request at a time, so a test's burst of calls (a
+        // thousand joins at once) queues for longer than the product's 4 s; the tests of that
+        // deadline set it themselves.
+        ("RTCROOM_REQUEST_TIMEOUT_SECS".into(), "60".into()),
+        // Every test client comes from 127.0.0.1, as every client does behind a reverse proxy
+        // (README, Limits); the per-address limit's own test sets it.
+        ("RTCROOM_MAX_CONNECTIONS_PER_IP".into(), "100000".into()),
     ]);
     env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config =

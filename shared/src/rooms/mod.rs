@@ -53,8 +53,8 @@ pub enum RoomError {
     Forbidden(String),
     #[error("stream mixing is not configured on this server")]
     MixingNotConfigured,
-    #[error("{0}")]
-    LimitReached(String),
+    #[error("{}", .0.message())]
+    LimitReached(Limit),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -381,7 +381,7 @@ impl Rooms {
         self.check_grant(caller, Some(&key.room_id), 0, 0)?;
         match self
             .store
-            .update_custom(key, field, op, self.clock.now_ms())
+            .update_custom(key, &caller.user_id, field, op, self.clock.now_ms())
             .await?
         {
             CustomOutcome::Updated(custom) => Ok(custom),
@@ -389,6 +389,7 @@ impl Rooms {
                 "a room has at most {MAX_CUSTOM_FIELDS} custom fields"
             ))),
             CustomOutcome::NoRoom => Err(RoomError::NoSuchRoom),
+            CustomOutcome::NotPresent => Err(RoomError::NotMember),
         }
     }
 
@@ -490,13 +491,7 @@ impl Rooms {
 }
 
 fn limit_reached(limit: Limit) -> RoomError {
-    RoomError::LimitReached(
-        match limit {
-            Limit::Rooms => "the server holds its maximum of rooms; try again later",
-            Limit::RoomsPerUser => "this user is in (or has created) its maximum of rooms",
-        }
-        .into(),
-    )
+    RoomError::LimitReached(limit)
 }
 
 fn check_len(field: &'static str, value: &str, max: usize) -> RoomResult<()> {

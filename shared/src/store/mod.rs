@@ -44,6 +44,22 @@ pub enum Limit {
     /// Rooms one user is in, as member or viewer, or has created and nobody joined yet
     /// (`RTCROOM_MAX_ROOMS_PER_USER`).
     RoomsPerUser,
+    /// Users whose logged-out sessions are remembered (`RTCROOM_MAX_REVOKED_USERS`).
+    RevokedUsers,
+}
+
+impl Limit {
+    /// What the client is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Limit::Rooms => "the server holds its maximum of rooms; try again later",
+            Limit::RoomsPerUser => "this user is in (or has created) its maximum of rooms",
+            Limit::RevokedUsers => {
+                "the server remembers its maximum of logged-out sessions; this token stays valid \
+                 until it expires"
+            }
+        }
+    }
 }
 
 /// What a store may hold (enforced by the embedded store, whose memory is the process's).
@@ -55,6 +71,8 @@ pub struct StoreLimits {
     pub max_event_bytes_per_room: usize,
     /// An ended room's last events are kept this long for their readers, then freed.
     pub closed_room_keep_ms: u64,
+    /// Users whose logged-out sessions are remembered until their tokens expire.
+    pub max_revoked_users: usize,
 }
 
 impl Default for StoreLimits {
@@ -64,6 +82,7 @@ impl Default for StoreLimits {
             max_rooms_per_user: 20,
             max_event_bytes_per_room: 1 << 20,
             closed_room_keep_ms: 60_000,
+            max_revoked_users: 1_000_000,
         }
     }
 }
@@ -136,6 +155,8 @@ pub enum CustomOutcome {
     /// A new field would exceed `MAX_CUSTOM_FIELDS`.
     TooManyFields,
     NoRoom,
+    /// The caller is neither a member nor a viewer of the room.
+    NotPresent,
 }
 
 /// Told after each committed write that recorded events: the room, and its last sequence
@@ -275,10 +296,12 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Live viewers of a present room in join order, or `None` when the room is not present.
     async fn audiences(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<Vec<Audience>>>;
 
-    /// Applies a counter change to a present room (at most `MAX_CUSTOM_FIELDS` fields).
+    /// Applies a counter change to a present room (at most `MAX_CUSTOM_FIELDS` fields) for
+    /// one of its members or viewers, in the same atomic step as that check.
     async fn update_custom(
         &self,
         key: &RoomKey,
+        user_id: &str,
         field: &str,
         op: CustomOp,
         now_ms: u64,
@@ -319,4 +342,20 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Evicts expired members and viewers, ends rooms that lost their creator or everyone,
     /// reclaims inactive rooms, and drops old events; records the leave events.
     async fn sweep(&self, now_ms: u64) -> StoreResult<SweepReport>;
+
+    /// Logout: ends every session of `user_id` whose token was issued at or before
+    /// `issued_through_ms` (the logging-out token's issue time), remembered until
+    /// `keep_until_secs` (when every such token has expired). Never moves an earlier
+    /// revocation back. `false` when the store already remembers its most revocations
+    /// (`StoreLimits::max_revoked_users`) and this one was not kept.
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        issued_through_ms: u64,
+        keep_until_secs: u64,
+    ) -> StoreResult<bool>;
+
+    /// The issue time through which `user_id`'s tokens are revoked (epoch ms), 0 when none
+    /// is in force.
+    async fn sessions_revoked_through(&self, user_id: &str, now_ms: u64) -> StoreResult<u64>;
 }

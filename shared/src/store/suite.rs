@@ -53,7 +53,8 @@ macro_rules! room_store_suite {
             event_numbers_keep_rising_across_room_lifetimes,
             concurrent_joins_admit_exactly_the_capacity,
             concurrent_creates_of_one_id_make_one_room,
-            concurrent_counter_increments_are_not_lost
+            concurrent_counter_increments_are_not_lost,
+            logout_revokes_sessions_issued_up_to_a_moment_and_never_moves_back
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -961,26 +962,26 @@ pub async fn custom_counters_change_atomically(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Live, "show");
     assert_eq!(
         store
-            .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+            .update_custom(&key, "anchor", "likes", CustomOp::Inc(1), T0)
             .await
             .unwrap(),
         CustomOutcome::NoRoom
     );
     join(&*store, &key, "anchor", T0).await;
     store
-        .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+        .update_custom(&key, "anchor", "likes", CustomOp::Inc(1), T0)
         .await
         .unwrap();
     store
-        .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+        .update_custom(&key, "anchor", "likes", CustomOp::Inc(1), T0)
         .await
         .unwrap();
     store
-        .update_custom(&key, "gifts", CustomOp::Set(10), T0)
+        .update_custom(&key, "anchor", "gifts", CustomOp::Set(10), T0)
         .await
         .unwrap();
     let CustomOutcome::Updated(custom) = store
-        .update_custom(&key, "gifts", CustomOp::Dec(3), T0)
+        .update_custom(&key, "anchor", "gifts", CustomOp::Dec(3), T0)
         .await
         .unwrap()
     else {
@@ -989,6 +990,25 @@ pub async fn custom_counters_change_atomically(store: Arc<dyn RoomStore>) {
     assert_eq!(custom.get("likes"), Some(&2));
     assert_eq!(custom.get("gifts"), Some(&7));
     assert_eq!(store.room(&key, T0).await.unwrap().unwrap().custom, custom);
+    // Only the room's members and viewers change its counters.
+    assert_eq!(
+        store
+            .update_custom(&key, "stranger", "likes", CustomOp::Set(-5), T0)
+            .await
+            .unwrap(),
+        CustomOutcome::NotPresent
+    );
+    store
+        .add_audience(&key, viewer("v1", T0), 10, T0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .update_custom(&key, "v1", "likes", CustomOp::Inc(1), T0)
+            .await
+            .unwrap(),
+        CustomOutcome::Updated(c) if c.get("likes") == Some(&3)
+    ));
 }
 
 pub async fn a_room_holds_at_most_32_custom_fields(store: Arc<dyn RoomStore>) {
@@ -996,21 +1016,21 @@ pub async fn a_room_holds_at_most_32_custom_fields(store: Arc<dyn RoomStore>) {
     join(&*store, &key, "anchor", T0).await;
     for i in 0..crate::model::MAX_CUSTOM_FIELDS {
         let outcome = store
-            .update_custom(&key, &format!("f{i}"), CustomOp::Set(1), T0)
+            .update_custom(&key, "anchor", &format!("f{i}"), CustomOp::Set(1), T0)
             .await
             .unwrap();
         assert!(matches!(outcome, CustomOutcome::Updated(_)), "field {i}");
     }
     assert_eq!(
         store
-            .update_custom(&key, "one_more", CustomOp::Inc(1), T0)
+            .update_custom(&key, "anchor", "one_more", CustomOp::Inc(1), T0)
             .await
             .unwrap(),
         CustomOutcome::TooManyFields
     );
     assert!(matches!(
         store
-            .update_custom(&key, "f0", CustomOp::Inc(1), T0)
+            .update_custom(&key, "anchor", "f0", CustomOp::Inc(1), T0)
             .await
             .unwrap(),
         CustomOutcome::Updated(_)
@@ -1105,7 +1125,7 @@ pub async fn concurrent_counter_increments_are_not_lost(store: Arc<dyn RoomStore
             let key = key.clone();
             tokio::spawn(async move {
                 store
-                    .update_custom(&key, "likes", CustomOp::Inc(1), T0)
+                    .update_custom(&key, "anchor", "likes", CustomOp::Inc(1), T0)
                     .await
                     .unwrap()
             })
@@ -1116,4 +1136,30 @@ pub async fn concurrent_counter_increments_are_not_lost(store: Arc<dyn RoomStore
     }
     let room = store.room(&key, T0).await.unwrap().unwrap();
     assert_eq!(room.custom.get("likes"), Some(&100));
+}
+
+pub async fn logout_revokes_sessions_issued_up_to_a_moment_and_never_moves_back(
+    store: Arc<dyn RoomStore>,
+) {
+    let keep = T0 / 1000 + 100;
+    assert_eq!(store.sessions_revoked_through("u1", T0).await.unwrap(), 0);
+    assert!(store.revoke_sessions("u1", T0 - 5_000, keep).await.unwrap());
+    assert_eq!(
+        store.sessions_revoked_through("u1", T0).await.unwrap(),
+        T0 - 5_000
+    );
+    // An older token logging out later revokes nothing new.
+    assert!(store.revoke_sessions("u1", T0 - 9_000, keep).await.unwrap());
+    assert_eq!(
+        store.sessions_revoked_through("u1", T0).await.unwrap(),
+        T0 - 5_000
+    );
+    assert_eq!(store.sessions_revoked_through("u2", T0).await.unwrap(), 0);
+    // Once every revoked token has expired, the revocation is gone.
+    let later = T0 + 101_000;
+    store.sweep(later).await.unwrap();
+    assert_eq!(
+        store.sessions_revoked_through("u1", later).await.unwrap(),
+        0
+    );
 }

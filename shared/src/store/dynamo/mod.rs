@@ -12,6 +12,8 @@
 
 pub mod connections;
 pub mod items;
+mod locks;
+mod sessions;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod testing;
 
@@ -88,12 +90,12 @@ pub struct DynamoStore {
     /// Writes to one room from this process queue here instead of racing each other through
     /// DynamoDB: optimistic retries cost O(n²) requests among n contenders, and only writers
     /// in *other* processes (or Lambda instances) need the table to arbitrate.
-    room_locks: Box<[tokio::sync::Mutex<()>]>,
+    /// One lock per room being written, dropped with its last user: unrelated rooms never
+    /// queue behind each other, and a hung store holds up only the callers of its room (whose
+    /// wait the request deadline bounds).
+    room_locks: locks::RoomLocks,
     listeners: Listeners,
 }
-
-/// Stripes of `room_locks`: rooms sharing a stripe merely queue behind each other.
-const ROOM_LOCK_STRIPES: usize = 256;
 
 /// A room partition as read.
 struct Loaded {
@@ -119,17 +121,16 @@ impl DynamoStore {
             client,
             table: table.into(),
             counters: Counters::default(),
-            room_locks: (0..ROOM_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            room_locks: locks::RoomLocks::default(),
             listeners: Listeners::default(),
         }
     }
 
     /// A client configured from the environment (`AWS_REGION`, credentials,
-    /// `AWS_ENDPOINT_URL_DYNAMODB`), over rustls/ring, with few retries and short timeouts so
-    /// that a store outage becomes a prompt "retry later" (code 100), not a hanging client.
-    pub async fn connect(table: impl Into<String>) -> Self {
+    /// `AWS_ENDPOINT_URL_DYNAMODB`), over rustls/ring, with few retries and timeouts within
+    /// `deadline` (a call's whole time, `RTCROOM_REQUEST_TIMEOUT_SECS`; each attempt half of
+    /// it), so that a store outage becomes a prompt "retry later" (code 100).
+    pub async fn connect(table: impl Into<String>, deadline: Duration) -> Self {
         use aws_config::retry::RetryConfig;
         use aws_config::timeout::TimeoutConfig;
         use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -141,8 +142,8 @@ impl DynamoStore {
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(4))
+                    .operation_attempt_timeout((deadline / 2).max(Duration::from_secs(1)))
+                    .operation_timeout(deadline)
                     .build(),
             )
             .load()
@@ -361,13 +362,7 @@ impl DynamoStore {
         now_ms: u64,
         mut apply: impl FnMut(&mut RoomRecord) -> R,
     ) -> StoreResult<(R, SweepReport)> {
-        let stripe = {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            key.hash(&mut hasher);
-            hasher.finish() as usize % ROOM_LOCK_STRIPES
-        };
-        let _queued = self.room_locks[stripe].lock().await;
+        let _queued = self.room_locks.lock(key).await;
         let started = Instant::now();
         for attempt in 0u32.. {
             let loaded = self.load(key).await?;
@@ -911,11 +906,12 @@ impl RoomStore for DynamoStore {
     async fn update_custom(
         &self,
         key: &RoomKey,
+        user_id: &str,
         field: &str,
         op: CustomOp,
         now_ms: u64,
     ) -> StoreResult<CustomOutcome> {
-        self.apply(key, now_ms, |r| r.update_custom(field, op, now_ms))
+        self.apply(key, now_ms, |r| r.update_custom(user_id, field, op, now_ms))
             .await
     }
 
@@ -1023,6 +1019,20 @@ impl RoomStore for DynamoStore {
             .iter()
             .map(decode_event)
             .collect()
+    }
+
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        issued_through_ms: u64,
+        keep_until_secs: u64,
+    ) -> StoreResult<bool> {
+        self.revoke(user_id, issued_through_ms, keep_until_secs)
+            .await
+    }
+
+    async fn sessions_revoked_through(&self, user_id: &str, now_ms: u64) -> StoreResult<u64> {
+        self.revoked_through(user_id, now_ms).await
     }
 
     async fn sweep(&self, now_ms: u64) -> StoreResult<SweepReport> {

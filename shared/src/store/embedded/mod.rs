@@ -12,6 +12,8 @@
 
 mod state;
 
+use std::collections::{BTreeSet, HashMap};
+
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
@@ -34,6 +36,16 @@ pub struct EmbeddedStore {
     limits: StoreLimits,
     /// Rooms the sweeper has visited, in all.
     visits: std::sync::atomic::AtomicU64,
+    /// Logged-out sessions, under their own lock: every authenticated call reads them.
+    revoked: Mutex<Revocations>,
+}
+
+/// Per user, the issue time its tokens are revoked through and until when that matters;
+/// the same users by that second time, for the sweeper.
+#[derive(Debug, Default)]
+struct Revocations {
+    of_user: HashMap<String, (u64, u64)>,
+    by_expiry: BTreeSet<(u64, String)>,
 }
 
 impl EmbeddedStore {
@@ -46,6 +58,7 @@ impl EmbeddedStore {
             inner: Mutex::default(),
             limits,
             visits: Default::default(),
+            revoked: Mutex::default(),
         }
     }
 
@@ -279,6 +292,7 @@ impl RoomStore for EmbeddedStore {
     async fn update_custom(
         &self,
         key: &RoomKey,
+        user_id: &str,
         field: &str,
         op: CustomOp,
         now_ms: u64,
@@ -288,7 +302,7 @@ impl RoomStore for EmbeddedStore {
             return Ok(CustomOutcome::NoRoom);
         }
         Ok(self.write_now(&mut inner, key, now_ms, |r| {
-            r.update_custom(field, op, now_ms)
+            r.update_custom(user_id, field, op, now_ms)
         }))
     }
 
@@ -354,6 +368,35 @@ impl RoomStore for EmbeddedStore {
             .unwrap_or_default())
     }
 
+    async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        issued_through_ms: u64,
+        keep_until_secs: u64,
+    ) -> StoreResult<bool> {
+        let mut revoked = self.revoked.lock();
+        let Revocations { of_user, by_expiry } = &mut *revoked;
+        let (through, keep) = match of_user.get(user_id) {
+            Some(&(t, k)) => {
+                by_expiry.remove(&(k, user_id.to_owned()));
+                (t.max(issued_through_ms), k.max(keep_until_secs))
+            }
+            None if of_user.len() >= self.limits.max_revoked_users => return Ok(false),
+            None => (issued_through_ms, keep_until_secs),
+        };
+        of_user.insert(user_id.to_owned(), (through, keep));
+        by_expiry.insert((keep, user_id.to_owned()));
+        Ok(true)
+    }
+
+    async fn sessions_revoked_through(&self, user_id: &str, now_ms: u64) -> StoreResult<u64> {
+        let revoked = self.revoked.lock();
+        Ok(match revoked.of_user.get(user_id) {
+            Some(&(through, keep)) if keep.saturating_mul(1000) >= now_ms => through,
+            _ => 0,
+        })
+    }
+
     /// Visits the rooms something is due in, a batch per hold of the lock, yielding between
     /// batches so that calls are served meanwhile.
     async fn sweep(&self, now_ms: u64) -> StoreResult<SweepReport> {
@@ -377,9 +420,24 @@ impl RoomStore for EmbeddedStore {
             };
             if !more {
                 self.inner.lock().compact();
+                self.forget_lapsed_revocations(now_ms);
                 return Ok(report);
             }
             tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl EmbeddedStore {
+    /// Revocations whose tokens have all expired protect nothing any more.
+    fn forget_lapsed_revocations(&self, now_ms: u64) {
+        let mut revoked = self.revoked.lock();
+        while let Some((t, user)) = revoked.by_expiry.first().cloned() {
+            if t.saturating_mul(1000) >= now_ms {
+                break;
+            }
+            revoked.by_expiry.pop_first();
+            revoked.of_user.remove(&user);
         }
     }
 }

@@ -9,13 +9,12 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::{
-    AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
-    LeaveOutcome, Message, MessageOutcome, StreamReport, SweepReport,
+    AudienceOutcome, CreateOutcome, DestroyOutcome, JoinOutcome, JoinRequest, LeaveOutcome,
+    Message, MessageOutcome, StreamReport, SweepReport,
 };
 use crate::model::{
-    Audience, CustomOp, DissolveReason, EVENT_RETENTION_MS, Event, EventKind,
-    INACTIVE_ROOM_RECLAIM_MS, LeaveReason, MAX_CUSTOM_FIELDS, Member, RoomKey, RoomType, RoomView,
-    room_is_present,
+    Audience, DissolveReason, EVENT_RETENTION_MS, Event, EventKind, INACTIVE_ROOM_RECLAIM_MS,
+    LeaveReason, Member, RoomKey, RoomType, RoomView, room_is_present,
 };
 
 /// A room's slot: the room while it exists, and its event numbering (and, in memory, its event
@@ -536,27 +535,6 @@ impl RoomRecord {
             .as_ref()
             .is_some_and(|s| s.members.iter().any(|m| m.stream_id == stream_id))
     }
-
-    pub fn update_custom(&mut self, field: &str, op: CustomOp, now_ms: u64) -> CustomOutcome {
-        let Some(state) = self.active() else {
-            return CustomOutcome::NoRoom;
-        };
-        if !state.custom.contains_key(field) && state.custom.len() >= MAX_CUSTOM_FIELDS {
-            return CustomOutcome::TooManyFields;
-        }
-        let value = state.custom.entry(field.to_owned()).or_insert(0);
-        *value = op.apply(*value);
-        let value = *value;
-        let custom = state.custom.clone();
-        self.record(
-            now_ms,
-            EventKind::CustomChanged {
-                field: field.to_owned(),
-                value,
-            },
-        );
-        CustomOutcome::Updated(custom)
-    }
 }
 
 /// Removes up to `max` expired entries, oldest deadline first, and returns them in that order.
@@ -590,6 +568,7 @@ fn take_expired<T>(
     taken
 }
 
+mod custom;
 mod events;
 #[cfg(test)]
 mod tests;
