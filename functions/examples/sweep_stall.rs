@@ -71,24 +71,28 @@ struct Beats {
     outside: Vec<f64>,
 }
 
-fn percentile(v: &mut [f64], p: f64) -> f64 {
+/// "n (p50, p99, max)" of latencies in ms.
+fn summary(v: &mut [f64]) -> String {
+    if v.is_empty() {
+        return "0".into();
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
+    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    format!(
+        "{} (p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms)",
+        v.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    )
 }
 
 fn report(what: &str, sweep: Duration, beats: &mut Beats) {
-    let Beats { during, outside } = beats;
     println!(
-        "{what}: sweep took {:.1} ms; heartbeats during it: {} (p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms); \
-         outside: {} (p50 {:.3} ms, p99 {:.3} ms)",
+        "{what}: the sweep took {:.1} ms; heartbeats during it: {}; outside it: {}",
         sweep.as_secs_f64() * 1000.0,
-        during.len(),
-        percentile(during, 0.5),
-        percentile(during, 0.99),
-        percentile(during, 1.0),
-        outside.len(),
-        percentile(outside, 0.5),
-        percentile(outside, 0.99),
+        summary(&mut beats.during),
+        summary(&mut beats.outside),
     );
 }
 

@@ -78,11 +78,11 @@ async fn main() {
         )
         .await
         .unwrap();
-    let flv = pushers["pushers"]
-        .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["userID"] == "soak_alice"))
-        .and_then(|p| p["playURL"].as_str())
-        .map(str::to_owned);
+    // The room's HTTP-FLV URL is its creator's (alice's) stream, as the audience plays it.
+    let flv = pushers["mixedPlayURL"]
+        .as_str()
+        .map(str::to_owned)
+        .expect("get_pushers answers mixedPlayURL");
     let mut publisher = std::process::Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -109,7 +109,7 @@ async fn main() {
         .spawn()
         .expect("ffmpeg is installed");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let player = flv.map(|flv| {
+    let player = Some(&flv).map(|flv| {
         std::process::Command::new("ffmpeg")
             .args([
                 "-hide_banner",

@@ -8,6 +8,9 @@ use super::super::record::RoomRecord;
 use super::super::{Listeners, StoreLimits, SweepReport};
 use crate::model::{EVENT_RETENTION_MS, EventKind, RoomKey};
 
+/// Event bytes an ended room keeps for its readers (at least its last event, `roomClosed`).
+pub(super) const CLOSED_ROOM_EVENT_BYTES: usize = 4 * 1024;
+
 #[derive(Debug, Default)]
 pub(super) struct Inner {
     /// Told of each write that recorded events.
@@ -77,6 +80,13 @@ impl Inner {
         let last_seq = (record.last_seq != seq_before).then_some(record.last_seq);
         let listed_after = record.listed_at();
         let exists = record.state.is_some();
+        if existed && !exists {
+            // An ended room is kept a while only so that its readers hear it end: its last
+            // few events do that (one further behind gets `resync`). Keeping all of them let
+            // one user pin gigabytes by opening, filling and leaving rooms in a loop.
+            record.trim_events(CLOSED_ROOM_EVENT_BYTES);
+            record.events.shrink_to_fit();
+        }
         let still_inactive = record.state.as_ref().is_some_and(|s| s.creator.is_none());
         let deadline = record.next_deadline(limits.closed_room_keep_ms);
         let forget = !exists && deadline.is_none_or(|d| d <= now_ms);
