@@ -109,31 +109,29 @@ async fn main() {
         .spawn()
         .expect("ffmpeg is installed");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let player = Some(&flv).map(|flv| {
-        std::process::Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-stats_period",
-                "1",
-                "-progress",
-                "pipe:1",
-            ])
-            .args([
-                "-i",
-                &flv,
-                "-t",
-                &(seconds - 4).to_string(),
-                "-f",
-                "null",
-                "-",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("ffmpeg is installed")
-    });
+    let player = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-stats_period",
+            "1",
+            "-progress",
+            "pipe:1",
+        ])
+        .args([
+            "-i",
+            flv.as_str(),
+            "-t",
+            &(seconds - 4).to_string(),
+            "-f",
+            "null",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg is installed");
 
     let rtmp = client::split_url(&push_url).expect("an RTMP push URL").0;
     let attacks = Arc::new(Attacks::default());
@@ -176,21 +174,16 @@ async fn main() {
 
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     t.stop.store(true, Ordering::Relaxed);
-    let frames = match player {
-        Some(player) => {
-            let out = tokio::task::spawn_blocking(move || player.wait_with_output())
-                .await
-                .unwrap()
-                .expect("the player ran");
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| l.strip_prefix("frame="))
-                .filter_map(|f| f.trim().parse::<u64>().ok())
-                .max()
-                .unwrap_or(0)
-        }
-        None => 0,
-    };
+    let played = tokio::task::spawn_blocking(move || player.wait_with_output())
+        .await
+        .unwrap()
+        .expect("the player ran");
+    let frames = String::from_utf8_lossy(&played.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .filter_map(|f| f.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
     let _ = publisher.kill();
     let _ = publisher.wait();
     for task in tasks {
