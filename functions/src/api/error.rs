@@ -18,7 +18,9 @@
 //! | 104 | a server limit was reached (rooms per user, rooms in all, connections): retry later |
 
 use rtcroom_shared::rooms::RoomError;
-use rtcroom_shared::store::StoreError;
+use rtcroom_shared::store::{Limit, StoreError};
+
+use crate::metrics::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -60,6 +62,31 @@ impl ApiError {
                 RoomError::Store(StoreError::Corrupt(_)) => 6,
             },
         }
+    }
+
+    /// The refusal counter (`/metrics`) an error adds to, beside its code: the one place that
+    /// classifies errors.
+    pub fn refusal(&self) -> Option<Refusal> {
+        Some(match self {
+            ApiError::Auth(_) | ApiError::Room(RoomError::Forbidden(_)) => Refusal::Auth,
+            ApiError::Missing(_) | ApiError::Invalid(_) | ApiError::Room(RoomError::Invalid(_)) => {
+                Refusal::Invalid
+            }
+            ApiError::Malformed(_)
+            | ApiError::Room(RoomError::TooLong { .. } | RoomError::BadJson(_)) => {
+                Refusal::Malformed
+            }
+            ApiError::Room(
+                RoomError::NoSuchRoom | RoomError::NotCreator | RoomError::NotMember,
+            ) => Refusal::NotAllowed,
+            ApiError::Room(RoomError::LimitReached(limit)) => match limit {
+                Limit::Rooms => Refusal::RoomsInAll,
+                Limit::RoomsPerUser => Refusal::RoomsPerUser,
+                Limit::RevokedUsers => Refusal::Revocations,
+            },
+            ApiError::Room(RoomError::Store(_)) => Refusal::StoreUnavailable,
+            _ => return None,
+        })
     }
 
     /// What the user is told. Store failures are described to the operator (in the log), not

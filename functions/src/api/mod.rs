@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use rtcroom_shared::model::RoomType;
 use rtcroom_shared::rooms::RoomError;
-use rtcroom_shared::store::{Limit, StoreError};
+use rtcroom_shared::store::StoreError;
 use rtcroom_shared::token::Session;
 
 use crate::app::App;
@@ -248,7 +248,7 @@ pub async fn handle(app: &App, only: Option<Endpoint>, request: ApiRequest<'_>) 
     if timed_out {
         app.metrics.refused(Refusal::RequestTimeout);
     } else if let Err(e) = &result
-        && let Some(why) = refusal(e)
+        && let Some(why) = e.refusal()
     {
         app.metrics.refused(why);
     }
@@ -265,28 +265,6 @@ pub async fn handle(app: &App, only: Option<Endpoint>, request: ApiRequest<'_>) 
         ),
     }
     ApiResponse { status, body }
-}
-
-/// The refusal counter an error adds to.
-fn refusal(e: &ApiError) -> Option<Refusal> {
-    Some(match e {
-        ApiError::Auth(_) | ApiError::Room(RoomError::Forbidden(_)) => Refusal::Auth,
-        ApiError::Missing(_) | ApiError::Invalid(_) | ApiError::Room(RoomError::Invalid(_)) => {
-            Refusal::Invalid
-        }
-        ApiError::Malformed(_)
-        | ApiError::Room(RoomError::TooLong { .. } | RoomError::BadJson(_)) => Refusal::Malformed,
-        ApiError::Room(RoomError::NoSuchRoom | RoomError::NotCreator | RoomError::NotMember) => {
-            Refusal::NotAllowed
-        }
-        ApiError::Room(RoomError::LimitReached(limit)) => match limit {
-            Limit::Rooms => Refusal::RoomsInAll,
-            Limit::RoomsPerUser => Refusal::RoomsPerUser,
-            Limit::RevokedUsers => Refusal::Revocations,
-        },
-        ApiError::Room(RoomError::Store(_)) => Refusal::StoreUnavailable,
-        _ => return None,
-    })
 }
 
 async fn dispatch(

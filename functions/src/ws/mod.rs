@@ -133,8 +133,7 @@ pub async fn handle(hub: Arc<EventHub>, mut request: Request<Incoming>) -> Respo
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     tokio::spawn(async move {
-        let metrics = &hub.app.metrics;
-        metrics.ws_connections.inc();
+        hub.app.metrics.ws_connections.inc();
         match websocket.await {
             Ok(ws) => connection::serve(hub.clone(), ws, target.session, start).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
