@@ -4,6 +4,8 @@
 mod events;
 mod faults;
 mod hardening;
+mod identity;
+mod leaving;
 mod list;
 mod live;
 mod presence;
@@ -19,9 +21,11 @@ use crate::case::Case;
 pub fn all() -> Vec<Case> {
     [
         session::cases(),
+        identity::cases(),
         wire::cases(),
         streams::cases(),
         rooms::cases(),
+        leaving::cases(),
         presence::cases(),
         list::cases(),
         live::cases(),

@@ -239,6 +239,28 @@ fn decode(input: &mut &[u8], depth: usize) -> Result<Amf, AmfError> {
     })
 }
 
+/// An `onStatus` info object.
+pub(crate) fn status(level: &str, code: &str, description: &str) -> Amf {
+    Amf::object(&[
+        ("level", Amf::String(level.into())),
+        ("code", Amf::String(code.into())),
+        ("description", Amf::String(description.into())),
+    ])
+}
+
+/// `@setDataFrame("onMetaData", {...})` → `onMetaData({...})`, as players expect it.
+pub(crate) fn metadata(m: &crate::rtmp::chunk::Message) -> Option<bytes::Bytes> {
+    let values = decode_all(&m.payload).ok()?;
+    let values = match values.first().and_then(Amf::str) {
+        Some("@setDataFrame") => &values[1..],
+        _ => &values[..],
+    };
+    if values.first().and_then(Amf::str) != Some("onMetaData") {
+        return None;
+    }
+    Some(bytes::Bytes::from(encode_all(values)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,4 +3,5 @@
 pub mod amf0;
 pub mod chunk;
 pub mod handshake;
+pub mod relay;
 pub mod session;

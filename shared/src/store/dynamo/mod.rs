@@ -10,15 +10,19 @@
 //! Costs: `pusher_heartbeat` = 1 UpdateItem; `get_pushers` = 1 Query; a join = 1 Query + 1
 //! transaction; the sweeper = one Query per due-index shard + work per expired entry.
 
+mod commit;
 pub mod connections;
+mod counters;
 pub mod items;
 mod locks;
 mod sessions;
+mod single;
+mod table;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod testing;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -32,6 +36,8 @@ use aws_sdk_dynamodb::types::{
     StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 
+use self::counters::Counters;
+pub use self::counters::RequestCounts;
 use self::items::*;
 use super::record::{RoomRecord, RoomState};
 use super::{
@@ -48,51 +54,11 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 /// How long a write keeps retrying against concurrent writers before answering "retry later".
 const CONTENTION_BUDGET: Duration = Duration::from_secs(20);
 
-/// DynamoDB requests made, by operation, for the cost assertions and for operators.
-#[derive(Debug, Default)]
-struct Counters {
-    get_item: AtomicU64,
-    query: AtomicU64,
-    update_item: AtomicU64,
-    transact_write: AtomicU64,
-    batch_write: AtomicU64,
-    delete_item: AtomicU64,
-}
-
-/// A snapshot of [`DynamoStore::requests`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct RequestCounts {
-    pub get_item: u64,
-    pub query: u64,
-    pub update_item: u64,
-    pub transact_write: u64,
-    pub batch_write: u64,
-    pub delete_item: u64,
-}
-
-impl RequestCounts {
-    pub fn since(self, before: RequestCounts) -> RequestCounts {
-        RequestCounts {
-            get_item: self.get_item - before.get_item,
-            query: self.query - before.query,
-            update_item: self.update_item - before.update_item,
-            transact_write: self.transact_write - before.transact_write,
-            batch_write: self.batch_write - before.batch_write,
-            delete_item: self.delete_item - before.delete_item,
-        }
-    }
-}
-
 pub struct DynamoStore {
     client: Client,
     table: String,
     counters: Counters,
-    /// Writes to one room from this process queue here instead of racing each other through
-    /// DynamoDB: optimistic retries cost O(n²) requests among n contenders, and only writers
-    /// in *other* processes (or Lambda instances) need the table to arbitrate.
-    /// One lock per room being written, dropped with its last user: unrelated rooms never
-    /// queue behind each other, and a hung store holds up only the callers of its room (whose
-    /// wait the request deadline bounds).
+    /// Writes to one room from this process take turns here (`locks.rs`).
     room_locks: locks::RoomLocks,
     listeners: Listeners,
 }
@@ -157,101 +123,6 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
-    }
-
-    pub fn requests(&self) -> RequestCounts {
-        let c = &self.counters;
-        RequestCounts {
-            get_item: c.get_item.load(Ordering::Relaxed),
-            query: c.query.load(Ordering::Relaxed),
-            update_item: c.update_item.load(Ordering::Relaxed),
-            transact_write: c.transact_write.load(Ordering::Relaxed),
-            batch_write: c.batch_write.load(Ordering::Relaxed),
-            delete_item: c.delete_item.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Creates the table with its indexes, TTL and stream, as `template.yaml` declares it.
-    /// For local use and tests; an existing table is left as it is.
-    pub async fn create_table(&self) -> StoreResult<()> {
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("name and type are set")
-        };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .expect("name and type are set")
-        };
-        let index = |name: &str, pk: &str, sk: Option<&str>| {
-            GlobalSecondaryIndex::builder()
-                .index_name(name)
-                .set_key_schema(Some(
-                    std::iter::once(key(pk, KeyType::Hash))
-                        .chain(sk.map(|sk| key(sk, KeyType::Range)))
-                        .collect(),
-                ))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .expect("name, keys and projection are set")
-        };
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .set_attribute_definitions(Some(
-                ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk"]
-                    .map(attr)
-                    .to_vec(),
-            ))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .global_secondary_indexes(index(GSI_LIST, "gsi1pk", Some("gsi1sk")))
-            .global_secondary_indexes(index(GSI_DUE, "gsi2pk", Some("gsi2sk")))
-            .global_secondary_indexes(index(GSI_STREAM, "gsi3pk", None))
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewAndOldImages)
-                    .build()
-                    .expect("enabled is set"),
-            )
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
-            {
-                return Ok(());
-            }
-            Err(e) => return Err(unavailable(e)),
-        }
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name("ttl")
-                    .enabled(true)
-                    .build()
-                    .expect("name and flag are set"),
-            )
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 
     /// Every page of a Query (each page is one request, counted).
@@ -399,347 +270,6 @@ impl DynamoStore {
         rule: impl FnMut(&mut RoomRecord) -> R,
     ) -> StoreResult<R> {
         Ok(self.write_room(key, now_ms, rule).await?.0)
-    }
-
-    /// Writes what changed between `loaded` and `record`, conditioned on the version read.
-    async fn commit(
-        &self,
-        key: &RoomKey,
-        loaded: &Loaded,
-        record: &RoomRecord,
-        now_ms: u64,
-    ) -> Result<(), WriteError> {
-        let before = &loaded.record;
-        if record.state == before.state
-            && record.last_seq == before.last_seq
-            && loaded.stale.is_empty()
-        {
-            return Ok(());
-        }
-        let old_epoch = loaded.meta.as_ref().map_or(0, |m| m.epoch);
-        let epoch = if before.state.is_none() && record.state.is_some() {
-            old_epoch + 1
-        } else {
-            old_epoch
-        };
-        let meta = match &record.state {
-            Some(state) => MetaItem {
-                state: if state.creator.is_some() {
-                    MetaState::Active
-                } else {
-                    MetaState::Inactive
-                },
-                room_info: state.room_info.clone(),
-                creator: state.creator.clone(),
-                created_at_ms: state.created_at_ms,
-                custom: state.custom.clone(),
-                last_seq: record.last_seq,
-                version: loaded.meta.as_ref().map_or(0, |m| m.version) + 1,
-                epoch,
-            },
-            None => MetaItem {
-                state: MetaState::Closed,
-                room_info: String::new(),
-                creator: None,
-                created_at_ms: loaded.meta.as_ref().map_or(now_ms, |m| m.created_at_ms),
-                custom: Default::default(),
-                last_seq: record.last_seq,
-                version: loaded.meta.as_ref().map_or(0, |m| m.version) + 1,
-                epoch,
-            },
-        };
-        let mut required = Vec::new();
-        let mut movable_deletes = Vec::new();
-        let meta_put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(meta.encode(key, now_ms)));
-        let meta_put = match &loaded.meta {
-            Some(m) => meta_put
-                .condition_expression("ver = :ver")
-                .expression_attribute_values(":ver", n(m.version)),
-            None => meta_put.condition_expression("attribute_not_exists(pk)"),
-        };
-        required.push(
-            TransactWriteItem::builder()
-                .put(meta_put.build().expect("table and item are set"))
-                .build(),
-        );
-        for event in &record.events {
-            required.push(self.put_item(encode_event(key, event)));
-        }
-        let same_room = epoch == old_epoch && before.state.is_some();
-        let (old_members, old_audiences) = match (&before.state, same_room) {
-            (Some(s), true) => (s.members.as_slice(), s.audiences.as_slice()),
-            _ => (&[][..], &[][..]),
-        };
-        if let Some(state) = &record.state {
-            let order = |ords: &HashMap<String, u64>, user: &str| {
-                ords.get(user)
-                    .copied()
-                    .filter(|_| same_room)
-                    .unwrap_or(record.last_seq)
-            };
-            for m in changed(&state.members, old_members) {
-                let ord = order(&loaded.member_ord, &m.user_id);
-                required.push(self.put_item(encode_member(key, m, epoch, ord)));
-            }
-            for a in changed(&state.audiences, old_audiences) {
-                let ord = order(&loaded.audience_ord, &a.user_id);
-                required.push(self.put_item(encode_audience(key, a, epoch, ord)));
-            }
-        }
-        // Entries gone from the room. While the room lives these deletes are part of the
-        // change (an eviction must not be evicted twice); once it is closed they are
-        // leftovers of a closed epoch that nobody reads, and may follow the transaction.
-        let kept = |prefix: &str, user: &str| match &record.state {
-            Some(s) if prefix == MEMBER_PREFIX => s.members.iter().any(|m| m.user_id == user),
-            Some(s) => s.audiences.iter().any(|a| a.user_id == user),
-            None => false,
-        };
-        let gone = before
-            .state
-            .iter()
-            .flat_map(|s| {
-                s.members
-                    .iter()
-                    .map(|m| (MEMBER_PREFIX, &m.user_id))
-                    .chain(s.audiences.iter().map(|a| (AUDIENCE_PREFIX, &a.user_id)))
-            })
-            .filter(|(prefix, user)| !kept(prefix, user))
-            .map(|(prefix, user)| format!("{prefix}{user}"));
-        for sk in gone {
-            if record.state.is_some() {
-                required.push(self.delete_item(&room_pk(key), &sk));
-            } else {
-                movable_deletes.push(sk);
-            }
-        }
-        movable_deletes.extend(loaded.stale.iter().cloned());
-        if required.len() > MAX_TRANSACTION_ITEMS {
-            return Err(WriteError::Failed(StoreError::Corrupt(format!(
-                "a change to room {} needs {} items in one transaction",
-                key.room_id,
-                required.len()
-            ))));
-        }
-        let room = MAX_TRANSACTION_ITEMS - required.len();
-        let overflow = movable_deletes.split_off(movable_deletes.len().min(room));
-        for sk in &movable_deletes {
-            required.push(self.delete_item(&room_pk(key), sk));
-        }
-        self.counters.transact_write.fetch_add(1, Ordering::Relaxed);
-        let sent = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(required))
-            .send()
-            .await;
-        if let Err(e) = sent {
-            let conflict = match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    cancelled.cancellation_reasons().iter().any(|r| {
-                        matches!(
-                            r.code(),
-                            Some("ConditionalCheckFailed" | "TransactionConflict")
-                        )
-                    })
-                }
-                Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
-                _ => false,
-            };
-            return Err(if conflict {
-                WriteError::Conflict
-            } else {
-                WriteError::Failed(unavailable(e))
-            });
-        }
-        if !overflow.is_empty() {
-            self.delete_leftovers(key, overflow).await;
-        }
-        Ok(())
-    }
-
-    /// Best effort: leftovers of a closed room are invisible to every reader (their epoch is
-    /// not the room's), so a failure here only leaves garbage for TTL and the next write.
-    async fn delete_leftovers(&self, key: &RoomKey, sks: Vec<String>) {
-        for chunk in sks.chunks(25) {
-            let requests = chunk
-                .iter()
-                .map(|sk| {
-                    let delete = DeleteRequest::builder()
-                        .key("pk", s(room_pk(key)))
-                        .key("sk", s(sk))
-                        .build()
-                        .expect("key is set");
-                    WriteRequest::builder().delete_request(delete).build()
-                })
-                .collect();
-            self.counters.batch_write.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-            {
-                tracing::warn!(room = %key.room_id, error = %DisplayErrorContext(&e), "leftover entries not deleted");
-            }
-        }
-    }
-
-    fn put_item(&self, item: Item) -> TransactWriteItem {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .expect("table and item are set");
-        TransactWriteItem::builder().put(put).build()
-    }
-
-    fn delete_item(&self, pk: &str, sk: &str) -> TransactWriteItem {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .build()
-            .expect("table and key are set");
-        TransactWriteItem::builder().delete(delete).build()
-    }
-
-    /// One conditional UpdateItem on a member's own item: `None` when the condition failed,
-    /// else the updated attributes' old values when `old` asks for them (the heartbeat, the
-    /// hottest write, does not). `#until`, `#ttl` and `#stream` name those attributes.
-    async fn update_member<const N: usize>(
-        &self,
-        pk: &str,
-        sk: &str,
-        update: &str,
-        condition: &str,
-        values: [(&str, AttributeValue); N],
-        old: bool,
-    ) -> StoreResult<Option<Item>> {
-        self.counters.update_item.fetch_add(1, Ordering::Relaxed);
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .update_expression(update)
-            .condition_expression(condition);
-        if old {
-            request = request.return_values(ReturnValue::UpdatedOld);
-        }
-        for name in ["until", "ttl", "stream"] {
-            if update.contains(&format!("#{name}")) || condition.contains(&format!("#{name}")) {
-                request = request.expression_attribute_names(format!("#{name}"), name);
-            }
-        }
-        for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
-        }
-        match request.send().await {
-            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    /// Applies a relay report to one member item found through the stream index: `None` when
-    /// it applied to no live member, else whether the stream's live state changed.
-    async fn report_member(
-        &self,
-        key: &RoomKey,
-        pk: &str,
-        sk: &str,
-        stream_id: &str,
-        report: StreamReport,
-        now_ms: u64,
-    ) -> StoreResult<Option<bool>> {
-        let was_live = |old: Item| get_n(&old, "slive").is_ok_and(|until| now_ms < until);
-        let StreamReport::Live { keep_alive_ms } = report else {
-            return Ok(self
-                .update_member(
-                    pk,
-                    sk,
-                    "SET slive = :zero",
-                    "attribute_exists(pk) AND #until > :now AND #stream = :stream",
-                    [
-                        (":zero", n(0)),
-                        (":now", n(now_ms)),
-                        (":stream", s(stream_id)),
-                    ],
-                    true,
-                )
-                .await?
-                .map(was_live));
-        };
-        let until = now_ms + keep_alive_ms[key.room_type.index()];
-        let (due, ttl) = deadline_attributes(until);
-        let live = "attribute_exists(pk) AND #until > :now AND #stream = :stream";
-        // Extends the deadline like a heartbeat, unless a heartbeat already set a later one;
-        // then only the stream's state changes.
-        if let Some(old) = self
-            .update_member(
-                pk,
-                sk,
-                "SET #until = :until, slive = :until, gsi2sk = :due, #ttl = :ttl",
-                &format!("{live} AND #until <= :until"),
-                [
-                    (":until", n(until)),
-                    (":due", due),
-                    (":ttl", ttl),
-                    (":now", n(now_ms)),
-                    (":stream", s(stream_id)),
-                ],
-                true,
-            )
-            .await?
-        {
-            return Ok(Some(!was_live(old)));
-        }
-        Ok(self
-            .update_member(
-                pk,
-                sk,
-                "SET slive = :until",
-                live,
-                [
-                    (":until", n(until)),
-                    (":now", n(now_ms)),
-                    (":stream", s(stream_id)),
-                ],
-                true,
-            )
-            .await?
-            .map(|old| !was_live(old)))
-    }
-
-    /// Room keys with an entry whose deadline has passed, from every shard of the due index.
-    async fn due_rooms(&self, now_ms: u64) -> StoreResult<BTreeSet<String>> {
-        let mut rooms = BTreeSet::new();
-        for shard in due_shard_pks() {
-            let due = self
-                .query_all(
-                    self.client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(GSI_DUE)
-                        .key_condition_expression("gsi2pk = :shard AND gsi2sk <= :now")
-                        .expression_attribute_values(":shard", s(&shard))
-                        .expression_attribute_values(":now", s(deadline_sk(now_ms))),
-                )
-                .await?;
-            for item in due {
-                rooms.insert(get_s(&item, "pk")?.to_owned());
-            }
-        }
-        Ok(rooms)
     }
 }
 
