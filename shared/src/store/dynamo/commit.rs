@@ -13,30 +13,30 @@ impl DynamoStore {
         now_ms: u64,
     ) -> Result<(), WriteError> {
         let before = &loaded.record;
-        if record.state == before.state
-            && record.last_seq == before.last_seq
+        if record.state() == before.state()
+            && record.last_seq() == before.last_seq()
             && loaded.stale.is_empty()
         {
             return Ok(());
         }
         let old_epoch = loaded.meta.as_ref().map_or(0, |m| m.epoch);
-        let epoch = if before.state.is_none() && record.state.is_some() {
+        let epoch = if before.state().is_none() && record.state().is_some() {
             old_epoch + 1
         } else {
             old_epoch
         };
-        let meta = match &record.state {
+        let meta = match record.state() {
             Some(state) => MetaItem {
-                state: if state.creator.is_some() {
+                state: if state.creator().is_some() {
                     MetaState::Active
                 } else {
                     MetaState::Inactive
                 },
-                room_info: state.room_info.clone(),
-                creator: state.creator.clone(),
-                created_at_ms: state.created_at_ms,
-                custom: state.custom.clone(),
-                last_seq: record.last_seq,
+                room_info: state.room_info().to_owned(),
+                creator: state.creator().map(str::to_owned),
+                created_at_ms: state.created_at_ms(),
+                custom: state.custom().clone(),
+                last_seq: record.last_seq(),
                 version: loaded.meta.as_ref().map_or(0, |m| m.version) + 1,
                 epoch,
             },
@@ -46,7 +46,7 @@ impl DynamoStore {
                 creator: None,
                 created_at_ms: loaded.meta.as_ref().map_or(now_ms, |m| m.created_at_ms),
                 custom: Default::default(),
-                last_seq: record.last_seq,
+                last_seq: record.last_seq(),
                 version: loaded.meta.as_ref().map_or(0, |m| m.version) + 1,
                 epoch,
             },
@@ -67,26 +67,26 @@ impl DynamoStore {
                 .put(meta_put.build().expect("table and item are set"))
                 .build(),
         );
-        for event in &record.events {
+        for event in record.events() {
             required.push(self.put_item(encode_event(key, event)));
         }
-        let same_room = epoch == old_epoch && before.state.is_some();
-        let (old_members, old_audiences) = match (&before.state, same_room) {
-            (Some(s), true) => (s.members.as_slice(), s.audiences.as_slice()),
+        let same_room = epoch == old_epoch && before.state().is_some();
+        let (old_members, old_audiences) = match (before.state(), same_room) {
+            (Some(s), true) => (s.members(), s.audiences()),
             _ => (&[][..], &[][..]),
         };
-        if let Some(state) = &record.state {
+        if let Some(state) = record.state() {
             let order = |ords: &HashMap<String, u64>, user: &str| {
                 ords.get(user)
                     .copied()
                     .filter(|_| same_room)
-                    .unwrap_or(record.last_seq)
+                    .unwrap_or(record.last_seq())
             };
-            for m in changed(&state.members, old_members) {
+            for m in changed(state.members(), old_members) {
                 let ord = order(&loaded.member_ord, &m.user_id);
                 required.push(self.put_item(encode_member(key, m, epoch, ord)));
             }
-            for a in changed(&state.audiences, old_audiences) {
+            for a in changed(state.audiences(), old_audiences) {
                 let ord = order(&loaded.audience_ord, &a.user_id);
                 required.push(self.put_item(encode_audience(key, a, epoch, ord)));
             }
@@ -94,24 +94,24 @@ impl DynamoStore {
         // Entries gone from the room. While the room lives these deletes are part of the
         // change (an eviction must not be evicted twice); once it is closed they are
         // leftovers of a closed epoch that nobody reads, and may follow the transaction.
-        let kept = |prefix: &str, user: &str| match &record.state {
-            Some(s) if prefix == MEMBER_PREFIX => s.members.iter().any(|m| m.user_id == user),
-            Some(s) => s.audiences.iter().any(|a| a.user_id == user),
+        let kept = |prefix: &str, user: &str| match record.state() {
+            Some(s) if prefix == MEMBER_PREFIX => s.members().iter().any(|m| m.user_id == user),
+            Some(s) => s.audiences().iter().any(|a| a.user_id == user),
             None => false,
         };
         let gone = before
-            .state
-            .iter()
+            .state()
+            .into_iter()
             .flat_map(|s| {
-                s.members
+                s.members()
                     .iter()
                     .map(|m| (MEMBER_PREFIX, &m.user_id))
-                    .chain(s.audiences.iter().map(|a| (AUDIENCE_PREFIX, &a.user_id)))
+                    .chain(s.audiences().iter().map(|a| (AUDIENCE_PREFIX, &a.user_id)))
             })
             .filter(|(prefix, user)| !kept(prefix, user))
             .map(|(prefix, user)| format!("{prefix}{user}"));
         for sk in gone {
-            if record.state.is_some() {
+            if record.state().is_some() {
                 required.push(self.delete_item(&room_pk(key), &sk));
             } else {
                 movable_deletes.push(sk);

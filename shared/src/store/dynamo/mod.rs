@@ -164,19 +164,7 @@ impl DynamoStore {
             .map(MetaItem::decode)
             .transpose()?;
         let epoch = meta.as_ref().map_or(0, |m| m.epoch);
-        let mut state = meta.as_ref().and_then(|m| match m.state {
-            MetaState::Closed => None,
-            MetaState::Inactive | MetaState::Active => Some(RoomState {
-                room_info: m.room_info.clone(),
-                creator: (m.state == MetaState::Active)
-                    .then(|| m.creator.clone())
-                    .flatten(),
-                created_at_ms: m.created_at_ms,
-                custom: m.custom.clone(),
-                members: Vec::new(),
-                audiences: Vec::new(),
-            }),
-        });
+        let present = meta.as_ref().is_some_and(|m| m.state != MetaState::Closed);
         let mut members = Vec::new();
         let mut audiences = Vec::new();
         let mut stale = Vec::new();
@@ -184,14 +172,14 @@ impl DynamoStore {
             let sk = get_s(item, "sk")?;
             if sk.starts_with(MEMBER_PREFIX) {
                 let (member, item_epoch, ord) = decode_member(item)?;
-                if state.is_some() && item_epoch == epoch {
+                if present && item_epoch == epoch {
                     members.push((ord, member));
                 } else {
                     stale.push(sk.to_owned());
                 }
             } else if sk.starts_with(AUDIENCE_PREFIX) {
                 let (audience, item_epoch, ord) = decode_audience(item)?;
-                if state.is_some() && item_epoch == epoch {
+                if present && item_epoch == epoch {
                     audiences.push((ord, audience));
                 } else {
                     stale.push(sk.to_owned());
@@ -208,16 +196,18 @@ impl DynamoStore {
             .iter()
             .map(|(o, a)| (a.user_id.clone(), *o))
             .collect();
-        if let Some(state) = state.as_mut() {
-            state.members = members.into_iter().map(|(_, m)| m).collect();
-            state.audiences = audiences.into_iter().map(|(_, a)| a).collect();
-        }
+        let state = meta.as_ref().filter(|_| present).map(|m| {
+            RoomState::loaded(
+                m.room_info.clone(),
+                m.creator.clone().filter(|_| m.state == MetaState::Active),
+                m.created_at_ms,
+                m.custom.clone(),
+                members.into_iter().map(|(_, m)| m).collect(),
+                audiences.into_iter().map(|(_, a)| a).collect(),
+            )
+        });
         Ok(Loaded {
-            record: RoomRecord {
-                state,
-                last_seq: meta.as_ref().map_or(0, |m| m.last_seq),
-                ..RoomRecord::default()
-            },
+            record: RoomRecord::loaded(state, meta.as_ref().map_or(0, |m| m.last_seq)),
             meta,
             member_ord,
             audience_ord,
@@ -239,13 +229,17 @@ impl DynamoStore {
             let loaded = self.load(key).await?;
             let mut record = loaded.record.clone();
             let mut report = SweepReport::default();
-            record.settle(key.room_type, now_ms, MAX_EVICTIONS, &mut report);
-            let result = apply(&mut record);
-            record.flush_pusher_change(now_ms);
+            let result = record.write(
+                key.room_type,
+                now_ms,
+                MAX_EVICTIONS,
+                &mut report,
+                &mut apply,
+            );
             match self.commit(key, &loaded, &record, now_ms).await {
                 Ok(()) => {
-                    if record.last_seq != loaded.record.last_seq {
-                        self.listeners.notify(key, record.last_seq);
+                    if record.last_seq() != loaded.record.last_seq() {
+                        self.listeners.notify(key, record.last_seq());
                     }
                     return Ok((result, report));
                 }
@@ -313,7 +307,7 @@ impl RoomStore for DynamoStore {
         self.apply(&key, now_ms, |r| r.join(request.clone())).await
     }
 
-    /// One conditional UpdateItem: the member's own entry, while it is alive.
+    /// One conditional UpdateItem on the member's own entry (`single.rs`).
     async fn heartbeat(
         &self,
         key: &RoomKey,
@@ -321,22 +315,8 @@ impl RoomStore for DynamoStore {
         alive_until_ms: u64,
         now_ms: u64,
     ) -> StoreResult<bool> {
-        let (due, ttl) = deadline_attributes(alive_until_ms);
-        self.update_member(
-            &room_pk(key),
-            &format!("{MEMBER_PREFIX}{user_id}"),
-            "SET #until = :until, gsi2sk = :due, #ttl = :ttl",
-            "attribute_exists(pk) AND #until > :now",
-            [
-                (":until", n(alive_until_ms)),
-                (":due", due),
-                (":ttl", ttl),
-                (":now", n(now_ms)),
-            ],
-            false,
-        )
-        .await
-        .map(|old| old.is_some())
+        self.heartbeat_member(key, user_id, alive_until_ms, now_ms)
+            .await
     }
 
     async fn leave(&self, key: &RoomKey, user_id: &str, now_ms: u64) -> StoreResult<LeaveOutcome> {

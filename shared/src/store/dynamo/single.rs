@@ -2,11 +2,23 @@
 //! item, and the due index the sweeper reads.
 
 use super::*;
+use crate::store::record::heartbeat_deadline;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
+/// What a conditional update on one member item did.
+pub(super) enum MemberUpdate {
+    /// Applied; the updated attributes' old values when they were asked for.
+    Applied(Item),
+    /// The condition failed; the item as it is, if it exists.
+    Refused(Option<Item>),
+}
 
 impl DynamoStore {
-    /// One conditional UpdateItem on a member's own item: `None` when the condition failed,
-    /// else the updated attributes' old values when `old` asks for them (the heartbeat, the
-    /// hottest write, does not). `#until`, `#ttl` and `#stream` name those attributes.
+    /// One conditional UpdateItem on a member's own item. `old` asks for the updated
+    /// attributes' old values (the heartbeat, the hottest write, does not); a refusal always
+    /// brings the item back, so that the rule can be asked of it. `#until`, `#ttl` and
+    /// `#stream` name those attributes.
     pub(super) async fn update_member<const N: usize>(
         &self,
         pk: &str,
@@ -15,7 +27,7 @@ impl DynamoStore {
         condition: &str,
         values: [(&str, AttributeValue); N],
         old: bool,
-    ) -> StoreResult<Option<Item>> {
+    ) -> StoreResult<MemberUpdate> {
         self.counters.update_item.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .client
@@ -24,7 +36,8 @@ impl DynamoStore {
             .key("pk", s(pk))
             .key("sk", s(sk))
             .update_expression(update)
-            .condition_expression(condition);
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if old {
             request = request.return_values(ReturnValue::UpdatedOld);
         }
@@ -37,15 +50,50 @@ impl DynamoStore {
             request = request.expression_attribute_values(name, value);
         }
         match request.send().await {
-            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
+            Ok(output) => Ok(MemberUpdate::Applied(output.attributes.unwrap_or_default())),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(refused) => {
+                    Ok(MemberUpdate::Refused(refused.item))
+                }
+                e => Err(StoreError::Unavailable(DisplayErrorContext(&e).to_string())),
+            },
         }
+    }
+
+    /// The heartbeat rule ([`heartbeat_deadline`]) as one conditional write: the deadline
+    /// moves only forward and only while the member is alive. When the condition fails, the
+    /// rule is asked of the item as it is: a member whose deadline is already later (a relay
+    /// report extended it) is still here, and keeps that deadline.
+    pub(super) async fn heartbeat_member(
+        &self,
+        key: &RoomKey,
+        user_id: &str,
+        alive_until_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<bool> {
+        let (due, ttl) = deadline_attributes(alive_until_ms);
+        let update = self
+            .update_member(
+                &room_pk(key),
+                &format!("{MEMBER_PREFIX}{user_id}"),
+                "SET #until = :until, gsi2sk = :due, #ttl = :ttl",
+                "attribute_exists(pk) AND #until > :now AND #until < :until",
+                [
+                    (":until", n(alive_until_ms)),
+                    (":due", due),
+                    (":ttl", ttl),
+                    (":now", n(now_ms)),
+                ],
+                false,
+            )
+            .await?;
+        Ok(match update {
+            MemberUpdate::Applied(_) => true,
+            MemberUpdate::Refused(Some(item)) => {
+                heartbeat_deadline(get_n(&item, "until")?, alive_until_ms, now_ms).is_some()
+            }
+            MemberUpdate::Refused(None) => false,
+        })
     }
 
     /// Applies a relay report to one member item found through the stream index: `None` when
@@ -59,14 +107,15 @@ impl DynamoStore {
         report: StreamReport,
         now_ms: u64,
     ) -> StoreResult<Option<bool>> {
-        let was_live = |old: Item| get_n(&old, "slive").is_ok_and(|until| now_ms < until);
+        let was_live = |old: &Item| get_n(old, "slive").is_ok_and(|until| now_ms < until);
+        let live = "attribute_exists(pk) AND #until > :now AND #stream = :stream";
         let StreamReport::Live { keep_alive_ms } = report else {
-            return Ok(self
+            let update = self
                 .update_member(
                     pk,
                     sk,
                     "SET slive = :zero",
-                    "attribute_exists(pk) AND #until > :now AND #stream = :stream",
+                    live,
                     [
                         (":zero", n(0)),
                         (":now", n(now_ms)),
@@ -74,15 +123,17 @@ impl DynamoStore {
                     ],
                     true,
                 )
-                .await?
-                .map(was_live));
+                .await?;
+            return Ok(match update {
+                MemberUpdate::Applied(old) => Some(was_live(&old)),
+                MemberUpdate::Refused(_) => None,
+            });
         };
         let until = now_ms + keep_alive_ms[key.room_type.index()];
         let (due, ttl) = deadline_attributes(until);
-        let live = "attribute_exists(pk) AND #until > :now AND #stream = :stream";
-        // Extends the deadline like a heartbeat, unless a heartbeat already set a later one;
-        // then only the stream's state changes.
-        if let Some(old) = self
+        // Keeps the member alive like a heartbeat (the same rule); when its deadline is
+        // already later, only the stream's state changes.
+        let extended = self
             .update_member(
                 pk,
                 sk,
@@ -97,11 +148,15 @@ impl DynamoStore {
                 ],
                 true,
             )
-            .await?
-        {
-            return Ok(Some(!was_live(old)));
+            .await?;
+        match extended {
+            MemberUpdate::Applied(old) => return Ok(Some(!was_live(&old))),
+            MemberUpdate::Refused(Some(item))
+                if get_s(&item, "stream").is_ok_and(|s| s == stream_id)
+                    && heartbeat_deadline(get_n(&item, "until")?, until, now_ms).is_some() => {}
+            MemberUpdate::Refused(_) => return Ok(None),
         }
-        Ok(self
+        let update = self
             .update_member(
                 pk,
                 sk,
@@ -114,8 +169,11 @@ impl DynamoStore {
                 ],
                 true,
             )
-            .await?
-            .map(|old| !was_live(old)))
+            .await?;
+        Ok(match update {
+            MemberUpdate::Applied(old) => Some(!was_live(&old)),
+            MemberUpdate::Refused(_) => None,
+        })
     }
 
     /// Room keys with an entry whose deadline has passed, from every shard of the due index.

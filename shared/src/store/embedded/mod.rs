@@ -180,19 +180,10 @@ impl RoomStore for EmbeddedStore {
         now_ms: u64,
     ) -> StoreResult<bool> {
         let mut inner = self.inner.lock();
-        let member = inner
+        Ok(inner
             .rooms
             .get_mut(key)
-            .and_then(|r| r.state.as_mut())
-            .filter(|s| s.creator.is_some())
-            .and_then(|s| s.members.iter_mut().find(|m| m.user_id == user_id));
-        match member {
-            Some(m) if m.is_alive(now_ms) => {
-                m.alive_until_ms = m.alive_until_ms.max(alive_until_ms);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+            .is_some_and(|r| r.heartbeat(user_id, alive_until_ms, now_ms)))
     }
 
     async fn leave(&self, key: &RoomKey, user_id: &str, now_ms: u64) -> StoreResult<LeaveOutcome> {
@@ -340,7 +331,7 @@ impl RoomStore for EmbeddedStore {
     }
 
     async fn last_seq(&self, key: &RoomKey) -> StoreResult<u64> {
-        Ok(self.inner.lock().rooms.get(key).map_or(0, |r| r.last_seq))
+        Ok(self.inner.lock().rooms.get(key).map_or(0, |r| r.last_seq()))
     }
 
     fn on_change(&self, listener: ChangeListener) {
@@ -358,7 +349,7 @@ impl RoomStore for EmbeddedStore {
             .rooms
             .get(key)
             .map(|r| {
-                r.events
+                r.events()
                     .iter()
                     .filter(|e| e.seq > after_seq)
                     .take(limit as usize)

@@ -46,7 +46,7 @@ impl Inner {
     }
 
     pub(super) fn exists(&self, key: &RoomKey) -> bool {
-        self.rooms.get(key).is_some_and(|r| r.state.is_some())
+        self.rooms.get(key).is_some_and(|r| r.state().is_some())
     }
 
     pub(super) fn participates(&self, user_id: &str, key: &RoomKey) -> bool {
@@ -65,35 +65,33 @@ impl Inner {
         apply: impl FnOnce(&mut RoomRecord) -> R,
     ) -> R {
         let tombstone = self.tombstones.remove(key);
-        let record = self.rooms.entry(key.clone()).or_insert_with(|| RoomRecord {
-            last_seq: tombstone.unwrap_or(0),
-            ..RoomRecord::default()
-        });
+        let record = self
+            .rooms
+            .entry(key.clone())
+            .or_insert_with(|| RoomRecord::loaded(None, tombstone.unwrap_or(0)));
         let listed_before = record.listed_at();
-        let existed = record.state.is_some();
+        let existed = record.state().is_some();
         let streams_before = record.streams();
-        let seq_before = record.last_seq;
-        record.settle(key.room_type, now_ms, usize::MAX, report);
-        let result = apply(record);
-        record.flush_pusher_change(now_ms);
+        let seq_before = record.last_seq();
+        let result = record.write(key.room_type, now_ms, usize::MAX, report, apply);
         record.trim_events(limits.max_event_bytes_per_room);
-        let last_seq = (record.last_seq != seq_before).then_some(record.last_seq);
+        let last_seq = (record.last_seq() != seq_before).then_some(record.last_seq());
         let listed_after = record.listed_at();
-        let exists = record.state.is_some();
+        let exists = record.state().is_some();
         if existed && !exists {
             // An ended room is kept a while only so that its readers hear it end: its last
             // few events do that (one further behind gets `resync`). Keeping all of them let
             // one user pin gigabytes by opening, filling and leaving rooms in a loop.
             record.trim_events(CLOSED_ROOM_EVENT_BYTES);
-            record.events.shrink_to_fit();
+            record.compact();
         }
-        let still_inactive = record.state.as_ref().is_some_and(|s| s.creator.is_none());
+        let still_inactive = record.state().is_some_and(|s| s.creator().is_none());
         let deadline = record.next_deadline(limits.closed_room_keep_ms);
         let forget = !exists && deadline.is_none_or(|d| d <= now_ms);
         // Who came and went, from the events this write recorded.
         let mut arrived = Vec::new();
         let mut departed = Vec::new();
-        for event in record.events.iter().filter(|e| e.seq > seq_before) {
+        for event in record.events().iter().filter(|e| e.seq > seq_before) {
             match &event.kind {
                 EventKind::MemberJoined { user_id, .. } | EventKind::AudienceJoined { user_id } => {
                     arrived.push(user_id.clone())
@@ -109,7 +107,7 @@ impl Inner {
         let streams_after: HashSet<String> = record.streams().into_iter().collect();
         let mut due = deadline;
         if forget {
-            let last = record.last_seq;
+            let last = record.last_seq();
             self.rooms.remove(key);
             due = None;
             if last > 0 && self.tombstones.len() < limits.max_rooms {

@@ -50,7 +50,7 @@ fn event_size(event: &Event) -> usize {
 }
 
 impl RoomRecord {
-    pub fn record(&mut self, at_ms: u64, kind: EventKind) {
+    pub(super) fn record(&mut self, at_ms: u64, kind: EventKind) {
         self.pusher_change_pending |= kind.changes_pushers();
         self.last_seq += 1;
         let event = Event {

@@ -22,27 +22,27 @@ use crate::model::{
 /// if the id is reused.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RoomRecord {
-    pub state: Option<RoomState>,
-    pub last_seq: u64,
+    state: Option<RoomState>,
+    last_seq: u64,
     /// Events recorded; the DynamoDB store loads none and writes the new ones.
-    pub events: VecDeque<Event>,
+    events: VecDeque<Event>,
     /// A member event was recorded and no `PusherChange` has followed it yet (not stored).
-    pub pusher_change_pending: bool,
+    pusher_change_pending: bool,
     /// About how many bytes `events` holds (not stored): what the embedded store bounds.
-    pub event_bytes: usize,
+    event_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomState {
-    pub room_info: String,
+    room_info: String,
     /// `None` while the room is inactive (created, nobody joined yet).
-    pub creator: Option<String>,
-    pub created_at_ms: u64,
-    pub custom: BTreeMap<String, i64>,
+    creator: Option<String>,
+    created_at_ms: u64,
+    custom: BTreeMap<String, i64>,
     /// In join order. May hold expired members that a capped settle left for later; every rule
     /// counts live members only.
-    pub members: Vec<Member>,
-    pub audiences: Vec<Audience>,
+    members: Vec<Member>,
+    audiences: Vec<Audience>,
 }
 
 impl RoomState {
@@ -100,9 +100,26 @@ impl RoomRecord {
         [people, oldest_event].into_iter().flatten().min()
     }
 
+    /// Every write, in every store: apply time ([`settle`](Self::settle), evicting at most
+    /// `max_evictions` expired members and viewers of each kind), run `rule`, and end with one
+    /// `PusherChange` after its member events.
+    pub fn write<R>(
+        &mut self,
+        room_type: RoomType,
+        now_ms: u64,
+        max_evictions: usize,
+        report: &mut SweepReport,
+        rule: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        self.settle(room_type, now_ms, max_evictions, report);
+        let result = rule(self);
+        self.flush_pusher_change(now_ms);
+        result
+    }
+
     /// Ends a write: one `PusherChange` after its member events, unless the room ended (then
-    /// `RoomDissolved` is its last event). Every store calls this after each write.
-    pub fn flush_pusher_change(&mut self, now_ms: u64) {
+    /// `RoomDissolved` is its last event).
+    fn flush_pusher_change(&mut self, now_ms: u64) {
         if std::mem::take(&mut self.pusher_change_pending) && self.state.is_some() {
             self.record(now_ms, EventKind::PusherChange);
         }
@@ -125,7 +142,7 @@ impl RoomRecord {
     /// most `max_evictions` of each, oldest deadline first; the rest wait for the next write or
     /// sweep and are ignored by every rule meanwhile), and ends the room when the presence rule
     /// says it is gone.
-    pub fn settle(
+    fn settle(
         &mut self,
         room_type: RoomType,
         now_ms: u64,
@@ -318,6 +335,24 @@ impl RoomRecord {
         }
     }
 
+    /// A member's heartbeat: see [`heartbeat_deadline`]. Whether the user is (still) a live
+    /// member of the active room.
+    pub fn heartbeat(&mut self, user_id: &str, alive_until_ms: u64, now_ms: u64) -> bool {
+        let member = self
+            .active()
+            .and_then(|s| s.members.iter_mut().find(|m| m.user_id == user_id));
+        let Some(member) = member else {
+            return false;
+        };
+        match heartbeat_deadline(member.alive_until_ms, alive_until_ms, now_ms) {
+            Some(until) => {
+                member.alive_until_ms = until;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn leave(&mut self, room_type: RoomType, user_id: &str, now_ms: u64) -> LeaveOutcome {
         let Some(state) = self.active() else {
             return LeaveOutcome::NotMember;
@@ -491,7 +526,9 @@ impl RoomRecord {
             match report {
                 StreamReport::Live { keep_alive_ms } => {
                     let until = now_ms + keep_alive_ms[room_type.index()];
-                    m.alive_until_ms = m.alive_until_ms.max(until);
+                    if let Some(alive) = heartbeat_deadline(m.alive_until_ms, until, now_ms) {
+                        m.alive_until_ms = alive;
+                    }
                     m.stream_live_until_ms = until;
                 }
                 StreamReport::Stopped => m.stream_live_until_ms = 0,
@@ -537,6 +574,15 @@ impl RoomRecord {
     }
 }
 
+/// What keeping a member alive until `requested` (a heartbeat, or a relay report that its
+/// stream is live) makes of its deadline `current`: the later of the two, so that a heartbeat
+/// never shortens what a relay report promised; `None` when the member's deadline has passed
+/// (it is gone, and only a new join brings it back). The DynamoDB store's single-item writes
+/// state this as a condition and ask it again of the item when the condition fails.
+pub fn heartbeat_deadline(current: u64, requested: u64, now_ms: u64) -> Option<u64> {
+    (now_ms < current).then_some(current.max(requested))
+}
+
 /// Removes up to `max` expired entries, oldest deadline first, and returns them in that order.
 fn take_expired<T>(
     items: &mut Vec<T>,
@@ -570,5 +616,6 @@ fn take_expired<T>(
 
 mod custom;
 mod events;
+mod parts;
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,57 @@ pub async fn messages_come_from_present_users_and_kickout_removes(store: Arc<dyn
     );
 }
 
+/// A heartbeat keeps a member until its own deadline or later, never shorter: a relay report
+/// that extended the deadline past it stands (on DynamoDB the heartbeat used to overwrite it).
+pub async fn a_heartbeat_never_shortens_a_later_deadline(store: Arc<dyn RoomStore>) {
+    let key = RoomKey::new(RoomType::Multi, "r");
+    join(&*store, &key, "a", T0).await;
+    join(&*store, &key, "b", T0).await;
+    // The relay reports a's stream live at +15 s, with a keep-alive three heartbeat timeouts
+    // long: a is kept until +75 s.
+    let long = StreamReport::Live {
+        keep_alive_ms: [3 * TIMEOUT; 3],
+    };
+    let keep_until = T0 + 15_000 + 3 * TIMEOUT;
+    assert_eq!(
+        store
+            .stream_report("8888_a_0001", long, T0 + 15_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(keep_until > T0 + 16_000 + TIMEOUT);
+    // a's client beats at +16 s, asking for less than the relay's report gave it.
+    assert!(
+        store
+            .heartbeat(&key, "a", T0 + 16_000 + TIMEOUT, T0 + 16_000)
+            .await
+            .unwrap(),
+        "a is a live member"
+    );
+    // b keeps the room present; a's stream stops, so only a's deadline keeps a.
+    for at in (1..=6).map(|i| T0 + i * 10_000) {
+        assert!(store.heartbeat(&key, "b", at + TIMEOUT, at).await.unwrap());
+    }
+    store
+        .stream_report("8888_a_0001", StreamReport::Stopped, T0 + 17_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        member_ids(&*store, &key, keep_until - 1).await.unwrap(),
+        ["a", "b"],
+        "the heartbeat left the later deadline in place"
+    );
+    assert_eq!(member_ids(&*store, &key, keep_until).await.unwrap(), ["b"]);
+    // A beat after the deadline passed revives nobody.
+    assert!(
+        !store
+            .heartbeat(&key, "a", keep_until + TIMEOUT, keep_until)
+            .await
+            .unwrap()
+    );
+}
+
 pub async fn a_live_stream_keeps_its_member_present_until_it_stops(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Multi, "r");
     join(&*store, &key, "a", T0).await;

@@ -52,6 +52,7 @@ macro_rules! room_store_suite {
             member_vanishes_from_reads_the_moment_its_timeout_passes,
             heartbeat_extends_presence_only_for_live_members,
             a_live_stream_keeps_its_member_present_until_it_stops,
+            a_heartbeat_never_shortens_a_later_deadline,
             member_changes_end_each_write_with_one_pusher_change,
             messages_come_from_present_users_and_kickout_removes,
             stream_reports_reach_every_room_and_never_revive,
