@@ -97,6 +97,41 @@ impl Spec {
         }
     }
 
+    /// Every API that needs a session, as (room type, API): the operations under the
+    /// document's global `security` (an operation that overrides it with `[]`, or offers `{}`
+    /// among its options, can be called without a token). A `{roomType}` path is listed under
+    /// each room type.
+    pub fn authenticated_apis(&self) -> Vec<(&'static str, String)> {
+        const ROOM_TYPES: [&str; 3] = ["double_room", "multi_room", "live_room"];
+        let global = self.document["security"]
+            .as_array()
+            .is_some_and(|options| !options.is_empty() && !options.iter().any(is_empty_object));
+        let mut apis = Vec::new();
+        for (path, item) in self.document["paths"].as_object().into_iter().flatten() {
+            let Some((scope, api)) = path
+                .strip_prefix("/weapp/")
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            let required = item.as_object().into_iter().flatten().all(|(_, op)| {
+                match op.get("security").and_then(Value::as_array) {
+                    None => global,
+                    Some(options) => !options.is_empty() && !options.iter().any(is_empty_object),
+                }
+            });
+            if !required {
+                continue;
+            }
+            let scopes: Vec<&'static str> = match scope {
+                "{roomType}" => ROOM_TYPES.to_vec(),
+                other => ROOM_TYPES.into_iter().filter(|t| *t == other).collect(),
+            };
+            apis.extend(scopes.into_iter().map(|t| (t, api.to_owned())));
+        }
+        apis
+    }
+
     /// Every protocol code the document names: each `code` property's `const`/`enum` values.
     pub fn codes(&self) -> BTreeSet<i64> {
         fn walk(v: &Value, out: &mut BTreeSet<i64>) {
@@ -123,6 +158,10 @@ impl Spec {
         walk(&self.document, &mut out);
         out
     }
+}
+
+fn is_empty_object(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| o.is_empty())
 }
 
 /// Every clause ID defined (as `**ID**`) in the clause documents, with its document.

@@ -160,6 +160,28 @@ fn case_ids_are_unique() {
 }
 
 #[test]
+fn the_authenticated_apis_come_from_the_documents_security() {
+    let apis = Spec::get().authenticated_apis();
+    let names: BTreeSet<&str> = apis.iter().map(|(_, api)| api.as_str()).collect();
+    for api in [
+        "send_room_msg",
+        "get_room_events",
+        "get_pushers",
+        "merge_stream",
+    ] {
+        assert!(names.contains(api), "{api} needs a session");
+    }
+    for api in ["login", "logout", "get_login_info", "get_im_login_info"] {
+        assert!(!names.contains(api), "{api} can be called without a token");
+    }
+    // 10 APIs under every room type, 6 live_room ones.
+    assert_eq!(names.len(), 16);
+    assert_eq!(apis.len(), 10 * 3 + 6);
+    assert!(apis.contains(&("live_room", "merge_stream".to_owned())));
+    assert!(!apis.contains(&("multi_room", "merge_stream".to_owned())));
+}
+
+#[test]
 fn every_operation_has_a_response_schema_the_runner_can_validate_with() {
     let spec = Spec::get();
     let paths = spec.document["paths"].as_object().unwrap();

@@ -17,6 +17,7 @@ use sha2::Sha256;
 use crate::case;
 use crate::case::{Case, Ctx, ROOM_TYPES, User};
 use crate::client::{Answer, Body, Check, ensure, now_secs};
+use crate::spec::Spec;
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -69,25 +70,6 @@ pub fn cases() -> Vec<Case> {
         ),
     ]
 }
-
-/// Every API that needs a session, under one room type each.
-pub const AUTHED_APIS: [(&str, &str); 15] = [
-    ("multi_room", "get_push_url"),
-    ("multi_room", "create_room"),
-    ("multi_room", "destroy_room"),
-    ("multi_room", "get_room_list"),
-    ("multi_room", "get_pushers"),
-    ("multi_room", "add_pusher"),
-    ("multi_room", "delete_pusher"),
-    ("multi_room", "pusher_heartbeat"),
-    ("live_room", "add_audience"),
-    ("live_room", "delete_audience"),
-    ("live_room", "get_audiences"),
-    ("live_room", "set_custom_field"),
-    ("live_room", "get_custom_info"),
-    ("live_room", "merge_stream"),
-    ("double_room", "get_pushers"),
-];
 
 /// How a UserSig producer may lay its document out (usersig.md, USERSIG-4).
 struct Layout {
@@ -325,7 +307,8 @@ async fn expired(ctx: Arc<Ctx>) -> Check {
 async fn token_required(ctx: Arc<Ctx>) -> Check {
     let owner = ctx.user("owner").await?;
     let other = ctx.unique("other");
-    for (room_type, api) in AUTHED_APIS {
+    for (room_type, api) in Spec::get().authenticated_apis() {
+        let api = api.as_str();
         let body = Body::Json(json!({ "roomID": "r", "cnt": 1, "index": 0 }));
         let attempts: [(&str, Vec<(&str, &str)>); 4] = [
             ("no userID and token", vec![]),

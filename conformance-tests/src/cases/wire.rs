@@ -7,8 +7,8 @@ use serde_json::json;
 
 use crate::case;
 use crate::case::{Case, Ctx};
-use crate::cases::session::AUTHED_APIS;
 use crate::client::{Body, Check, ensure};
+use crate::spec::Spec;
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -214,7 +214,8 @@ async fn malformed(ctx: Arc<Ctx>) -> Check {
 
 async fn missing_parameters(ctx: Arc<Ctx>) -> Check {
     let user = ctx.user("params").await?;
-    for (room_type, api) in AUTHED_APIS {
+    for (room_type, api) in Spec::get().authenticated_apis() {
+        let api = api.as_str();
         let answer = ctx.call(&user, room_type, api, json!({})).await?;
         ctx.expect(
             &answer,
