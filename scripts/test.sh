@@ -76,8 +76,8 @@ grep -E 'generated|No issues|schemathesis:' target/schemathesis.txt
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
 
-step "Lambda binaries: cargo lambda build (dev profile, x86_64 here; sam build makes release arm64)"
-CARGO_LAMBDA_COMPILER=cargo cargo lambda build -p rtcroom-functions --x86-64 --bins --quiet
+step "Lambda binary: cargo lambda build (dev profile, x86_64 here; sam build makes release arm64)"
+CARGO_LAMBDA_COMPILER=cargo cargo lambda build -p rtcroom-lambda --x86-64 --quiet
 ls target/lambda | tr '\n' ' '; echo
 
 step "README walk-through against a running local gateway, on each store"

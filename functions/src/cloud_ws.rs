@@ -15,6 +15,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use rtcroom_shared::clock::SystemClock;
+use rtcroom_shared::config::{Config, StoreKind};
 use rtcroom_shared::events;
 use rtcroom_shared::model::RoomKey;
 use rtcroom_shared::rooms::{MAX_EVENTS_PAGE, validate_room_id};
@@ -322,51 +324,42 @@ pub enum Handler {
 
 /// Runs one of the Lambdas: the app, the table and (where needed) the Management API at
 /// `RTCROOM_WS_ENDPOINT` are set up once per instance.
-pub async fn run(handler: Handler) -> Result<(), lambda_http::Error> {
-    use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
-    let config = crate::lambda::start()?;
+pub async fn run(config: Config, handler: Handler) -> Result<(), lambda_http::Error> {
     let table = match &config.store {
-        rtcroom_shared::config::StoreKind::DynamoDb { table, .. } => table.clone(),
-        rtcroom_shared::config::StoreKind::Embedded => {
+        StoreKind::DynamoDb { table, .. } => table.clone(),
+        StoreKind::Embedded => {
             return Err("the WebSocket functions need RTCROOM_STORE=dynamodb".into());
         }
     };
-    let store = Arc::new(DynamoStore::connect(table, config.server_limits.request_timeout).await);
-    let app = Arc::new(App::new(
-        config,
-        store.clone(),
-        Arc::new(rtcroom_shared::clock::SystemClock),
-    ));
     // Only the functions that send to connections talk to the Management API.
-    let poster: Option<Arc<dyn Poster>> = match handler {
-        Handler::Message | Handler::Notifier => {
-            let endpoint = std::env::var("RTCROOM_WS_ENDPOINT")
-                .map_err(|_| "RTCROOM_WS_ENDPOINT is required")?;
-            Some(Arc::new(ManagementApi::new(&endpoint).await))
+    let poster: Option<Arc<dyn Poster>> = match (handler, &config.ws_endpoint) {
+        (Handler::Message | Handler::Notifier, Some(endpoint)) => {
+            Some(Arc::new(ManagementApi::new(endpoint).await))
         }
-        Handler::Connect | Handler::Disconnect => None,
+        (Handler::Message | Handler::Notifier, None) => {
+            return Err("RTCROOM_WS_ENDPOINT is required".into());
+        }
+        (Handler::Connect | Handler::Disconnect, _) => None,
     };
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let (app, store, poster) = (app.clone(), store.clone(), poster.clone());
-        async move {
-            let payload = event.payload;
-            let poster = || poster.as_deref().expect("built for this handler");
-            let answer = match handler {
-                Handler::Connect => on_connect(&app, &store, &payload).await,
-                Handler::Disconnect => on_disconnect(&store, &payload).await,
-                Handler::Message => on_message(&app, &store, poster(), &payload).await,
-                Handler::Notifier => {
-                    // A failed batch is retried by the event source mapping.
-                    let delivery = crate::notifier::notify(&app, &store, poster(), &payload)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    json!({"events": delivery.events, "posted": delivery.posted,
-                           "gone": delivery.gone, "failed": delivery.failed,
-                           "admitted": delivery.admitted, "unfollowed": delivery.unfollowed})
-                }
-            };
-            Ok::<_, lambda_http::Error>(answer)
-        }
-    }))
+    let store = Arc::new(DynamoStore::connect(table, config.server_limits.request_timeout).await);
+    let app = Arc::new(App::new(config, store.clone(), Arc::new(SystemClock)));
+    let state = (app, store, poster);
+    crate::lambda::adapter::serve_events(state, move |(app, store, poster), payload| async move {
+        let poster = || poster.as_deref().expect("built for this handler");
+        Ok(match handler {
+            Handler::Connect => on_connect(&app, &store, &payload).await,
+            Handler::Disconnect => on_disconnect(&store, &payload).await,
+            Handler::Message => on_message(&app, &store, poster(), &payload).await,
+            Handler::Notifier => {
+                // A failed batch is retried by the event source mapping.
+                let delivery = crate::notifier::notify(&app, &store, poster(), &payload)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                json!({"events": delivery.events, "posted": delivery.posted,
+                       "gone": delivery.gone, "failed": delivery.failed,
+                       "admitted": delivery.admitted, "unfollowed": delivery.unfollowed})
+            }
+        })
+    })
     .await
 }

@@ -1,4 +1,4 @@
-//! The local gateway's HTTP server: every endpoint on one port, from the same [`api::handle`]
+//! The local gateway's HTTP server: every endpoint on one port, from the same [`service::handle`]
 //! the Lambdas use, plus `/metrics` (Prometheus) and `/healthz`. HTTP/1.1 with keep-alive, a
 //! connection limit (at which the longest-open idle connection is closed to make room), a
 //! per-address connection limit, a body limit, a header read timeout (slow clients cannot
@@ -21,9 +21,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::api::{self, ApiError, ApiRequest, ApiResponse, BodyTooLarge, Reply};
+use crate::api::{ApiError, ApiRequest, ApiResponse, BodyTooLarge, Reply};
 use crate::app::App;
 use crate::metrics::Refusal;
+use crate::service;
 use crate::{relay_event, ws};
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -249,7 +250,7 @@ async fn respond(
     let answer = if relay_event::is_relay_event(&path) {
         relay_event::handle(&app, signature.as_deref(), body).await
     } else {
-        api::handle(
+        service::handle(
             &app,
             None,
             ApiRequest {

@@ -12,5 +12,6 @@ pub mod logging;
 pub mod metrics;
 pub mod notifier;
 pub mod relay_event;
+pub mod service;
 pub mod sweeper;
 pub mod ws;

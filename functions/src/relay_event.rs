@@ -22,7 +22,7 @@ use rtcroom_shared::rooms::RoomError;
 
 use crate::api::{ApiResponse, BodyTooLarge};
 use crate::app::App;
-use crate::lambda;
+use crate::lambda::adapter::{body_within, to_response};
 
 /// The path the relay posts to.
 pub const PATH: &str = "/relay/event";
@@ -108,11 +108,6 @@ pub async fn handle(
     }
 }
 
-/// The relay_event Lambda.
-pub async fn run_lambda() -> Result<(), lambda_http::Error> {
-    lambda::run_with(|app, request| async move { respond(&app, request).await }).await
-}
-
 /// Answers one API Gateway request to the relay_event function.
 pub async fn respond(app: &App, request: Request) -> Response<Body> {
     let signature = request
@@ -120,7 +115,7 @@ pub async fn respond(app: &App, request: Request) -> Response<Body> {
         .get(relay_events::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = lambda::body_within(&request, app.config.max_body_bytes);
+    let body = body_within(&request, app.config.max_body_bytes);
     let answer = if is_relay_event(request.uri().path()) {
         handle(app, signature.as_deref(), body).await
     } else {
@@ -129,5 +124,5 @@ pub async fn respond(app: &App, request: Request) -> Response<Body> {
             body: br#"{"code":404,"message":"not found"}"#.to_vec(),
         }
     };
-    lambda::to_response(answer)
+    to_response(answer)
 }

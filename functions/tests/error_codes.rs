@@ -335,7 +335,7 @@ async fn no_endpoint_fails_on_garbage_input() {
         b"{\"roomID\":\"r\",\"userID\":\"alice\",\"fieldName\":\"f\",\"operation\":\"inc\",\"value\":9223372036854775807}",
         b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
     ];
-    for endpoint in rtcroom_functions::api::Endpoint::ALL {
+    for endpoint in rtcroom_functions::endpoints::Endpoint::ALL {
         for scope in ["double_room", "multi_room", "live_room", "utils"] {
             for body in bodies {
                 for query in [

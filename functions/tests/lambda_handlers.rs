@@ -7,7 +7,7 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{Gateway, START_MS};
-use rtcroom_functions::api::Endpoint;
+use rtcroom_functions::endpoints::Endpoint;
 use rtcroom_functions::{lambda, relay_event};
 use rtcroom_shared::clock::ManualClock;
 use rtcroom_shared::config::{Config, Profile};
@@ -136,7 +136,7 @@ async fn every_endpoint_lambda_answers_its_api_gateway_event() {
 async fn a_function_serves_only_its_own_endpoint() {
     let gw = Gateway::start().await;
     let alice = sign_in(&gw, "alice").await;
-    for endpoint in Endpoint::ALL {
+    for &endpoint in Endpoint::ALL {
         let other = if endpoint == Endpoint::GetPushers {
             Endpoint::AddPusher
         } else {

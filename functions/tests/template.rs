@@ -1,10 +1,12 @@
-//! `template.yaml` and the code agree: one function per Lambda binary, each endpoint routed at
-//! its path and method, the sweeper scheduled, secrets never given defaults, and every function
-//! on the one table.
+//! `template.yaml` and the code agree: one template function per function of the code (the
+//! endpoint registry and `lambda::Function`), each endpoint routed at its path and method, the
+//! sweeper scheduled, secrets never given defaults, and every function on the one table.
 
 use std::collections::BTreeSet;
 
-use rtcroom_functions::api::{Endpoint, Scope, route};
+use rtcroom_functions::api::Scope;
+use rtcroom_functions::endpoints::{Endpoint, route};
+use rtcroom_functions::lambda::Function;
 use serde_norway::Value;
 
 fn template() -> Value {
@@ -12,18 +14,11 @@ fn template() -> Value {
     serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn binaries() -> BTreeSet<String> {
-    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin"))
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .file_name()
-                .to_string_lossy()
-                .trim_end_matches(".rs")
-                .to_owned()
-        })
-        .filter(|name| name != "local-gateway")
-        .collect()
+/// What a template function runs: its `RTCROOM_FUNCTION`.
+fn runs(function: &Value) -> &str {
+    function["Properties"]["Environment"]["Variables"]["RTCROOM_FUNCTION"]
+        .as_str()
+        .expect("every function says what it runs in RTCROOM_FUNCTION")
 }
 
 fn functions(template: &Value) -> Vec<(&str, &Value)> {
@@ -37,24 +32,24 @@ fn functions(template: &Value) -> Vec<(&str, &Value)> {
 }
 
 #[test]
-fn every_lambda_binary_has_exactly_one_function_and_no_function_lacks_a_binary() {
+fn every_function_of_the_code_is_deployed_once_from_the_one_lambda_binary() {
     let template = template();
-    let built: Vec<String> = functions(&template)
+    let deployed: Vec<&str> = functions(&template)
         .iter()
         .map(|(name, f)| {
             assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
-            f["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            // One binary: SAM builds it once for every function with the same metadata.
+            assert_eq!(
+                f["Metadata"]["BuildProperties"]["Binary"], "rtcroom-lambda",
+                "{name}"
+            );
+            runs(f)
         })
         .collect();
-    assert_eq!(
-        built.len(),
-        built.iter().collect::<BTreeSet<_>>().len(),
-        "a binary built twice"
-    );
-    assert_eq!(built.into_iter().collect::<BTreeSet<_>>(), binaries());
+    let unique: BTreeSet<&str> = deployed.iter().copied().collect();
+    assert_eq!(deployed.len(), unique.len(), "a function deployed twice");
+    let code: BTreeSet<&str> = Function::all().map(Function::name).collect();
+    assert_eq!(unique, code);
 }
 
 #[test]
@@ -62,9 +57,7 @@ fn every_endpoint_function_is_routed_at_its_own_path() {
     let template = template();
     let mut routed = BTreeSet::new();
     for (name, function) in functions(&template) {
-        let binary = function["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap();
+        let binary = runs(function);
         if binary == "relay_event" {
             let api = &function["Properties"]["Events"]["Api"]["Properties"];
             assert_eq!(api["Path"], rtcroom_functions::relay_event::PATH);
@@ -205,9 +198,7 @@ fn secrets_are_no_echo_without_defaults_and_functions_share_one_table() {
 fn functions_get_the_table_access_they_use_and_no_more() {
     let template = template();
     for (name, function) in functions(&template) {
-        let binary = function["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap();
+        let binary = runs(function);
         let policies = format!("{:?}", function["Properties"].get("Policies"));
         let expected: &[&str] = match binary {
             "get_im_login_info" | "get_login_info" => &[],

@@ -66,6 +66,16 @@ pub struct Config {
     pub store_limits: StoreLimits,
     /// What one request, connection or credential may take (the README's limits table).
     pub server_limits: ServerLimits,
+    /// `RTCROOM_FUNCTION`: which function a Lambda instance runs (the cloud's one binary
+    /// serves them all): an endpoint's name, or `relay_event`, `sweeper`, `ws_connect`,
+    /// `ws_disconnect`, `ws_message`, `notifier`.
+    pub function: Option<String>,
+    /// `RTCROOM_WS_ENDPOINT`: the WebSocket API's Management API (`https://…`), where the
+    /// cloud's `ws_message` and `notifier` post to connections.
+    pub ws_endpoint: Option<String>,
+    /// `RTCROOM_RELAY`: whether the local gateway runs the media relay in-process (default
+    /// on; the relay reads its own `RTCROOM_RELAY_*` settings).
+    pub local_relay: bool,
 }
 
 /// Bounds on what one request, connection or credential may take from the server.
@@ -275,6 +285,12 @@ impl Config {
             }
             other => other,
         };
+        let ws_endpoint = match env.string("RTCROOM_WS_ENDPOINT") {
+            Some(u) if !u.starts_with("https://") && !u.starts_with("http://") => {
+                return Err(env.error("RTCROOM_WS_ENDPOINT", "must start with https://"));
+            }
+            other => other,
+        };
         let join_wait_secs = env.bounded("RTCROOM_JOIN_WAIT_SECS", 30, 1, 600)?;
         let d = StoreLimits::default();
         let store_limits = StoreLimits {
@@ -365,6 +381,9 @@ impl Config {
             join_wait: Duration::from_secs(u64::from(join_wait_secs)),
             store_limits,
             server_limits,
+            function: env.string("RTCROOM_FUNCTION"),
+            ws_endpoint,
+            local_relay: local && env.flag("RTCROOM_RELAY")?.unwrap_or(true),
         })
     }
 }

@@ -1,14 +1,12 @@
-//! The `{code, message, ...}` envelope and the shapes clients parse (Room, Pusher).
+//! The `{code, message, ...}` envelope.
 //!
 //! Fields are serialised straight into the answer's buffer as they are added: no intermediate
 //! JSON tree, which halves the allocations of `get_pushers` (the hottest read).
 
-use rtcroom_shared::model::{RoomType, RoomView};
 use rtcroom_shared::rooms::RoomError;
 use serde::Serialize;
 
 use super::error::ApiError;
-use crate::app::App;
 
 pub const OK_MESSAGE: &str = "请求成功";
 
@@ -80,73 +78,6 @@ fn envelope(code: i32, message: &str, fields: &[u8]) -> Vec<u8> {
 /// `custom` travels as a JSON *string* of `{fieldName: int}`, which is what G2 clients parse.
 pub fn custom_json(custom: &std::collections::BTreeMap<String, i64>) -> String {
     serde_json::to_string(custom).expect("a map of integers serialises")
-}
-
-/// `Room` as `get_pushers` and `get_room_list` describe it. Push URLs and stream names of
-/// members are never shown to others; they get signed play addresses.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomJson<'a> {
-    #[serde(rename = "roomID")]
-    room_id: &'a str,
-    room_info: &'a str,
-    /// G1 clients read the same value as `roomName`.
-    room_name: &'a str,
-    room_creator: &'a str,
-    #[serde(rename = "mixedPlayURL")]
-    mixed_play_url: String,
-    custom: String,
-    pushers: Vec<PusherJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    audience_count: Option<u32>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PusherJson<'a> {
-    #[serde(rename = "userID")]
-    user_id: &'a str,
-    user_name: &'a str,
-    user_avatar: &'a str,
-    #[serde(rename = "accelerateURL")]
-    accelerate_url: String,
-    /// The media relay reports the member's stream live (rtcroom extension).
-    stream_live: bool,
-}
-
-impl<'a> RoomJson<'a> {
-    pub fn new(app: &App, view: &'a RoomView) -> Self {
-        let now = app.now_secs();
-        let now_ms = app.rooms.clock().now_ms();
-        let urls = &app.config.urls;
-        let pushers = view
-            .members
-            .iter()
-            .map(|m| PusherJson {
-                user_id: &m.user_id,
-                user_name: &m.user_name,
-                user_avatar: &m.user_avatar,
-                accelerate_url: urls.accelerate_url(&m.stream_id, now),
-                stream_live: m.stream_live(now_ms),
-            })
-            .collect();
-        let mixed_play_url = view
-            .members
-            .iter()
-            .find(|m| m.user_id == view.creator)
-            .map(|m| urls.flv_url(&m.stream_id, now))
-            .unwrap_or_default();
-        Self {
-            room_id: &view.key.room_id,
-            room_info: &view.room_info,
-            room_name: &view.room_info,
-            room_creator: &view.creator,
-            mixed_play_url,
-            custom: custom_json(&view.custom),
-            pushers,
-            audience_count: (view.key.room_type == RoomType::Live).then_some(view.audience_count),
-        }
-    }
 }
 
 #[cfg(test)]

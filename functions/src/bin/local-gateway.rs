@@ -76,10 +76,8 @@ async fn main() -> ExitCode {
 /// The in-process relay, unless `RTCROOM_RELAY=off`; it checks URLs with the gateway's push
 /// and play keys.
 async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
-    match std::env::var("RTCROOM_RELAY").as_deref() {
-        Ok("off" | "0" | "false") => return Ok(None),
-        Ok("on" | "1" | "true") | Err(_) => {}
-        Ok(other) => return Err(format!("RTCROOM_RELAY={other}: use on or off")),
+    if !config.local_relay {
+        return Ok(None);
     }
     let push_key = config.urls.push_key.clone();
     let play_key = config.urls.play_key.clone();
@@ -90,6 +88,8 @@ async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
     }
     let events_url = format!("http://{events_to}{}", relay_event::PATH);
     let events_secret = config.relay_events_secret.clone();
+    // The relay's own settings (`RTCROOM_RELAY_*`) from the environment, but the keys and the
+    // events' destination and secret are the gateway's.
     let relay_config = RelayConfig::from_lookup(|k| match k {
         "RTCROOM_PUSH_KEY" => Some(push_key.clone()),
         "RTCROOM_PLAY_KEY" => Some(play_key.clone()),

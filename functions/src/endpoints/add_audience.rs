@@ -12,7 +12,8 @@
 //! calling `add_audience` again, and ends with the room.
 
 use super::{own_room_id, room_key};
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct AddAudience {
     room_id: String,

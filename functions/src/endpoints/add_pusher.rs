@@ -16,7 +16,8 @@
 use rtcroom_shared::rooms::JoinInput;
 
 use super::require_user;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct AddPusher {
     input: JoinInput,

@@ -10,7 +10,8 @@
 //! ```
 
 use super::require_user;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct CreateRoom {
     room_id: Option<String>,

@@ -7,7 +7,8 @@
 //! ```
 
 use super::{own_room_id, room_key};
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct DeleteAudience {
     room_id: String,

@@ -12,7 +12,8 @@
 //! and shows an error for anything but 0.
 
 use super::{own_room_id, room_key};
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct DeletePusher {
     room_id: String,

@@ -10,7 +10,8 @@
 use serde_json::json;
 
 use super::room_key;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct GetAudiences {
     room_id: String,

@@ -8,7 +8,8 @@
 
 use super::room_key;
 use crate::api::reply::custom_json;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct GetCustomInfo {
     room_id: String,

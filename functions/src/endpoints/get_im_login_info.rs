@@ -8,6 +8,7 @@
 
 use super::get_login_info::dev_identity;
 use crate::api::{ApiError, Params, Reply};
+use super::Request;
 use crate::app::App;
 
 pub struct GetImLoginInfo {
@@ -15,6 +16,10 @@ pub struct GetImLoginInfo {
 }
 
 impl GetImLoginInfo {
+    pub async fn serve(request: &Request<'_>) -> Result<Reply, ApiError> {
+        Self::parse(request.query, request.body)?.apply(request.app)
+    }
+
     pub fn parse(query: &Params, body: &Params) -> Result<Self, ApiError> {
         let user_id = body
             .opt_text("userID")

@@ -14,6 +14,7 @@
 use rtcroom_shared::usersig;
 
 use crate::api::{ApiError, Params, Reply};
+use super::Request;
 use crate::app::App;
 
 /// UserSigs issued in dev mode last a week.
@@ -25,6 +26,10 @@ pub struct GetLoginInfo {
 }
 
 impl GetLoginInfo {
+    pub async fn serve(request: &Request<'_>) -> Result<Reply, ApiError> {
+        Self::parse(request.query)?.apply(request.app)
+    }
+
     pub fn parse(query: &Params) -> Result<Self, ApiError> {
         Ok(Self {
             user_id: query

@@ -10,7 +10,8 @@
 //! ```
 
 use super::require_user;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct GetPushUrl {
     room_id: Option<String>,
@@ -24,7 +25,7 @@ impl GetPushUrl {
         })
     }
 
-    pub fn apply(self, call: &Call<'_>) -> Result<Reply, ApiError> {
+    pub async fn apply(self, call: &Call<'_>) -> Result<Reply, ApiError> {
         let urls = call
             .app
             .rooms

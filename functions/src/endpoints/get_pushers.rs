@@ -13,8 +13,9 @@
 //! run yet.
 
 use super::room_key;
-use crate::api::reply::RoomJson;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::room_json::RoomJson;
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct GetPushers {
     room_id: String,

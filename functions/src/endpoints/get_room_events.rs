@@ -17,7 +17,8 @@ use rtcroom_shared::events;
 use rtcroom_shared::rooms::MAX_EVENTS_PAGE;
 
 use super::room_key;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct GetRoomEvents {
     room_id: String,

@@ -11,8 +11,9 @@
 //!
 //! `cnt` is capped at 100.
 
-use crate::api::reply::RoomJson;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::room_json::RoomJson;
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct GetRoomList {
     index: u32,

@@ -17,6 +17,7 @@ use rtcroom_shared::token::{Grant, Session};
 use rtcroom_shared::usersig::{self, PrivateMapKey};
 
 use crate::api::{ApiError, Params, Reply};
+use super::Request;
 use crate::app::App;
 
 pub struct Login {
@@ -26,6 +27,12 @@ pub struct Login {
 }
 
 impl Login {
+    pub async fn serve(request: &Request<'_>) -> Result<Reply, ApiError> {
+        Self::parse(request.query, request.body)?
+            .apply(request.app)
+            .await
+    }
+
     /// Parameters come in the query; some clients put them in the body, which is accepted too.
     pub fn parse(query: &Params, body: &Params) -> Result<Self, ApiError> {
         let get = |name: &'static str| {

@@ -15,14 +15,15 @@
 use rtcroom_shared::rooms::RoomError;
 use rtcroom_shared::store::Limit;
 
-use crate::api::{ApiError, Params, Reply};
-use crate::app::App;
+use super::Request;
+use crate::api::{ApiError, Reply};
 
 pub struct Logout;
 
 impl Logout {
-    pub async fn apply(self, app: &App, query: &Params, body: &Params) -> Result<Reply, ApiError> {
-        let Ok(session) = app.verify_token(query, body) else {
+    pub async fn serve(request: &Request<'_>) -> Result<Reply, ApiError> {
+        let app = request.app;
+        let Ok(session) = app.verify_token(request.query, request.body) else {
             return Ok(Reply::ok());
         };
         let keep_until = app.now_secs() + app.config.token_ttl_secs;

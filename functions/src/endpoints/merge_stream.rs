@@ -11,7 +11,8 @@
 //! request is answered with code 101 so clients can fall back to playing streams separately.
 
 use super::{own_room_id, room_key};
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct MergeStream {
     room_id: String,

@@ -9,7 +9,8 @@
 //! ```
 
 use super::{own_room_id, room_key};
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct PusherHeartbeat {
     room_id: String,

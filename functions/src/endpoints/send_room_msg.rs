@@ -16,7 +16,8 @@
 use rtcroom_shared::rooms::MessageInput;
 
 use super::{own_room_id, room_key};
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct SendRoomMsg {
     room_id: String,

@@ -15,7 +15,8 @@ use rtcroom_shared::model::CustomOp;
 
 use super::room_key;
 use crate::api::reply::custom_json;
-use crate::api::{ApiError, Call, Params, Reply};
+use super::Call;
+use crate::api::{ApiError, Params, Reply};
 
 pub struct SetCustomField {
     room_id: String,

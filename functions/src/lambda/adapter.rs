@@ -1,40 +1,44 @@
-//! The Lambda adapter: an API Gateway (HTTP API payload v2, or REST) event in, the same
-//! [`api::handle`] as the local gateway, the envelope out. Each endpoint binary is
-//! `lambda::run(Endpoint::X)`.
+//! From Lambda's events to ours and back: API Gateway HTTP requests into [`service::handle`]
+//! (or another HTTP answer), raw JSON events into a handler.
 
 use std::future::Future;
-use std::sync::Arc;
 
+use lambda_http::lambda_runtime::{self, LambdaEvent};
 use lambda_http::{Body, Request, Response, service_fn};
+use serde_json::Value;
 
-use crate::api::{self, ApiRequest, ApiResponse, BodyTooLarge, Endpoint};
+use crate::api::{ApiRequest, ApiResponse, BodyTooLarge};
 use crate::app::App;
-use crate::logging;
-use rtcroom_shared::config::{Config, Profile};
+use crate::endpoints::Endpoint;
+use crate::service;
 
-/// Runs one endpoint's Lambda: configuration and clients are built once per instance.
-pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
-    run_with(move |app, request| async move { respond(&app, Some(endpoint), request).await }).await
-}
-
-/// Runs a Lambda answering each request with `answer`, over an `App` built once per instance.
-pub async fn run_with<F, Fut>(answer: F) -> Result<(), lambda_http::Error>
+/// Serves API Gateway HTTP requests with `answer`.
+pub async fn serve_http<S, F, Fut>(state: S, answer: F) -> Result<(), lambda_http::Error>
 where
-    F: Fn(Arc<App>, Request) -> Fut + Copy + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, Request) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
-    let app = Arc::new(App::connect(start()?).await?);
     lambda_http::run(service_fn(move |request: Request| {
-        let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(answer(app, request).await) }
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(answer(state, request).await) }
     }))
     .await
 }
 
-/// What every Lambda does first: JSON logs, and the cloud configuration from the environment.
-pub fn start() -> Result<Config, lambda_http::Error> {
-    logging::init_json();
-    Ok(Config::from_env(Profile::Cloud).map_err(|e| format!("configuration error: {e}"))?)
+/// Serves raw JSON events (a schedule, API Gateway's WebSocket events, a DynamoDB Stream)
+/// with `answer`; an error fails the invocation (and the event source retries it).
+pub async fn serve_events<S, F, Fut>(state: S, answer: F) -> Result<(), lambda_http::Error>
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, Value) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, lambda_http::Error>> + Send,
+{
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let state = state.clone();
+        async move { answer(state, event.payload).await }
+    }))
+    .await
 }
 
 /// Answers one API Gateway request; `only` is the endpoint this function serves.
@@ -46,7 +50,7 @@ pub async fn respond(app: &App, only: Option<Endpoint>, request: Request) -> Res
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let answer = api::handle(
+    let answer = service::handle(
         app,
         only,
         ApiRequest {

@@ -1,6 +1,0 @@
-//! AWS Lambda serving `/weapp/live_room/get_audiences`.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    rtcroom_functions::lambda::run(rtcroom_functions::api::Endpoint::GetAudiences).await
-}

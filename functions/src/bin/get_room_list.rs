@@ -1,6 +1,0 @@
-//! AWS Lambda serving `/weapp/{double_room|multi_room|live_room}/get_room_list`.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    rtcroom_functions::lambda::run(rtcroom_functions::api::Endpoint::GetRoomList).await
-}

@@ -1,6 +1,0 @@
-//! AWS Lambda serving `/weapp/{double_room|multi_room|live_room}/login`.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    rtcroom_functions::lambda::run(rtcroom_functions::api::Endpoint::Login).await
-}
