@@ -17,8 +17,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rtcroom_shared::clock::SystemClock;
 use rtcroom_shared::config::{Config, StoreKind};
-use rtcroom_shared::events;
 use rtcroom_shared::model::RoomKey;
+use rtcroom_shared::room_events;
 use rtcroom_shared::rooms::{MAX_EVENTS_PAGE, validate_room_id};
 use rtcroom_shared::store::DynamoStore;
 use rtcroom_shared::store::dynamo::connections::Connection;
@@ -303,12 +303,17 @@ async fn replay(
         post(
             poster,
             &connection.id,
-            &events::resync(&key.room_id, page.last_seq, now),
+            &room_events::resync(&key.room_id, page.last_seq, now),
         )
         .await?;
     }
     for event in &page.events {
-        post(poster, &connection.id, &events::wire(&key.room_id, event)).await?;
+        post(
+            poster,
+            &connection.id,
+            &room_events::wire(&key.room_id, event),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use crate::api::{ApiError, ApiRequest, ApiResponse, BodyTooLarge, Reply};
 use crate::app::App;
 use crate::metrics::Refusal;
 use crate::service;
-use crate::{relay_event, ws};
+use crate::{stream_events, ws};
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// An oversized body is read and discarded up to this size, so its sender gets the answer.
@@ -226,7 +226,7 @@ async fn respond(
         .map(str::to_owned);
     let signature = request
         .headers()
-        .get(rtcroom_shared::relay_events::SIGNATURE_HEADER)
+        .get(rtcroom_shared::stream_events::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (body, complete) = match read_body(request.into_body(), app.config.max_body_bytes).await {
@@ -247,8 +247,8 @@ async fn respond(
         }
     };
     let body = body.as_deref().map_err(|e| *e);
-    let answer = if relay_event::is_relay_event(&path) {
-        relay_event::handle(&app, signature.as_deref(), body).await
+    let answer = if stream_events::is_relay_event(&path) {
+        stream_events::handle(&app, signature.as_deref(), body).await
     } else {
         service::handle(
             &app,

@@ -11,7 +11,7 @@ pub mod lambda;
 pub mod logging;
 pub mod metrics;
 pub mod notifier;
-pub mod relay_event;
 pub mod service;
+pub mod stream_events;
 pub mod sweeper;
 pub mod ws;

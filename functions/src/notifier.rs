@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use rtcroom_shared::events;
 use rtcroom_shared::model::{Event, EventKind, RoomKey, RoomType};
+use rtcroom_shared::room_events;
 use rtcroom_shared::store::DynamoStore;
 use rtcroom_shared::store::StoreResult;
 use rtcroom_shared::store::dynamo::connections::Connection;
@@ -176,11 +176,11 @@ pub async fn notify(
             let connections = store.room_connections(&key).await?;
             rooms.insert(key.clone(), connections);
         }
-        let text = Bytes::from(events::wire(&key.room_id, &event).to_string());
+        let text = Bytes::from(room_events::wire(&key.room_id, &event).to_string());
         let connections = rooms.get_mut(&key).expect("inserted above");
         let mut gone = Vec::new();
         for connection in connections.iter() {
-            if !events::visible_to(&event, &connection.user_id) {
+            if !room_events::visible_to(&event, &connection.user_id) {
                 continue;
             }
             match poster.post(&connection.id, text.clone()).await {

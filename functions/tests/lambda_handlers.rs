@@ -8,10 +8,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{Gateway, START_MS};
 use rtcroom_functions::endpoints::Endpoint;
-use rtcroom_functions::{lambda, relay_event};
+use rtcroom_functions::lambda;
 use rtcroom_shared::clock::ManualClock;
 use rtcroom_shared::config::{Config, Profile};
-use rtcroom_shared::relay_events;
+use rtcroom_shared::stream_events;
 use rtcroom_shared::urls::stream_of;
 use serde_json::{Value, json};
 
@@ -184,7 +184,7 @@ fn relay_event_fixture(stream: &str, secret: &str) -> lambda_http::Request {
     )
     .unwrap();
     let body = event["body"].as_str().unwrap().replace("${STREAM}", stream);
-    let signature = relay_events::sign(secret, START_MS / 1000, body.as_bytes());
+    let signature = stream_events::sign(secret, START_MS / 1000, body.as_bytes());
     fixture("relay_event", |text| {
         text.replace("${STREAM}", stream)
             .replace("${SIGNATURE}", &signature)
@@ -195,7 +195,7 @@ async fn invoke_relay_event(
     app: &rtcroom_functions::app::App,
     request: lambda_http::Request,
 ) -> (u16, Value) {
-    let response = relay_event::respond(app, request).await;
+    let response = rtcroom_functions::stream_events::respond(app, request).await;
     let status = response.status().as_u16();
     match response.body() {
         lambda_http::Body::Text(text) => (status, serde_json::from_str(text).unwrap()),

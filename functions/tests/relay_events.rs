@@ -12,7 +12,7 @@ use rtcroom_relay::client::Client;
 use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
 use rtcroom_shared::model::{EventKind, LeaveReason, RoomType};
-use rtcroom_shared::relay_events;
+use rtcroom_shared::stream_events;
 use serde_json::{Value, json};
 
 const PUSH_KEY: &str = "test-push-key";
@@ -157,7 +157,7 @@ async fn post_event(gw: &Gateway, signature: Option<&str>, body: &str) -> (u16, 
         .header("content-type", "application/json")
         .body(body.to_owned());
     if let Some(signature) = signature {
-        request = request.header(relay_events::SIGNATURE_HEADER, signature);
+        request = request.header(stream_events::SIGNATURE_HEADER, signature);
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
@@ -171,12 +171,12 @@ async fn the_endpoint_refuses_unsigned_forged_stale_and_malformed_events() {
     let secret = gw.app.config.relay_events_secret.clone().unwrap();
     let t = now / 1000;
     let body = r#"{"event":"publish","stream":"8888_x_0001","relay":"r","seq":1,"at":1}"#;
-    let sign = |secret: &str, t: u64, body: &str| relay_events::sign(secret, t, body.as_bytes());
+    let sign = |secret: &str, t: u64, body: &str| stream_events::sign(secret, t, body.as_bytes());
 
     assert_eq!(post_event(&gw, None, body).await.0, 401);
     let forged = sign("some-other-secret-0123", t, body);
     assert_eq!(post_event(&gw, Some(&forged), body).await.0, 401);
-    let stale = sign(&secret, t - relay_events::MAX_SKEW_SECS - 1, body);
+    let stale = sign(&secret, t - stream_events::MAX_SKEW_SECS - 1, body);
     assert_eq!(post_event(&gw, Some(&stale), body).await.0, 401);
     let other_body = sign(&secret, t, r#"{"event":"unpublish"}"#);
     assert_eq!(post_event(&gw, Some(&other_body), body).await.0, 401);

@@ -60,7 +60,7 @@ fn every_endpoint_function_is_routed_at_its_own_path() {
         let binary = runs(function);
         if binary == "relay_event" {
             let api = &function["Properties"]["Events"]["Api"]["Properties"];
-            assert_eq!(api["Path"], rtcroom_functions::relay_event::PATH);
+            assert_eq!(api["Path"], rtcroom_functions::stream_events::PATH);
             assert_eq!(api["Method"], "POST");
             assert!(
                 format!("{:?}", function["Properties"]["Environment"])

@@ -3,10 +3,10 @@
 
 pub mod client;
 pub mod config;
-pub mod events;
 pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod player;
 pub mod rtmp;
 pub mod server;
+pub mod stream_events;

@@ -8,10 +8,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::RelayConfig;
-use crate::events::EventSink;
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
 use crate::rtmp::session::{self, Relay};
+use crate::stream_events::EventSink;
 
 /// A running relay's shared parts.
 pub struct RelayHandle {

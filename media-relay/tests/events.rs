@@ -9,7 +9,7 @@ use rtcroom_relay::client::Client;
 use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
 use rtcroom_relay::server::start;
-use rtcroom_shared::relay_events::{self, StreamEvent, StreamEventKind};
+use rtcroom_shared::stream_events::{self, StreamEvent, StreamEventKind};
 use rtcroom_shared::urls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -57,7 +57,7 @@ async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>
                     let len: usize = header("content-length").parse().unwrap_or(0);
                     if buf.len() >= at + len {
                         break (
-                            header(relay_events::SIGNATURE_HEADER),
+                            header(stream_events::SIGNATURE_HEADER),
                             buf[at..at + len].to_vec(),
                         );
                     }
@@ -118,7 +118,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 fn decoded(seen: &[(String, Vec<u8>)]) -> Vec<StreamEvent> {
     seen.iter()
         .map(|(signature, body)| {
-            relay_events::verify(SECRET, signature, body, now()).expect("signed with the secret");
+            stream_events::verify(SECRET, signature, body, now()).expect("signed with the secret");
             serde_json::from_slice(body).unwrap()
         })
         .collect()

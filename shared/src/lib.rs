@@ -4,12 +4,12 @@
 
 pub mod clock;
 pub mod config;
-pub mod events;
 pub mod metrics;
 pub mod model;
-pub mod relay_events;
+pub mod room_events;
 pub mod rooms;
 pub mod store;
+pub mod stream_events;
 pub mod token;
 pub mod urls;
 pub mod usersig;

@@ -168,52 +168,83 @@ pub enum DissolveReason {
     Empty,
 }
 
-/// What happened in a room. Stored with the change, numbered per room.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum EventKind {
+/// Declares [`EventKind`] with each kind's wire name beside its domain name: the name is its
+/// serde tag (so stored and sent alike), [`EventKind::wire_type`] and [`EventKind::WIRE_TYPES`].
+/// Nowhere else in the code is a kind's name written.
+macro_rules! event_kinds {
+    ($(
+        $(#[$attr:meta])*
+        $variant:ident = $wire:tt $({ $($(#[$field_attr:meta])* $field:ident : $ty:ty),* $(,)? })?,
+    )*) => {
+        /// What happened in a room. Stored with the change, numbered per room.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum EventKind {
+            $(
+                $(#[$attr])*
+                #[serde(rename = $wire)]
+                $variant $({ $($(#[$field_attr])* $field: $ty),* })?,
+            )*
+        }
+
+        impl EventKind {
+            /// Every kind's wire name (`spec/asyncapi.yaml` lists the same).
+            pub const WIRE_TYPES: &'static [&'static str] = &[$($wire),*];
+
+            /// The kind's name on the wire (`type` of a room event).
+            pub fn wire_type(&self) -> &'static str {
+                match self {
+                    $(EventKind::$variant { .. } => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    /// The pusher list changed (recorded once after the member events of one write): the 2018
+    /// clients' cue to call `get_pushers`.
+    PusherChange = "notifyPusherChange",
     #[serde(rename_all = "camelCase")]
-    MemberJoined {
+    MemberJoined = "memberJoined" {
         #[serde(rename = "userID")]
         user_id: String,
         user_name: String,
         user_avatar: String,
     },
     #[serde(rename_all = "camelCase")]
-    MemberUpdated {
+    MemberUpdated = "memberUpdated" {
         #[serde(rename = "userID")]
         user_id: String,
         user_name: String,
         user_avatar: String,
     },
-    MemberLeft {
+    MemberLeft = "memberLeft" {
         #[serde(rename = "userID")]
         user_id: String,
         reason: LeaveReason,
     },
-    RoomDissolved {
+    /// The room ended. (Stored as `roomDissolved` before the name was unified with the wire's.)
+    #[serde(alias = "roomDissolved")]
+    RoomDissolved = "roomClosed" {
         reason: DissolveReason,
     },
-    AudienceJoined {
+    AudienceJoined = "audienceJoined" {
         #[serde(rename = "userID")]
         user_id: String,
     },
-    AudienceLeft {
+    AudienceLeft = "audienceLeft" {
         #[serde(rename = "userID")]
         user_id: String,
         reason: LeaveReason,
     },
-    CustomChanged {
+    CustomChanged = "customChanged" {
         field: String,
         value: i64,
     },
-    /// The pusher list changed (recorded once after the member events of one write): the 2018
-    /// clients' cue to call `get_pushers`.
-    #[serde(rename = "notifyPusherChange")]
-    PusherChange,
     /// A member's or viewer's chat text.
-    #[serde(rename = "CustomTextMsg", rename_all = "camelCase")]
-    ChatText {
+    #[serde(rename_all = "camelCase")]
+    ChatText = "CustomTextMsg" {
         #[serde(rename = "userID")]
         user_id: String,
         nick_name: String,
@@ -221,8 +252,8 @@ pub enum EventKind {
         msg: String,
     },
     /// A member's or viewer's custom command.
-    #[serde(rename = "CustomCmdMsg", rename_all = "camelCase")]
-    ChatCmd {
+    #[serde(rename_all = "camelCase")]
+    ChatCmd = "CustomCmdMsg" {
         #[serde(rename = "userID")]
         user_id: String,
         user_name: String,
@@ -232,16 +263,14 @@ pub enum EventKind {
     },
     /// A one-to-one link-mic message; only `to` receives it. `data` is the JSON object the
     /// sender gave (`{"type":"request"|"response"|"kickout",...}`), as text.
-    #[serde(rename = "linkmic")]
-    LinkMic {
+    LinkMic = "linkmic" {
         from: String,
         to: String,
         data: String,
     },
     /// A one-to-one custom message of any other `cmd` (the 2018 live room's `sketchpad`, an
     /// app's own); only `to` receives it. `data` is the JSON value the sender gave, as text.
-    #[serde(rename = "C2CCustomMsg")]
-    C2CCustom {
+    C2CCustom = "C2CCustomMsg" {
         from: String,
         to: String,
         cmd: String,
@@ -249,22 +278,19 @@ pub enum EventKind {
     },
     /// The media relay reports a member's stream started.
     #[serde(rename_all = "camelCase")]
-    StreamUp {
+    StreamUp = "streamUp" {
         #[serde(rename = "userID")]
         user_id: String,
         stream: String,
     },
     /// The media relay reports a member's stream stopped.
     #[serde(rename_all = "camelCase")]
-    StreamDown {
+    StreamDown = "streamDown" {
         #[serde(rename = "userID")]
         user_id: String,
         stream: String,
     },
 }
-
-/// The notification the 2018 clients understand.
-pub const NOTIFY_PUSHER_CHANGE: &str = r#"{"cmd":"notifyPusherChange","data":""}"#;
 
 impl EventKind {
     /// Whether the event changes the pusher list (and so is followed by a `PusherChange`).

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rtcroom_functions::app::App;
-use rtcroom_functions::{gateway, logging, relay_event, sweeper};
+use rtcroom_functions::{gateway, logging, stream_events, sweeper};
 use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::server::RelayHandle;
 use rtcroom_shared::config::{Config, Profile, StoreKind};
@@ -86,7 +86,7 @@ async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
     if events_to.ip().is_unspecified() {
         events_to.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let events_url = format!("http://{events_to}{}", relay_event::PATH);
+    let events_url = format!("http://{events_to}{}", stream_events::PATH);
     let events_secret = config.relay_events_secret.clone();
     // The relay's own settings (`RTCROOM_RELAY_*`) from the environment, but the keys and the
     // events' destination and secret are the gateway's.

@@ -1,4 +1,4 @@
-//! Ends a room; only its creator may. Members learn it from the `roomDissolved` event.
+//! Ends a room; only its creator may. Members learn it from the `roomClosed` event.
 //!
 //! ```text
 //! POST /weapp/{type}/destroy_room?userID=&token=    body: {"roomID":"r1","userID":"u1"}

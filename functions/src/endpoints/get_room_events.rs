@@ -13,7 +13,7 @@
 //! only `lastSeq` (where to start). A `since` older than the events kept starts the list with
 //! a `resync` event. Link-mic messages to other users are left out.
 
-use rtcroom_shared::events;
+use rtcroom_shared::room_events;
 use rtcroom_shared::rooms::MAX_EVENTS_PAGE;
 
 use super::room_key;
@@ -43,10 +43,10 @@ impl GetRoomEvents {
         let now = call.app.rooms.clock().now_ms();
         let resync = page
             .resync
-            .then(|| events::resync(&key.room_id, page.last_seq, now));
+            .then(|| room_events::resync(&key.room_id, page.last_seq, now));
         let list: Vec<_> = resync
             .into_iter()
-            .chain(page.events.iter().map(|e| events::wire(&key.room_id, e)))
+            .chain(page.events.iter().map(|e| room_events::wire(&key.room_id, e)))
             .collect();
         Ok(Reply::ok()
             .with("lastSeq", page.last_seq)

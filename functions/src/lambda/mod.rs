@@ -15,7 +15,7 @@ use self::adapter::{serve_events, serve_http};
 use crate::app::App;
 use crate::cloud_ws::{self, Handler};
 use crate::endpoints::Endpoint;
-use crate::{logging, relay_event, sweeper};
+use crate::{logging, stream_events, sweeper};
 use rtcroom_shared::config::{Config, Profile};
 
 /// What one Lambda function runs.
@@ -86,7 +86,7 @@ pub async fn main() -> Result<(), lambda_http::Error> {
         Function::RelayEvent => {
             let app = Arc::new(App::connect(config).await?);
             serve_http(app, |app, request| async move {
-                relay_event::respond(&app, request).await
+                stream_events::respond(&app, request).await
             })
             .await
         }

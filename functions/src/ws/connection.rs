@@ -20,8 +20,8 @@ use hyper_tungstenite::HyperWebsocketStream;
 use hyper_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use hyper_tungstenite::tungstenite::{Error as WsError, Message};
-use rtcroom_shared::events;
 use rtcroom_shared::model::{EventKind, RoomKey, RoomType};
+use rtcroom_shared::room_events;
 use rtcroom_shared::rooms::{MAX_EVENTS_PAGE, RoomError, validate_room_id};
 use rtcroom_shared::token::Session;
 use serde_json::Value;
@@ -216,7 +216,7 @@ impl Connection {
                 }
                 following.sent = out.event.seq;
                 let key = following.sub.key.clone();
-                if events::visible_to(&out.event, &self.session.user_id) {
+                if room_events::visible_to(&out.event, &self.session.user_id) {
                     self.write(Message::Text(out.text.clone())).await?;
                 }
                 self.ends(&key, &out.event.kind).await
@@ -449,7 +449,7 @@ impl Connection {
                 self.send_resync(&key, page.last_seq).await?;
             }
             for event in &page.events {
-                self.send(&events::wire(&key.room_id, event)).await?;
+                self.send(&room_events::wire(&key.room_id, event)).await?;
                 if let Some(why) = self.ends(&key, &event.kind).await? {
                     return Ok(Some(why));
                 }
@@ -462,7 +462,7 @@ impl Connection {
 
     async fn send_resync(&mut self, key: &RoomKey, last_seq: u64) -> Result<(), End> {
         let now = self.hub.app.rooms.clock().now_ms();
-        self.send(&events::resync(&key.room_id, last_seq, now))
+        self.send(&room_events::resync(&key.room_id, last_seq, now))
             .await
     }
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use hyper_tungstenite::tungstenite::Utf8Bytes;
 use parking_lot::Mutex;
-use rtcroom_shared::events;
 use rtcroom_shared::model::{Event, RoomKey};
+use rtcroom_shared::room_events;
 use rtcroom_shared::rooms::{MAX_EVENTS_PAGE, RoomError};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
@@ -173,7 +173,7 @@ async fn dispatch(hub: Arc<EventHub>, mut changes: mpsc::UnboundedReceiver<(Room
             for event in events {
                 cursor = event.seq;
                 feed.cursor = feed.cursor.max(event.seq);
-                let text = events::wire(&key.room_id, &event).to_string().into();
+                let text = room_events::wire(&key.room_id, &event).to_string().into();
                 let _ = feed.tx.send(Arc::new(Outgoing { event, text }));
             }
         }

@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::config::Limits;
-use crate::events::EventSink;
 use crate::hub::{Hub, HubError, Publishing, Stream, Subscription};
 use crate::metrics::{Gauge, Metrics};
 use crate::player::Playing;
-use rtcroom_shared::relay_events::StreamEventKind;
+use crate::stream_events::EventSink;
+use rtcroom_shared::stream_events::StreamEventKind;
 
 /// What a session needs from the relay.
 pub struct Relay {

@@ -191,7 +191,7 @@ impl Rooms {
         Ok(EventsPage {
             events: events
                 .into_iter()
-                .filter(|e| crate::events::visible_to(e, reader))
+                .filter(|e| crate::room_events::visible_to(e, reader))
                 .collect(),
             last_seq,
             resync,

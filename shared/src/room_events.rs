@@ -6,43 +6,13 @@ use serde_json::{Value, json};
 
 use crate::model::{Event, EventKind};
 
-/// Every event type a client can receive (and `resync`), as `spec/asyncapi.yaml` lists them.
-pub const WIRE_TYPES: [&str; 15] = [
-    "notifyPusherChange",
-    "memberJoined",
-    "memberUpdated",
-    "memberLeft",
-    "roomClosed",
-    "audienceJoined",
-    "audienceLeft",
-    "customChanged",
-    "CustomTextMsg",
-    "CustomCmdMsg",
-    "linkmic",
-    "C2CCustomMsg",
-    "streamUp",
-    "streamDown",
-    "resync",
-];
+/// The type of the event that stands for events no longer kept.
+pub const RESYNC: &str = "resync";
 
-/// The wire type of an event.
-pub fn wire_type(kind: &EventKind) -> &'static str {
-    match kind {
-        EventKind::MemberJoined { .. } => "memberJoined",
-        EventKind::MemberUpdated { .. } => "memberUpdated",
-        EventKind::MemberLeft { .. } => "memberLeft",
-        EventKind::RoomDissolved { .. } => "roomClosed",
-        EventKind::AudienceJoined { .. } => "audienceJoined",
-        EventKind::AudienceLeft { .. } => "audienceLeft",
-        EventKind::CustomChanged { .. } => "customChanged",
-        EventKind::PusherChange => "notifyPusherChange",
-        EventKind::ChatText { .. } => "CustomTextMsg",
-        EventKind::ChatCmd { .. } => "CustomCmdMsg",
-        EventKind::LinkMic { .. } => "linkmic",
-        EventKind::C2CCustom { .. } => "C2CCustomMsg",
-        EventKind::StreamUp { .. } => "streamUp",
-        EventKind::StreamDown { .. } => "streamDown",
-    }
+/// Every event type a client can receive: each kind's ([`EventKind::WIRE_TYPES`]) and `resync`,
+/// as `spec/asyncapi.yaml` lists them.
+pub fn wire_types() -> impl Iterator<Item = &'static str> {
+    EventKind::WIRE_TYPES.iter().copied().chain([RESYNC])
 }
 
 fn data(kind: &EventKind) -> Value {
@@ -63,14 +33,14 @@ fn data(kind: &EventKind) -> Value {
         EventKind::RoomDissolved { reason } => json!({ "reason": reason }),
         EventKind::AudienceJoined { user_id } => json!({ "userID": user_id }),
         EventKind::CustomChanged { field, value } => json!({"field": field, "value": value}),
-        EventKind::PusherChange => json!({"cmd": "notifyPusherChange", "data": ""}),
+        EventKind::PusherChange => json!({"cmd": kind.wire_type(), "data": ""}),
         EventKind::ChatText {
             user_id,
             nick_name,
             head_pic,
             msg,
         } => json!({
-            "cmd": "CustomTextMsg",
+            "cmd": kind.wire_type(),
             "data": {"nickName": nick_name, "headPic": head_pic},
             "userID": user_id,
             "msg": msg,
@@ -82,12 +52,12 @@ fn data(kind: &EventKind) -> Value {
             cmd,
             msg,
         } => json!({
-            "cmd": "CustomCmdMsg",
+            "cmd": kind.wire_type(),
             "data": {"userName": user_name, "userAvatar": user_avatar, "cmd": cmd, "msg": msg},
             "userID": user_id,
         }),
         EventKind::LinkMic { from, to, data } => json!({
-            "cmd": "linkmic",
+            "cmd": kind.wire_type(),
             "data": serde_json::from_str::<Value>(data).unwrap_or(Value::Null),
             "from": from,
             "to": to,
@@ -114,7 +84,7 @@ pub fn wire(room_id: &str, event: &Event) -> Value {
     json!({
         "seq": event.seq,
         "roomID": room_id,
-        "type": wire_type(&event.kind),
+        "type": event.kind.wire_type(),
         "at": event.at_ms,
         "data": data(&event.kind),
     })
@@ -125,7 +95,7 @@ pub fn resync(room_id: &str, last_seq: u64, now_ms: u64) -> Value {
     json!({
         "seq": last_seq,
         "roomID": room_id,
-        "type": "resync",
+        "type": RESYNC,
         "at": now_ms,
         "data": {"reason": "retention"},
     })
@@ -142,7 +112,7 @@ mod tests {
     use crate::model::LeaveReason;
 
     #[test]
-    fn every_kind_has_a_listed_wire_type() {
+    fn every_kind_has_one_wire_name_stored_and_sent_alike() {
         use crate::model::DissolveReason;
         let user = || "u".to_owned();
         let kinds = [
@@ -206,12 +176,23 @@ mod tests {
                 stream: user(),
             },
         ];
-        let mut types: Vec<&str> = kinds.iter().map(wire_type).collect();
-        types.push("resync");
+        let mut types: Vec<&str> = kinds.iter().map(EventKind::wire_type).collect();
+        types.push(RESYNC);
         types.sort_unstable();
-        let mut listed = WIRE_TYPES.to_vec();
+        let mut listed: Vec<&str> = wire_types().collect();
         listed.sort_unstable();
-        assert_eq!(types, listed);
+        assert_eq!(types, listed, "one kind per name");
+        // Stored and sent alike: the serde tag is the wire name.
+        for kind in &kinds {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap()["type"],
+                kind.wire_type()
+            );
+        }
+        // Events stored before the names were unified still read.
+        let old: EventKind =
+            serde_json::from_str(r#"{"type":"roomDissolved","reason":"empty"}"#).unwrap();
+        assert_eq!(old.wire_type(), "roomClosed");
     }
 
     #[test]
@@ -223,7 +204,7 @@ mod tests {
         };
         assert_eq!(
             wire("r1", &change)["data"].to_string(),
-            crate::model::NOTIFY_PUSHER_CHANGE
+            r#"{"cmd":"notifyPusherChange","data":""}"#
         );
         assert_eq!(
             wire("r1", &change).to_string(),

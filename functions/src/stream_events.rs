@@ -17,8 +17,8 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 use lambda_http::{Body, Request, Response};
-use rtcroom_shared::relay_events::{self, StreamEvent, StreamEventKind};
 use rtcroom_shared::rooms::RoomError;
+use rtcroom_shared::stream_events::{self, StreamEvent, StreamEventKind};
 
 use crate::api::{ApiResponse, BodyTooLarge};
 use crate::app::App;
@@ -66,7 +66,7 @@ pub async fn handle(
             return answer(400, &format!("body is larger than {limit} bytes"), None);
         }
     };
-    if let Err(e) = relay_events::verify(secret, signature.unwrap_or(""), body, app.now_secs()) {
+    if let Err(e) = stream_events::verify(secret, signature.unwrap_or(""), body, app.now_secs()) {
         tracing::warn!(target: "rtcroom::relay_event", error = %e, "relay event refused");
         return answer(401, &e.to_string(), None);
     }
@@ -112,7 +112,7 @@ pub async fn handle(
 pub async fn respond(app: &App, request: Request) -> Response<Body> {
     let signature = request
         .headers()
-        .get(relay_events::SIGNATURE_HEADER)
+        .get(stream_events::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = body_within(&request, app.config.max_body_bytes);

@@ -1,5 +1,5 @@
 //! Stream events to the room service: `publish`, `unpublish`, `play`, `stop`, and the periodic
-//! `live` list, POSTed as signed JSON (`rtcroom_shared::relay_events`) to
+//! `live` list, POSTed as signed JSON (`rtcroom_shared::stream_events`) to
 //! `RTCROOM_RELAY_EVENTS_URL`.
 //!
 //! Sessions hand events over with [`EventSink::emit`], which never waits: a bounded queue
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rtcroom_shared::relay_events::{self, StreamEvent, StreamEventKind};
+use rtcroom_shared::stream_events::{self, StreamEvent, StreamEventKind};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
@@ -67,10 +67,10 @@ impl EventSink {
     }
 
     /// The `live` report: the streams published now, in events of at most
-    /// [`relay_events::MAX_LIVE_STREAMS`].
+    /// [`stream_events::MAX_LIVE_STREAMS`].
     pub fn report_live(&self, mut streams: Vec<String>) {
         streams.sort_unstable();
-        for chunk in streams.chunks(relay_events::MAX_LIVE_STREAMS) {
+        for chunk in streams.chunks(stream_events::MAX_LIVE_STREAMS) {
             self.send(StreamEventKind::Live, String::new(), chunk.to_vec());
         }
     }
@@ -111,8 +111,8 @@ async fn deliver(
                 .post(&url)
                 .header("content-type", "application/json")
                 .header(
-                    relay_events::SIGNATURE_HEADER,
-                    relay_events::sign(&secret, t, &body),
+                    stream_events::SIGNATURE_HEADER,
+                    stream_events::sign(&secret, t, &body),
                 )
                 .body(body.clone())
                 .send()
