@@ -4,20 +4,17 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use insta::{assert_json_snapshot, assert_snapshot};
 use regex::Regex;
 use rtcroom_functions::app::App;
-use rtcroom_functions::gateway;
+use rtcroom_functions::testing;
 use rtcroom_shared::clock::ManualClock;
-use rtcroom_shared::config::{Config, Profile};
 use rtcroom_shared::store::EmbeddedStore;
 use rtcroom_shared::urls::UrlSigner;
 use rtcroom_shared::usersig::{self, MapKeyRoom, PrivateMapKey, privilege};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 /// 2023-11-14T22:13:20Z.
 const NOW_MS: u64 = 1_700_000_000_000;
@@ -54,23 +51,19 @@ struct Gw {
 
 impl Gw {
     async fn start(vars: &[(&str, &str)]) -> Gw {
-        let mut env: HashMap<String, String> = HashMap::from([
-            ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
-            ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
-            ("RTCROOM_PUSH_KEY".into(), "snapshot-push-key".into()),
-            ("RTCROOM_PLAY_KEY".into(), "snapshot-play-key".into()),
-        ]);
-        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned()).unwrap();
-        let clock = ManualClock::at_ms(NOW_MS);
-        let app = Arc::new(App::new(
-            config,
+        let sdkappid = SDKAPPID.to_string();
+        let defaults = [
+            ("RTCROOM_USERSIG_KEY", KEY),
+            ("RTCROOM_SDKAPPID", sdkappid.as_str()),
+            ("RTCROOM_PUSH_KEY", "snapshot-push-key"),
+            ("RTCROOM_PLAY_KEY", "snapshot-play-key"),
+        ];
+        let app = App::new(
+            testing::config(&defaults, vars),
             Arc::new(EmbeddedStore::new()),
-            Arc::new(clock),
-        ));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(gateway::serve(listener, app));
+            Arc::new(ManualClock::at_ms(NOW_MS)),
+        );
+        let base = testing::serve_app(Arc::new(app)).await;
         Gw {
             base,
             http: reqwest::Client::new(),

@@ -14,4 +14,6 @@ pub mod notifier;
 pub mod service;
 pub mod stream_events;
 pub mod sweeper;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod ws;

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::process::{Killed, free_port, wait_for_port};
+use rtcroom_relay::testing::{self, TestPattern};
 use serde_json::Value;
 
 fn get(url: &str) -> Value {
@@ -25,18 +26,7 @@ fn post(url: &str, body: &str) -> Value {
 }
 
 fn frames_played(url: &str) -> u32 {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-        .args(["-rw_timeout", "10000000", "-i", url])
-        .args(["-frames:v", "50", "-f", "null", "-", "-progress", "pipe:1"])
-        .output()
-        .expect("ffmpeg runs (apt-get install ffmpeg)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("frame="))
-        .filter_map(|n| n.trim().parse().ok())
-        .max()
-        .unwrap_or(0)
+    testing::play(url, 50).1
 }
 
 #[test]
@@ -75,23 +65,13 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
     assert!(url("pushURL").starts_with(&format!("rtmp://127.0.0.1:{rtmp}/live/")));
     assert!(url("playURL").starts_with(&format!("http://127.0.0.1:{http}/live/")));
 
-    let mut publisher = Killed(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args(["-g", "25", "-t", "40", "-f", "flv", &url("pushURL")])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ffmpeg runs"),
-    );
+    let mut publisher = Killed(testing::publish(
+        &url("pushURL"),
+        TestPattern {
+            audio: false,
+            secs: 40,
+        },
+    ));
     std::thread::sleep(Duration::from_millis(1500));
     // The relay reports the stream to the gateway, which lists it live.
     let auth = format!("userID=alice&token={token}");
@@ -119,8 +99,7 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Play URLs carry the gateway's play key, which the relay does not take for publishing.
-    let hijack = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+    let hijack = testing::ffmpeg()
         .args([
             "-f",
             "lavfi",

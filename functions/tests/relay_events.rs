@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Gateway, code, test_store};
 use rtcroom_relay::client::Client;
-use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::testing::TestRelay;
 use rtcroom_shared::model::{EventKind, LeaveReason, RoomType};
 use rtcroom_shared::stream_events;
 use serde_json::{Value, json};
@@ -30,17 +30,14 @@ async fn gateway_and_relay() -> (Gateway, Arc<Relay>, String) {
     let gw = Gateway::start_at(&[], test_store().await, wall_ms()).await;
     let events_url = format!("{}/relay/event", gw.base);
     let secret = gw.app.config.relay_events_secret.clone().unwrap();
-    let config = RelayConfig::from_lookup(|k| match k {
-        "RTCROOM_PUSH_KEY" => Some(PUSH_KEY.into()),
-        "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
-        "RTCROOM_RELAY_EVENTS_URL" => Some(events_url.clone()),
-        "RTCROOM_RELAY_EVENTS_SECRET" => Some(secret.clone()),
-        "RTCROOM_RELAY_LIVE_REPORT_SECS" => Some("1".into()),
-        _ => None,
-    })
-    .unwrap();
-    let (handle, rtmp, _) = rtcroom_relay::server::start(&config).await.unwrap();
-    (gw, handle.relay, rtmp.to_string())
+    let relay = TestRelay::start(&[
+        ("RTCROOM_PUSH_KEY", PUSH_KEY),
+        ("RTCROOM_RELAY_EVENTS_URL", &events_url),
+        ("RTCROOM_RELAY_EVENTS_SECRET", &secret),
+        ("RTCROOM_RELAY_LIVE_REPORT_SECS", "1"),
+    ])
+    .await;
+    (gw, relay.handle.relay.clone(), relay.rtmp.to_string())
 }
 
 /// Waits until the relay has delivered more than `after` events.

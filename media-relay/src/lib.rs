@@ -10,3 +10,5 @@ pub mod player;
 pub mod rtmp;
 pub mod server;
 pub mod stream_events;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -6,11 +6,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use rtcroom_relay::client::Client;
-use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
-use rtcroom_relay::server::start;
+use rtcroom_relay::testing::{self, TestRelay};
 use rtcroom_shared::stream_events::{self, StreamEvent, StreamEventKind};
-use rtcroom_shared::urls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -83,36 +81,24 @@ async fn relay(events_url: &str) -> (String, Arc<Relay>) {
 }
 
 async fn relay_reporting_every(events_url: &str, live_secs: u32) -> (String, Arc<Relay>) {
-    let events_url = events_url.to_owned();
-    let config = RelayConfig::from_lookup(move |k| match k {
-        "RTCROOM_RELAY_LIVE_REPORT_SECS" => Some(live_secs.to_string()),
-        "RTCROOM_PUSH_KEY" => Some(KEY.into()),
-        "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
-        "RTCROOM_RELAY_EVENTS_URL" => Some(events_url.clone()),
-        "RTCROOM_RELAY_EVENTS_SECRET" => Some(SECRET.into()),
-        "RTCROOM_RELAY_ID" => Some("relay-test".into()),
-        _ => None,
-    })
-    .unwrap();
-    let (handle, rtmp, _) = start(&config).await.unwrap();
-    (format!("rtmp://{rtmp}/live"), handle.relay)
+    let live_secs = live_secs.to_string();
+    let relay = TestRelay::start(&[
+        ("RTCROOM_RELAY_LIVE_REPORT_SECS", &live_secs),
+        ("RTCROOM_PUSH_KEY", KEY),
+        ("RTCROOM_RELAY_EVENTS_URL", events_url),
+        ("RTCROOM_RELAY_EVENTS_SECRET", SECRET),
+        ("RTCROOM_RELAY_ID", "relay-test"),
+    ])
+    .await;
+    (relay.rtmp_base(), relay.handle.relay.clone())
 }
 
 fn signed(base: &str, stream: &str) -> String {
-    let time = urls::tx_time(now() + 3600);
-    let secret = urls::tx_secret(KEY, stream, &time);
-    format!("{base}/{stream}?txSecret={secret}&txTime={time}")
+    testing::signed(KEY, base, stream, 3600)
 }
 
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !done() {
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn until(what: &str, done: impl FnMut() -> bool) {
+    testing::wait_for(what, Duration::from_secs(15), done).await
 }
 
 fn decoded(seen: &[(String, Vec<u8>)]) -> Vec<StreamEvent> {

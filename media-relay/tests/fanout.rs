@@ -5,13 +5,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rtcroom_relay::client::Client;
-use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
-use rtcroom_relay::server::start;
-use rtcroom_shared::urls;
+use rtcroom_relay::testing::{self, TestRelay};
 use tokio::io::AsyncReadExt;
 
 /// Counts bytes allocated while `COUNTING` is on.
@@ -44,26 +42,16 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 const KEY: &str = "fanout-key";
 
 async fn relay(stall_secs: &str) -> (String, Arc<Relay>) {
-    let stall = stall_secs.to_owned();
-    let config = RelayConfig::from_lookup(move |k| match k {
-        "RTCROOM_PUSH_KEY" => Some(KEY.into()),
-        "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
-        "RTCROOM_RELAY_STALL_TIMEOUT_SECS" => Some(stall.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let (handle, rtmp, _) = start(&config).await.unwrap();
-    (format!("rtmp://{rtmp}/live"), handle.relay)
+    let relay = TestRelay::start(&[
+        ("RTCROOM_PUSH_KEY", KEY),
+        ("RTCROOM_RELAY_STALL_TIMEOUT_SECS", stall_secs),
+    ])
+    .await;
+    (relay.rtmp_base(), relay.handle.relay.clone())
 }
 
 fn signed(base: &str, stream: &str) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let time = urls::tx_time(now + 3600);
-    let secret = urls::tx_secret(KEY, stream, &time);
-    format!("{base}/{stream}?txSecret={secret}&txTime={time}")
+    testing::signed(KEY, base, stream, 3600)
 }
 
 /// A video message: keyframe every 25th, the rest inter frames (AVC NALU packets).

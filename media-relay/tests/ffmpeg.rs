@@ -3,84 +3,31 @@
 //! refuse forged and expired signatures, a play URL used to publish, and a second publisher,
 //! end players when the publisher stops.
 
-use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
-use rtcroom_relay::config::RelayConfig;
-use rtcroom_relay::rtmp::session::Relay;
-use rtcroom_relay::server::start;
-use rtcroom_shared::urls;
+use rtcroom_relay::testing::{self, TestPattern, TestRelay, ffmpeg};
 
-const KEY: &str = "relay-test-push-key";
+const KEY: &str = testing::PUSH_KEY;
 const PLAY_KEY: &str = "relay-test-play-key";
 
 /// A relay on ephemeral ports: (RTMP base URL, HTTP base URL, the relay).
-async fn relay() -> (String, String, Arc<Relay>) {
-    let config = RelayConfig::from_lookup(|k| match k {
-        "RTCROOM_PUSH_KEY" => Some(KEY.into()),
-        "RTCROOM_PLAY_KEY" => Some(PLAY_KEY.into()),
-        "RTCROOM_RELAY_RTMP_LISTEN" | "RTCROOM_RELAY_HTTP_LISTEN" => Some("127.0.0.1:0".into()),
-        _ => None,
-    })
-    .expect("config");
-    let (handle, rtmp, http) = start(&config).await.expect("the relay starts");
-    (
-        format!("rtmp://{rtmp}/live"),
-        format!("http://{http}/live"),
-        handle.relay,
-    )
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// `{base}/{stream}?bizid=&txSecret=&txTime=` signed with `key`, expiring `ttl` seconds from
-/// now (negative: past).
-fn signed_with(key: &str, base: &str, stream: &str, ttl: i64) -> String {
-    let time = urls::tx_time(now().saturating_add_signed(ttl));
-    let secret = urls::tx_secret(key, stream, &time);
-    format!("{base}/{stream}?bizid=8888&txSecret={secret}&txTime={time}")
+async fn relay() -> (String, String, TestRelay) {
+    let relay = TestRelay::start(&[("RTCROOM_PLAY_KEY", PLAY_KEY)]).await;
+    (relay.rtmp_base(), relay.http_base(), relay)
 }
 
 fn push_url(base: &str, stream: &str, ttl: i64) -> String {
-    signed_with(KEY, base, stream, ttl)
+    testing::signed(KEY, base, stream, ttl)
 }
 
 fn play_url(base: &str, stream: &str, ttl: i64) -> String {
-    signed_with(PLAY_KEY, base, stream, ttl)
+    testing::signed(PLAY_KEY, base, stream, ttl)
 }
 
-fn ffmpeg() -> Command {
-    let mut c = Command::new("ffmpeg");
-    c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
-    c
-}
-
-/// Publishes a 320x240 25 fps test pattern with a sine tone for `secs` seconds, in real time.
-fn publisher(url: &str, secs: u32) -> std::process::Child {
-    ffmpeg()
-        .args(["-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "25",
-        ])
-        .args(["-c:a", "aac", "-t", &secs.to_string(), "-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg runs (apt-get install ffmpeg)")
+/// The test pattern with sound for `secs` seconds.
+fn publisher(url: &str, secs: u32) -> Child {
+    testing::publish(url, TestPattern { audio: true, secs })
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -89,33 +36,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// Decodes `frames` video frames from `url`; the output and the frame count decoded.
 async fn play(url: String, frames: u32) -> (Output, u32) {
-    blocking(move || {
-        let out = ffmpeg()
-            .args(["-rw_timeout", "10000000", "-i", &url])
-            .args(["-frames:v", &frames.to_string(), "-f", "null", "-"])
-            .args(["-progress", "pipe:1", "-nostats"])
-            .output()
-            .unwrap();
-        let decoded = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("frame="))
-            .filter_map(|n| n.trim().parse().ok())
-            .max()
-            .unwrap_or(0);
-        (out, decoded)
-    })
-    .await
-}
-
-async fn wait_until_published(relay: &Relay, stream: &str) {
-    let started = Instant::now();
-    while !relay.hub.is_publishing(stream) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{stream} never published"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    blocking(move || testing::play(&url, frames)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +44,7 @@ async fn ffmpeg_publishes_and_plays_back_h264_and_aac() {
     let (base, flv_base, relay) = relay().await;
     let stream = "8888_alice_3f2a";
     let mut publishing = publisher(&push_url(&base, stream, 3600), 10);
-    wait_until_published(&relay, stream).await;
+    relay.published(stream).await;
 
     let url = play_url(&base, stream, 3600);
     let probe_url = url.clone();
@@ -186,7 +107,7 @@ async fn forged_and_expired_signatures_and_a_second_publisher_are_refused() {
     let (base, _, relay) = relay().await;
     let stream = "8888_bob_0001";
     let mut publishing = publisher(&push_url(&base, stream, 3600), 10);
-    wait_until_published(&relay, stream).await;
+    relay.published(stream).await;
 
     let forged = play_url(&base, stream, 3600).replace("txSecret=", "txSecret=0");
     let (out, _) = play(forged, 10).await;
@@ -241,7 +162,7 @@ async fn players_reach_end_of_stream_within_a_second_of_the_publisher_stopping()
     let (base, _, relay) = relay().await;
     let stream = "8888_dave_0003";
     let publishing = publisher(&push_url(&base, stream, 3600), 4);
-    wait_until_published(&relay, stream).await;
+    relay.published(stream).await;
     let url = play_url(&base, stream, 3600);
     let player = tokio::spawn(async move {
         let out = blocking(move || {

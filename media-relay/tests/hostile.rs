@@ -5,14 +5,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rtcroom_relay::client::{self, Client, ClientError};
-use rtcroom_relay::config::RelayConfig;
 use rtcroom_relay::rtmp::session::Relay;
-use rtcroom_relay::server::start;
-use rtcroom_shared::urls;
+use rtcroom_relay::testing::{self, TestRelay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -45,32 +43,14 @@ static ALLOCATOR: LiveBytes = LiveBytes;
 const PUSH_KEY: &str = "hostile-push-key";
 
 async fn relay(vars: &[(&str, &str)]) -> (Arc<Relay>, String) {
-    let mut vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    vars.push(("RTCROOM_PUSH_KEY".into(), PUSH_KEY.into()));
-    vars.push(("RTCROOM_RELAY_RTMP_LISTEN".into(), "127.0.0.1:0".into()));
-    vars.push(("RTCROOM_RELAY_HTTP_LISTEN".into(), "127.0.0.1:0".into()));
-    let config = RelayConfig::from_lookup(|k| {
-        vars.iter()
-            .find(|(name, _)| name == k)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let (handle, rtmp, _) = start(&config).await.unwrap();
-    (handle.relay, rtmp.to_string())
+    let mut vars = vars.to_vec();
+    vars.push(("RTCROOM_PUSH_KEY", PUSH_KEY));
+    let relay = TestRelay::start(&vars).await;
+    (relay.handle.relay.clone(), relay.rtmp.to_string())
 }
 
 fn signed(addr: &str, name: &str) -> String {
-    let expiry = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    let t = format!("{expiry:X}");
-    let secret = urls::tx_secret(PUSH_KEY, name, &t);
-    format!("rtmp://{addr}/live/{name}?txSecret={secret}&txTime={t}")
+    testing::signed(PUSH_KEY, &format!("rtmp://{addr}/live"), name, 3600)
 }
 
 async fn handshake(addr: &str) -> TcpStream {
@@ -81,12 +61,8 @@ fn hostile_chunks(streams: u32, chunks: usize) -> BytesMut {
     client::declared_but_unsent(streams, chunks)
 }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    testing::wait_for(what, Duration::from_secs(20), cond).await
 }
 
 /// Whether the relay closed `socket` (it reads end-of-stream or an error within 5 s).

@@ -36,3 +36,15 @@ impl Gauge {
         self.0.load(Ordering::Relaxed)
     }
 }
+
+/// CPU time a process has used (user + system), in seconds, from `/proc/{pid}/stat`; `None`
+/// where there is no such process (or no `/proc`). What the load tools charge a server with.
+pub fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks: 100 a second on every architecture Linux runs us on (_SC_CLK_TCK).
+    Some((utime + stime) as f64 / 100.0)
+}

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
+use rtcroom_shared::metrics::process_cpu_secs;
 use serde_json::{Value, json};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
@@ -38,12 +39,6 @@ struct Args {
     pid: Option<u32>,
     #[arg(long)]
     json: bool,
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 struct Gateway {
@@ -189,7 +184,7 @@ async fn main() {
         }));
     }
 
-    let cpu_before = args.pid.and_then(cpu_ticks);
+    let cpu_before = args.pid.and_then(process_cpu_secs);
     let sending_from = Instant::now();
     let gap = Duration::from_micros(1_000_000 / args.rate.max(1));
     let mut sends = Vec::new();
@@ -214,7 +209,7 @@ async fn main() {
         delivered += reader.await.unwrap_or(0);
     }
     beat.abort();
-    let cpu_after = args.pid.and_then(cpu_ticks);
+    let cpu_after = args.pid.and_then(process_cpu_secs);
     let seen = seen.lock();
     let window = seen
         .last_at
@@ -230,7 +225,7 @@ async fn main() {
     let expected = args.messages * args.members as u64;
     let per_sec = delivered as f64 / window.as_secs_f64().max(1e-9);
     let cpu_us_per_event = match (cpu_before, cpu_after) {
-        (Some(a), Some(b)) if delivered > 0 => Some((b - a) as f64 * 10_000.0 / delivered as f64),
+        (Some(a), Some(b)) if delivered > 0 => Some((b - a) * 1e6 / delivered as f64),
         _ => None,
     };
     let report = json!({

@@ -2,7 +2,6 @@
 //! over real HTTP, against the same code the `local-gateway` binary serves.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,11 +9,9 @@ use rtcroom_conformance::case::{Fault, Options};
 use rtcroom_conformance::client::Target;
 use rtcroom_conformance::runner::{self, Report};
 use rtcroom_functions::app::App;
-use rtcroom_functions::gateway;
+use rtcroom_functions::testing;
 use rtcroom_shared::clock::SystemClock;
-use rtcroom_shared::config::{Config, Profile};
 use rtcroom_shared::store::RoomStore;
-use tokio::net::TcpListener;
 
 pub const KEY: &str = "conformance-usersig-key-0123456789";
 pub const PUSH_KEY: &str = "conformance-push-key";
@@ -28,25 +25,21 @@ pub const JOIN_WAIT_SECS: u64 = 3;
 
 /// Starts a gateway on `store` configured by `vars` over the test defaults; its base URL.
 pub async fn gateway(vars: &[(&str, &str)], store: Arc<dyn RoomStore>) -> String {
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("RTCROOM_USERSIG_KEY".into(), KEY.into()),
-        ("RTCROOM_SDKAPPID".into(), SDKAPPID.to_string()),
-        ("RTCROOM_PUSH_KEY".into(), PUSH_KEY.into()),
-        ("RTCROOM_PLAY_KEY".into(), PLAY_KEY.into()),
-        (
-            "RTCROOM_HEARTBEAT_TIMEOUT_SECS".into(),
-            HEARTBEAT_TIMEOUT_SECS.to_string(),
-        ),
-        ("RTCROOM_JOIN_WAIT_SECS".into(), JOIN_WAIT_SECS.to_string()),
-    ]);
-    env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config =
-        Config::from_lookup(Profile::LocalGateway, |k| env.get(k).cloned()).expect("test config");
-    let app = Arc::new(App::new(config, store, Arc::new(SystemClock)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(gateway::serve(listener, app));
-    base
+    let (sdkappid, timeout, wait) = (
+        SDKAPPID.to_string(),
+        HEARTBEAT_TIMEOUT_SECS.to_string(),
+        JOIN_WAIT_SECS.to_string(),
+    );
+    let defaults = [
+        ("RTCROOM_USERSIG_KEY", KEY),
+        ("RTCROOM_SDKAPPID", sdkappid.as_str()),
+        ("RTCROOM_PUSH_KEY", PUSH_KEY),
+        ("RTCROOM_PLAY_KEY", PLAY_KEY),
+        ("RTCROOM_HEARTBEAT_TIMEOUT_SECS", timeout.as_str()),
+        ("RTCROOM_JOIN_WAIT_SECS", wait.as_str()),
+    ];
+    let config = testing::config(&defaults, vars);
+    testing::serve_app(Arc::new(App::new(config, store, Arc::new(SystemClock)))).await
 }
 
 pub fn target(base_url: &str) -> Target {

@@ -66,8 +66,8 @@ impl Request<'_> {
 }
 
 /// Declares every API from one list: `Variant = module::Type, Served, Access;`. The wire name
-/// is the module's. An [`Access::Session`] API is `Type::parse(body)` then
-/// `apply(&Call)`; an [`Access::Open`] one is `Type::serve(&Request)`.
+/// is the module's. An [`Access::Session`] API authenticates the caller, then is
+/// `Type::parse(body)` and `apply(&Call)`; an [`Access::Open`] one is `Type::serve(&Request)`.
 macro_rules! registry {
     ($($variant:ident = $module:ident :: $kind:ident, $served:ident, $access:ident;)*) => {
         $(mod $module;)*
@@ -108,9 +108,11 @@ macro_rules! registry {
             }
         }
     };
-    (@serve Session, $kind:path, $request:ident) => {
-        <$kind>::parse($request.body)?.apply(&$request.call().await?).await
-    };
+    // Authentication first: an anonymous caller learns nothing from parameter errors.
+    (@serve Session, $kind:path, $request:ident) => {{
+        let call = $request.call().await?;
+        <$kind>::parse($request.body)?.apply(&call).await
+    }};
     (@serve Open, $kind:path, $request:ident) => {
         <$kind>::serve($request).await
     };

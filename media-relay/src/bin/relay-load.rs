@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use parking_lot::Mutex;
 use rtcroom_relay::client::Client;
+use rtcroom_shared::metrics::process_cpu_secs;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -42,20 +43,6 @@ struct Args {
 const FPS: u64 = 25;
 const AUDIO_PER_SEC: u64 = 43;
 const WARMUP: Duration = Duration::from_secs(1);
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may contain spaces) start at ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-fn clock_ticks_per_second() -> u64 {
-    // The value Linux uses on every architecture we run on (sysconf(_SC_CLK_TCK)).
-    100
-}
 
 fn stamp(payload: &mut [u8], at: usize, start: Instant) {
     let nanos = start.elapsed().as_nanos() as u64;
@@ -137,7 +124,7 @@ async fn main() {
     audio[0] = 0xAF;
     audio[1] = 1;
 
-    let cpu_before = args.pid.and_then(cpu_ticks);
+    let cpu_before = args.pid.and_then(process_cpu_secs);
     let t0 = Instant::now();
     let base = start.elapsed();
     let (mut frames, mut audios) = (0u64, 0u64);
@@ -174,7 +161,7 @@ async fn main() {
         sent += 1;
     }
     let window = t0.elapsed();
-    let cpu_after = args.pid.and_then(cpu_ticks);
+    let cpu_after = args.pid.and_then(process_cpu_secs);
     // A last audio message marked "end" releases the players.
     audio[2..10].copy_from_slice(&u64::MAX.to_be_bytes());
     let _ = publisher.send_media(8, 0, &audio).await;
@@ -192,7 +179,7 @@ async fn main() {
     let expected = sent * args.players as u64;
     let got = received.load(std::sync::atomic::Ordering::Relaxed);
     let cpu_secs = match (cpu_before, cpu_after) {
-        (Some(a), Some(b)) => Some((b - a) as f64 / clock_ticks_per_second() as f64),
+        (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
     let per_message_us = cpu_secs.map(|c| c * 1e6 / expected.max(1) as f64);

@@ -1,0 +1,167 @@
+//! Test support (feature `testing`), for this crate's tests and the room service's: a relay on
+//! ephemeral ports, URLs signed as the room service signs them, and real ffmpeg as publisher
+//! and player.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rtcroom_shared::urls;
+
+use crate::config::RelayConfig;
+use crate::rtmp::session::Relay;
+use crate::server::{self, RelayHandle};
+
+/// The push key a test relay checks unless `RTCROOM_PUSH_KEY` is given.
+pub const PUSH_KEY: &str = "relay-test-push-key";
+
+/// A relay serving on ephemeral ports of 127.0.0.1.
+pub struct TestRelay {
+    pub handle: RelayHandle,
+    pub rtmp: SocketAddr,
+    pub http: SocketAddr,
+}
+
+/// The relay itself: `test_relay.hub`, `test_relay.metrics`.
+impl std::ops::Deref for TestRelay {
+    type Target = Relay;
+
+    fn deref(&self) -> &Relay {
+        &self.handle.relay
+    }
+}
+
+impl TestRelay {
+    /// Starts one configured by `vars` (`RTCROOM_*`) over the defaults: both listeners on
+    /// `127.0.0.1:0`, push key [`PUSH_KEY`].
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
+        let defaults = [
+            ("RTCROOM_PUSH_KEY", PUSH_KEY),
+            ("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:0"),
+            ("RTCROOM_RELAY_HTTP_LISTEN", "127.0.0.1:0"),
+        ];
+        let config = RelayConfig::from_lookup(|k| {
+            vars.iter()
+                .chain(&defaults)
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .expect("test relay configuration");
+        let (handle, rtmp, http) = server::start(&config).await.expect("the relay starts");
+        Self { handle, rtmp, http }
+    }
+
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.handle.relay
+    }
+
+    /// `rtmp://{addr}/live`.
+    pub fn rtmp_base(&self) -> String {
+        format!("rtmp://{}/live", self.rtmp)
+    }
+
+    /// `http://{addr}/live`.
+    pub fn http_base(&self) -> String {
+        format!("http://{}/live", self.http)
+    }
+
+    /// Waits (up to 10 s) until `stream` has a publisher.
+    pub async fn published(&self, stream: &str) {
+        let relay = self.relay().clone();
+        wait_for(
+            &format!("{stream} to be published"),
+            Duration::from_secs(10),
+            || relay.hub.is_publishing(stream),
+        )
+        .await;
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// `{base}/{stream}?txSecret=&txTime=` signed with `key`, expiring `ttl_secs` from now (a
+/// negative `ttl_secs`: expired).
+pub fn signed(key: &str, base: &str, stream: &str, ttl_secs: i64) -> String {
+    let time = urls::tx_time(now_secs().saturating_add_signed(ttl_secs));
+    let secret = urls::tx_secret(key, stream, &time);
+    format!("{base}/{stream}?txSecret={secret}&txTime={time}")
+}
+
+/// Polls `done` every 20 ms; panics naming `what` after `limit`.
+pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `ffmpeg`, quiet (the test command installs Debian's).
+pub fn ffmpeg() -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+    c
+}
+
+/// What [`publish`] sends: a 320x240 25 fps H.264 test pattern (one keyframe a second), with
+/// a 440 Hz AAC tone when `audio`, in real time, for `secs` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct TestPattern {
+    pub audio: bool,
+    pub secs: u32,
+}
+
+/// Publishes `pattern` to `url` over RTMP; stderr is piped (ffmpeg says there why the relay
+/// refused it).
+pub fn publish(url: &str, pattern: TestPattern) -> Child {
+    let mut c = ffmpeg();
+    c.args(["-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"]);
+    if pattern.audio {
+        c.args(["-f", "lavfi", "-i", "sine=frequency=440", "-c:a", "aac"]);
+    }
+    c.args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+    ])
+    .args([
+        "-g",
+        "25",
+        "-t",
+        &pattern.secs.to_string(),
+        "-f",
+        "flv",
+        url,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("ffmpeg runs (apt-get install ffmpeg)")
+}
+
+/// Plays `url` (RTMP or HTTP-FLV) until `frames` video frames are decoded or the stream ends
+/// (10 s without data is an end): ffmpeg's output, and the frames decoded. Blocks.
+pub fn play(url: &str, frames: u32) -> (Output, u32) {
+    let out = ffmpeg()
+        .args(["-rw_timeout", "10000000", "-i", url])
+        .args(["-frames:v", &frames.to_string(), "-f", "null", "-"])
+        .args(["-progress", "pipe:1", "-nostats"])
+        .output()
+        .expect("ffmpeg runs (apt-get install ffmpeg)");
+    let decoded = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .filter_map(|n| n.trim().parse().ok())
+        .max()
+        .unwrap_or(0);
+    (out, decoded)
+}
