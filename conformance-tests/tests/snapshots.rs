@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use insta::{assert_json_snapshot, assert_snapshot};
 use regex::Regex;
-use rtcroom_functions::app::App;
 use rtcroom_functions::testing;
-use rtcroom_shared::clock::ManualClock;
 use rtcroom_shared::store::EmbeddedStore;
 use rtcroom_shared::urls::UrlSigner;
 use rtcroom_shared::usersig::{self, MapKeyRoom, PrivateMapKey, privilege};
@@ -44,43 +42,33 @@ fn redact(value: &mut Value) {
     }
 }
 
-struct Gw {
-    base: String,
-    http: reqwest::Client,
+/// A gateway at `NOW_MS` on its own store, with the snapshots' keys.
+struct Gw(testing::Gateway);
+
+impl std::ops::Deref for Gw {
+    type Target = testing::Gateway;
+
+    fn deref(&self) -> &testing::Gateway {
+        &self.0
+    }
 }
 
 impl Gw {
     async fn start(vars: &[(&str, &str)]) -> Gw {
         let sdkappid = SDKAPPID.to_string();
-        let defaults = [
+        let mut all = vec![
             ("RTCROOM_USERSIG_KEY", KEY),
             ("RTCROOM_SDKAPPID", sdkappid.as_str()),
             ("RTCROOM_PUSH_KEY", "snapshot-push-key"),
             ("RTCROOM_PLAY_KEY", "snapshot-play-key"),
         ];
-        let app = App::new(
-            testing::config(&defaults, vars),
-            Arc::new(EmbeddedStore::new()),
-            Arc::new(ManualClock::at_ms(NOW_MS)),
-        );
-        let base = testing::serve_app(Arc::new(app)).await;
-        Gw {
-            base,
-            http: reqwest::Client::new(),
-        }
+        all.extend_from_slice(vars);
+        Gw(testing::Gateway::start_at(&all, Arc::new(EmbeddedStore::new()), NOW_MS).await)
     }
 
+    /// The answer to a POST of `body` to `path`, redacted.
     async fn raw(&self, path: &str, query: &[(&str, &str)], body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .query(query)
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let mut v: Value = response.json().await.unwrap();
+        let mut v = self.post_to(path, query, &body).await.1;
         redact(&mut v);
         v
     }
@@ -93,29 +81,19 @@ impl Gw {
             ("userSig", &sig),
             ("userID", user),
         ];
-        let response = self
-            .http
-            .post(format!("{}/weapp/live_room/login", self.base))
-            .query(&query)
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        let v: Value = response.json().await.unwrap();
+        let (_, v) = self
+            .post_to("/weapp/live_room/login", &query, &json!({}))
+            .await;
         v["token"].as_str().unwrap().to_owned()
     }
 
     /// A pushURL for `user`, unredacted.
     async fn push_url(&self, user: &str, token: &str) -> String {
-        let response = self
-            .http
-            .post(format!("{}/weapp/multi_room/get_push_url", self.base))
-            .query(&[("userID", user), ("token", token)])
-            .body(json!({ "userID": user }).to_string())
-            .send()
-            .await
-            .unwrap();
-        let v: Value = response.json().await.unwrap();
+        let query = [("userID", user), ("token", token)];
+        let body = json!({ "userID": user });
+        let (_, v) = self
+            .post_to("/weapp/multi_room/get_push_url", &query, &body)
+            .await;
         v["pushURL"].as_str().unwrap().to_owned()
     }
 

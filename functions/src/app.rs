@@ -54,6 +54,20 @@ impl App {
         Ok(Self::new(config, store, Arc::new(SystemClock)))
     }
 
+    /// The app on the DynamoDB store, and that store (the cloud's WebSocket functions also
+    /// use its connection items); an error when the configuration names another store.
+    pub async fn connect_dynamo(config: Config) -> Result<(Self, Arc<DynamoStore>), String> {
+        let StoreKind::DynamoDb { table, .. } = &config.store else {
+            return Err("this function needs RTCROOM_STORE=dynamodb".into());
+        };
+        let timeout = config.server_limits.request_timeout;
+        let store = Arc::new(DynamoStore::connect(table.clone(), timeout).await);
+        Ok((
+            Self::new(config, store.clone(), Arc::new(SystemClock)),
+            store,
+        ))
+    }
+
     pub fn now_secs(&self) -> u64 {
         self.rooms.clock().now_secs()
     }

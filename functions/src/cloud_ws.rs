@@ -15,8 +15,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rtcroom_shared::clock::SystemClock;
-use rtcroom_shared::config::{Config, StoreKind};
+use rtcroom_shared::config::Config;
 use rtcroom_shared::model::RoomKey;
 use rtcroom_shared::room_events;
 use rtcroom_shared::rooms::{MAX_EVENTS_PAGE, validate_room_id};
@@ -28,8 +27,9 @@ use serde_json::{Value, json};
 use crate::api::Params;
 use crate::app::App;
 use crate::notifier::{ManagementApi, Poster};
-use crate::ws::protocol::{self, Frame, Request, Unfollow};
-use crate::ws::{self, MAX_FRAME_BYTES, MAX_MESSAGES_PER_SEC};
+use crate::ws::protocol::{
+    self, Frame, MAX_FRAME_BYTES, MAX_MESSAGES_PER_SEC, Request, Unfollow, authorise,
+};
 
 fn status(code: u16, body: &str) -> Value {
     json!({"statusCode": code, "body": body})
@@ -58,7 +58,7 @@ pub async fn on_connect(app: &App, store: &DynamoStore, event: &Value) -> Value 
         Ok(query) => query,
         Err(e) => return status(400, &e.to_string()),
     };
-    let target = match ws::authorise(app, &query).await {
+    let target = match authorise(app, &query).await {
         Ok(target) => target,
         Err((code, message)) => return status(code.as_u16(), &message),
     };
@@ -330,12 +330,6 @@ pub enum Handler {
 /// Runs one of the Lambdas: the app, the table and (where needed) the Management API at
 /// `RTCROOM_WS_ENDPOINT` are set up once per instance.
 pub async fn run(config: Config, handler: Handler) -> Result<(), lambda_http::Error> {
-    let table = match &config.store {
-        StoreKind::DynamoDb { table, .. } => table.clone(),
-        StoreKind::Embedded => {
-            return Err("the WebSocket functions need RTCROOM_STORE=dynamodb".into());
-        }
-    };
     // Only the functions that send to connections talk to the Management API.
     let poster: Option<Arc<dyn Poster>> = match (handler, &config.ws_endpoint) {
         (Handler::Message | Handler::Notifier, Some(endpoint)) => {
@@ -346,9 +340,8 @@ pub async fn run(config: Config, handler: Handler) -> Result<(), lambda_http::Er
         }
         (Handler::Connect | Handler::Disconnect, _) => None,
     };
-    let store = Arc::new(DynamoStore::connect(table, config.server_limits.request_timeout).await);
-    let app = Arc::new(App::new(config, store.clone(), Arc::new(SystemClock)));
-    let state = (app, store, poster);
+    let (app, store) = App::connect_dynamo(config).await?;
+    let state = (Arc::new(app), store, poster);
     crate::lambda::adapter::serve_events(state, move |(app, store, poster), payload| async move {
         let poster = || poster.as_deref().expect("built for this handler");
         Ok(match handler {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Gateway, code};
+use common::{Gateway, code, post_as};
 use futures_like::join_all;
 use rtcroom_shared::model::RoomType;
 use rtcroom_shared::token::Session;
@@ -44,7 +44,7 @@ async fn stampede(room_type: RoomType, capacity: usize) {
         let push_url = gw.app.rooms.push_urls(&session, None).unwrap().push_url;
         prepared.push((session.user_id, token, push_url));
     }
-    let url = format!("{}/weapp/{}/add_pusher", gw.base, room_type.as_path());
+    let path = format!("{}/add_pusher", room_type.as_path());
     // Joins of one room queue in the gateway (one writer at a time per room, by design); on
     // the DynamoDB stand-in each takes 20-40 ms, so the last of 1,000 answers after 30 s or
     // more. This test is about who gets in, not how fast: the client waits that long.
@@ -57,20 +57,12 @@ async fn stampede(room_type: RoomType, capacity: usize) {
     let tasks = prepared
         .into_iter()
         .map(|(user, token, push_url)| {
-            let http = http.clone();
-            let url = url.clone();
+            let (http, base, path) = (http.clone(), gw.base.clone(), path.clone());
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 let body = json!({ "roomID": "crowded", "userID": user, "userName": user, "userAvatar": "", "pushURL": push_url });
                 barrier.wait().await;
-                let response = http
-                    .post(url)
-                    .query(&[("userID", user.as_str()), ("token", token.as_str())])
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                code(&response.json().await.unwrap())
+                code(&post_as(&http, &base, &path, (&user, &token), &body).await)
             })
         })
         .collect();

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::process::{Killed, free_port, wait_for_port};
+use common::{code, post_as};
 use rtcroom_shared::config::{Config, Profile};
 use rtcroom_shared::store::dynamo::testing;
 use rtcroom_shared::token::{Session, TokenKey};
@@ -84,17 +85,8 @@ async fn post(
     token: &str,
     body: Value,
 ) -> i64 {
-    let answer: Value = http
-        .post(format!("{base}/weapp/multi_room/{api}"))
-        .query(&[("userID", user), ("token", token)])
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["code"].as_i64().unwrap()
+    let path = format!("multi_room/{api}");
+    code(&post_as(http, base, &path, (user, token), &body).await)
 }
 
 /// Simultaneous joins of one room, split over the two processes. Each costs the stand-in

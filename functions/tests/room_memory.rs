@@ -4,36 +4,13 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use common::{Gateway, code};
 use rtcroom_shared::model::{RoomKey, RoomType};
 use rtcroom_shared::store::{EmbeddedStore, RoomStore, StoreLimits};
+use rtcroom_shared::testing::LiveBytes;
 use serde_json::json;
-
-struct LiveBytes;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for LiveBytes {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: LiveBytes = LiveBytes;
@@ -57,13 +34,13 @@ async fn an_ended_rooms_memory_is_given_back() {
     // What stayed: the smallest the heap gets within 3 s of quiet (buffers of the test's own
     // HTTP connections come and go a few dozen KiB at a time meanwhile).
     let bound = baseline + baseline / 10;
-    let mut after = LIVE.load(Ordering::Relaxed);
+    let mut after = LiveBytes::now();
     for _ in 0..150 {
         if after <= bound {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        after = after.min(LIVE.load(Ordering::Relaxed));
+        after = after.min(LiveBytes::now());
     }
     println!(
         "baseline {baseline} bytes, peak {peak} (+{}), after the rooms ended {after} ({:+.1} %)",
@@ -76,10 +53,10 @@ async fn an_ended_rooms_memory_is_given_back() {
 /// The largest the live heap gets over 100 ms of quiet (connection buffers come and go a few
 /// dozen KiB at a time).
 async fn settled_peak() -> isize {
-    let mut seen = LIVE.load(Ordering::Relaxed);
+    let mut seen = LiveBytes::now();
     for _ in 0..5 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        seen = seen.max(LIVE.load(Ordering::Relaxed));
+        seen = seen.max(LiveBytes::now());
     }
     seen
 }
@@ -105,7 +82,7 @@ async fn wave(gw: &Gateway, store: &EmbeddedStore, users: &[common::User<'_>]) -
             assert_eq!(code(&sent), 0);
         }
     }
-    let peak = LIVE.load(Ordering::Relaxed);
+    let peak = LiveBytes::now();
     assert_eq!(store.holdings().rooms, 2_000);
     // Chat beyond 1 MiB per room is dropped oldest first.
     let kept = gw

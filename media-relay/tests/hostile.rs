@@ -2,40 +2,16 @@
 //! everyone else is served. Memory is the live heap of this process (a counting allocator),
 //! the relay running in it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rtcroom_relay::client::{self, Client, ClientError};
 use rtcroom_relay::rtmp::session::Relay;
 use rtcroom_relay::testing::{self, TestRelay};
+use rtcroom_shared::testing::LiveBytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Live heap bytes: allocations minus frees.
-struct LiveBytes;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for LiveBytes {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: LiveBytes = LiveBytes;
@@ -103,7 +79,7 @@ async fn serves(addr: &str, name: &str) {
 async fn declared_message_lengths_cost_only_what_arrives_and_budgets_close_hoarders() {
     let (relay, addr) = relay(&[]).await;
     serves(&addr, "warmup").await;
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = LiveBytes::now();
     // 50 connections, each opening 60 chunk streams of declared 8 MiB messages (the attack
     // that reserved 114 MB per connection and aborted a 4 GB process with 8).
     let mut sockets = Vec::new();
@@ -117,7 +93,7 @@ async fn declared_message_lengths_cost_only_what_arrives_and_budgets_close_hoard
         relay.metrics.buffered_bytes.get() == held as i64
     })
     .await;
-    let grew = LIVE.load(Ordering::Relaxed) - before;
+    let grew = LiveBytes::now() - before;
     println!("50 hoarding connections hold {held} bytes of input; the heap grew {grew} bytes");
     assert!(grew < 64 << 20, "the heap grew {grew} bytes");
     serves(&addr, "during").await;
@@ -285,7 +261,7 @@ async fn the_gop_cache_is_capped_in_bytes() {
     let (relay, addr) = relay(&[("RTCROOM_RELAY_GOP_CACHE_BYTES", "1048576")]).await;
     let (mut publisher, stream) = Client::connect(&signed(&addr, "huge")).await.unwrap();
     publisher.publish(&stream).await.unwrap();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = LiveBytes::now();
     let mut frame = vec![0x17, 1];
     frame.resize(512 << 10, 0);
     publisher.send_media(9, 0, &frame).await.unwrap();
@@ -303,7 +279,7 @@ async fn the_gop_cache_is_capped_in_bytes() {
     .await;
     // 40 frames of 512 KiB went through; the relay keeps no more than the 1 MiB cap of them
     // (and the broadcast ring, which frees a frame once every player has it: none here).
-    let grew = LIVE.load(Ordering::Relaxed) - before;
+    let grew = LiveBytes::now() - before;
     println!("20 MiB published; the heap grew {grew} bytes");
     assert!(grew < 8 << 20, "the heap grew {grew} bytes");
 }

@@ -10,6 +10,8 @@ pub mod room_events;
 pub mod rooms;
 pub mod store;
 pub mod stream_events;
+#[cfg(feature = "test-suite")]
+pub mod testing;
 pub mod token;
 pub mod urls;
 pub mod usersig;

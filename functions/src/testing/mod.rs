@@ -91,17 +91,25 @@ impl Gateway {
 
     /// POSTs a JSON body to `/weapp/{path}` with `query`, returns the parsed answer.
     pub async fn post(&self, path: &str, query: &[(&str, &str)], body: &Value) -> Value {
+        let (status, answer) = self.post_to(&format!("/weapp/{path}"), query, body).await;
+        assert_eq!(status, 200, "{path}");
+        answer
+    }
+
+    /// POSTs a JSON body to `path` (from the root) with `query`: the HTTP status and the
+    /// parsed answer.
+    pub async fn post_to(&self, path: &str, query: &[(&str, &str)], body: &Value) -> (u16, Value) {
         let response = self
             .http
-            .post(format!("{}/weapp/{path}", self.base))
+            .post(format!("{}{path}", self.base))
             .query(query)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        response.json().await.unwrap()
+            .expect("the gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON answer"))
     }
 
     /// POSTs a form-encoded body, as web clients do.
@@ -307,6 +315,26 @@ impl User<'_> {
             other => panic!("get_pushers answered {other}: {answer}"),
         }
     }
+}
+
+/// POSTs `body` to `{base}/weapp/{path}` as `user` with its `token`, from any client (a
+/// barrier-synchronised burst, a gateway in another process): the answer.
+pub async fn post_as(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    (user, token): (&str, &str),
+    body: &Value,
+) -> Value {
+    http.post(format!("{base}/weapp/{path}"))
+        .query(&[("userID", user), ("token", token)])
+        .json(body)
+        .send()
+        .await
+        .expect("the gateway answers")
+        .json()
+        .await
+        .expect("a JSON answer")
 }
 
 pub fn code(answer: &Value) -> i64 {

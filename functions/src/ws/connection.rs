@@ -27,9 +27,10 @@ use rtcroom_shared::token::Session;
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::PING_EVERY;
 use super::hub::{EventHub, Outgoing, Subscription};
+use super::protocol::MAX_MESSAGES_PER_SEC;
 use super::protocol::{self, Frame, Request, Unfollow};
-use super::{MAX_MESSAGES_PER_SEC, PING_EVERY};
 use crate::metrics::Refusal;
 
 /// Close code of our own (4000-4999 are the application's): too many messages (EV-8).

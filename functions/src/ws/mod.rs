@@ -23,70 +23,17 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 use hyper_tungstenite::{is_upgrade_request, upgrade};
-use rtcroom_shared::model::{RoomKey, RoomType};
-use rtcroom_shared::rooms::{MAX_MESSAGE_BYTES, RoomError};
-use rtcroom_shared::token::Session;
 use serde_json::json;
 
 use crate::api::Params;
-use crate::app::App;
 use crate::metrics::Refusal;
 pub use hub::EventHub;
+pub use protocol::{MAX_FRAME_BYTES, MAX_MESSAGES_PER_SEC, Target, authorise};
 
 /// The path of the WebSocket endpoint.
 pub const PATH: &str = "/ws";
-/// Client frames allowed per connection in any one second (EV-8).
-pub const MAX_MESSAGES_PER_SEC: u32 = 20;
-/// A client frame's size limit (EV-8).
-pub const MAX_FRAME_BYTES: usize = MAX_MESSAGE_BYTES;
 /// An idle connection is pinged this often and closed when it stays silent for two periods.
 const PING_EVERY: Duration = Duration::from_secs(30);
-
-/// Who connects, and to which room when it names one at connect.
-pub struct Target {
-    pub session: Session,
-    /// A room connection's room and `since`; `None` for a session connection (EV-11).
-    pub room: Option<(RoomKey, Option<u64>)>,
-}
-
-/// Checks a connection's query: the token and, for a room connection, the room and that the
-/// user is in it. Refusals carry the HTTP status to answer (EV-4).
-pub async fn authorise(app: &App, query: &Params) -> Result<Target, (StatusCode, String)> {
-    let session = app
-        .authenticate(query, &Params::default())
-        .await
-        .map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?;
-    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
-    let room_type = query.opt_text("roomType").filter(|t| !t.is_empty());
-    let room_id = query.opt_text("roomID").filter(|r| !r.is_empty());
-    if room_type.is_none() && room_id.is_none() {
-        return Ok(Target {
-            session,
-            room: None,
-        });
-    }
-    let room_type = room_type
-        .and_then(|t| RoomType::from_path(&t))
-        .ok_or_else(|| bad("roomType is double_room, multi_room or live_room".into()))?;
-    let room_id = room_id
-        .ok_or_else(|| bad("roomID missing".into()))?
-        .into_owned();
-    let since = query.opt_u64("since").map_err(|e| bad(e.to_string()))?;
-    let key = RoomKey::new(room_type, room_id);
-    match app.rooms.is_present(&key, &session.user_id).await {
-        Ok(true) => Ok(Target {
-            session,
-            room: Some((key, since)),
-        }),
-        Ok(false) | Err(RoomError::NoSuchRoom) => Err((
-            StatusCode::FORBIDDEN,
-            "not a present member or viewer of this room".into(),
-        )),
-        Err(RoomError::Invalid(m)) => Err(bad(m)),
-        Err(e @ RoomError::TooLong { .. }) => Err(bad(e.to_string())),
-        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
-    }
-}
 
 /// Answers `GET /ws?...`: checks the token (and the room), then upgrades.
 pub async fn handle(hub: Arc<EventHub>, mut request: Request<Incoming>) -> Response<Full<Bytes>> {

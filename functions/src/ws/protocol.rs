@@ -1,7 +1,8 @@
-//! The WebSocket messages both event servers speak (`spec/events.md`, EV-7, EV-12 to EV-14):
-//! a client frame parsed into a [`Frame`], and the answers, each carrying the frame's `id`
-//! back when it had one. The local `/ws` and the cloud's `ws_message` share this, so the two
-//! cannot drift.
+//! What both event servers (the local `/ws` and the cloud's `ws_connect`/`ws_message`) share,
+//! so the two cannot drift: who may connect ([`authorise`], EV-4), the per-connection limits
+//! (EV-8), and the WebSocket messages (`spec/events.md`, EV-7, EV-12 to EV-14): a client frame
+//! parsed into a [`Frame`], and the answers, each carrying the frame's `id` back when it had
+//! one. Nothing here knows the HTTP server.
 //!
 //! ```text
 //! → {"type":"ping","id":1}                                   ← {"type":"pong","id":1}
@@ -12,12 +13,64 @@
 //! → {"type":"leave","id":4}                                  ← {"type":"left","roomID":"r1","reason":"left","id":4}
 //! ```
 
-use rtcroom_shared::model::RoomKey;
-use rtcroom_shared::rooms::{MessageInput, room_id_from_json};
+use http::StatusCode;
+use rtcroom_shared::model::{RoomKey, RoomType};
+use rtcroom_shared::rooms::{MAX_MESSAGE_BYTES, MessageInput, RoomError, room_id_from_json};
 use rtcroom_shared::token::Session;
 use serde_json::{Map, Value, json};
 
+use crate::api::Params;
 use crate::app::App;
+
+/// Client frames allowed per connection in any one second (EV-8).
+pub const MAX_MESSAGES_PER_SEC: u32 = 20;
+/// A client frame's size limit (EV-8).
+pub const MAX_FRAME_BYTES: usize = MAX_MESSAGE_BYTES;
+/// Who connects, and to which room when it names one at connect.
+pub struct Target {
+    pub session: Session,
+    /// A room connection's room and `since`; `None` for a session connection (EV-11).
+    pub room: Option<(RoomKey, Option<u64>)>,
+}
+
+/// Checks a connection's query: the token and, for a room connection, the room and that the
+/// user is in it. Refusals carry the HTTP status to answer (EV-4).
+pub async fn authorise(app: &App, query: &Params) -> Result<Target, (StatusCode, String)> {
+    let session = app
+        .authenticate(query, &Params::default())
+        .await
+        .map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+    let room_type = query.opt_text("roomType").filter(|t| !t.is_empty());
+    let room_id = query.opt_text("roomID").filter(|r| !r.is_empty());
+    if room_type.is_none() && room_id.is_none() {
+        return Ok(Target {
+            session,
+            room: None,
+        });
+    }
+    let room_type = room_type
+        .and_then(|t| RoomType::from_path(&t))
+        .ok_or_else(|| bad("roomType is double_room, multi_room or live_room".into()))?;
+    let room_id = room_id
+        .ok_or_else(|| bad("roomID missing".into()))?
+        .into_owned();
+    let since = query.opt_u64("since").map_err(|e| bad(e.to_string()))?;
+    let key = RoomKey::new(room_type, room_id);
+    match app.rooms.is_present(&key, &session.user_id).await {
+        Ok(true) => Ok(Target {
+            session,
+            room: Some((key, since)),
+        }),
+        Ok(false) | Err(RoomError::NoSuchRoom) => Err((
+            StatusCode::FORBIDDEN,
+            "not a present member or viewer of this room".into(),
+        )),
+        Err(RoomError::Invalid(m)) => Err(bad(m)),
+        Err(e @ RoomError::TooLong { .. }) => Err(bad(e.to_string())),
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
+}
 
 /// A client's `id`, echoed in the answer: a number or a string of at most this many bytes.
 const MAX_ID_BYTES: usize = 64;
