@@ -287,7 +287,10 @@ impl Config {
         };
         let ws_endpoint = match env.string("RTCROOM_WS_ENDPOINT") {
             Some(u) if !u.starts_with("https://") && !u.starts_with("http://") => {
-                return Err(env.error("RTCROOM_WS_ENDPOINT", "must start with https://"));
+                return Err(env.error(
+                    "RTCROOM_WS_ENDPOINT",
+                    "must start with https:// (http:// for a local stand-in)",
+                ));
             }
             other => other,
         };

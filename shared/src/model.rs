@@ -169,13 +169,24 @@ pub enum DissolveReason {
 }
 
 /// Declares [`EventKind`] with each kind's wire name beside its domain name: the name is its
-/// serde tag (so stored and sent alike), [`EventKind::wire_type`] and [`EventKind::WIRE_TYPES`].
-/// Nowhere else in the code is a kind's name written.
+/// serde tag, [`EventKind::wire_type`] and [`EventKind::WIRE_TYPES`]. Nowhere else in the code
+/// is a kind's name written. Kinds after the `;` are renamed on the wire and still stored under
+/// their former name (`stored`), which every release reads, so that code of the release before
+/// (a function not yet updated during a deploy, or after a rollback) reads what this one
+/// writes; a later release may store the wire name.
 macro_rules! event_kinds {
-    ($(
-        $(#[$attr:meta])*
-        $variant:ident = $wire:tt $({ $($(#[$field_attr:meta])* $field:ident : $ty:ty),* $(,)? })?,
-    )*) => {
+    (
+        $(
+            $(#[$attr:meta])*
+            $variant:ident = $wire:tt $({ $($(#[$field_attr:meta])* $field:ident : $ty:ty),* $(,)? })?,
+        )*
+        ;
+        $(
+            $(#[$r_attr:meta])*
+            $r_variant:ident = $r_wire:tt stored $r_stored:tt
+                $({ $($(#[$r_field_attr:meta])* $r_field:ident : $r_ty:ty),* $(,)? })?,
+        )*
+    ) => {
         /// What happened in a room. Stored with the change, numbered per room.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "type")]
@@ -185,16 +196,30 @@ macro_rules! event_kinds {
                 #[serde(rename = $wire)]
                 $variant $({ $($(#[$field_attr])* $field: $ty),* })?,
             )*
+            $(
+                $(#[$r_attr])*
+                #[serde(rename(serialize = $r_stored, deserialize = $r_wire), alias = $r_stored)]
+                $r_variant $({ $($(#[$r_field_attr])* $r_field: $r_ty),* })?,
+            )*
         }
 
         impl EventKind {
             /// Every kind's wire name (`spec/asyncapi.yaml` lists the same).
-            pub const WIRE_TYPES: &'static [&'static str] = &[$($wire),*];
+            pub const WIRE_TYPES: &'static [&'static str] = &[$($wire,)* $($r_wire,)*];
 
             /// The kind's name on the wire (`type` of a room event).
             pub fn wire_type(&self) -> &'static str {
                 match self {
                     $(EventKind::$variant { .. } => $wire,)*
+                    $(EventKind::$r_variant { .. } => $r_wire,)*
+                }
+            }
+
+            /// The name it is stored under (its serde tag when written).
+            pub fn stored_type(&self) -> &'static str {
+                match self {
+                    $(EventKind::$variant { .. } => $wire,)*
+                    $(EventKind::$r_variant { .. } => $r_stored,)*
                 }
             }
         }
@@ -223,11 +248,6 @@ event_kinds! {
         #[serde(rename = "userID")]
         user_id: String,
         reason: LeaveReason,
-    },
-    /// The room ended. (Stored as `roomDissolved` before the name was unified with the wire's.)
-    #[serde(alias = "roomDissolved")]
-    RoomDissolved = "roomClosed" {
-        reason: DissolveReason,
     },
     AudienceJoined = "audienceJoined" {
         #[serde(rename = "userID")]
@@ -289,6 +309,11 @@ event_kinds! {
         #[serde(rename = "userID")]
         user_id: String,
         stream: String,
+    },
+    ;
+    /// The room ended.
+    RoomDissolved = "roomClosed" stored "roomDissolved" {
+        reason: DissolveReason,
     },
 }
 

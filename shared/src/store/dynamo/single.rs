@@ -63,7 +63,9 @@ impl DynamoStore {
     /// The heartbeat rule ([`heartbeat_deadline`]) as one conditional write: the deadline
     /// moves only forward and only while the member is alive. When the condition fails, the
     /// rule is asked of the item as it is: a member whose deadline is already later (a relay
-    /// report extended it) is still here, and keeps that deadline.
+    /// report extended it) is still here, and keeps that deadline. (That rare case needs the
+    /// item back with the refusal, `ReturnValuesOnConditionCheckFailure`: DynamoDB has it, and
+    /// so do moto and DynamoDB Local of 2023 on.)
     pub(super) async fn heartbeat_member(
         &self,
         key: &RoomKey,
@@ -77,7 +79,7 @@ impl DynamoStore {
                 &room_pk(key),
                 &format!("{MEMBER_PREFIX}{user_id}"),
                 "SET #until = :until, gsi2sk = :due, #ttl = :ttl",
-                "attribute_exists(pk) AND #until > :now AND #until < :until",
+                "attribute_exists(pk) AND #until > :now AND #until <= :until",
                 [
                     (":until", n(alive_until_ms)),
                     (":due", due),
