@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Gateway, code, test_store};
 use rtcroom_relay::client::Client;
-use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::relay::Relay;
 use rtcroom_relay::testing::TestRelay;
 use rtcroom_shared::model::{EventKind, LeaveReason, RoomType};
 use rtcroom_shared::stream_events;

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::hub::{Frame, TYPE_AUDIO, TYPE_VIDEO};
 use crate::player::{self, Wire};
-use crate::rtmp::session::{Access, Relay, authorise_url};
+use crate::relay::{Access, Relay, authorise_url};
 
 const MAX_HEAD: usize = 8 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,6 +7,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod player;
+pub mod relay;
 pub mod rtmp;
 pub mod server;
 pub mod stream_events;

@@ -10,7 +10,8 @@ use tokio::sync::Semaphore;
 use crate::config::RelayConfig;
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
-use crate::rtmp::session::{self, Relay};
+use crate::relay::Relay;
+use crate::rtmp::session;
 use crate::stream_events::EventSink;
 
 /// A running relay's shared parts.

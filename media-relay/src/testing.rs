@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rtcroom_shared::urls;
 
 use crate::config::RelayConfig;
-use crate::rtmp::session::Relay;
+use crate::relay::Relay;
 use crate::server::{self, RelayHandle};
 
 /// The push key a test relay checks unless `RTCROOM_PUSH_KEY` is given.

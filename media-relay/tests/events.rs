@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use rtcroom_relay::client::Client;
-use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::relay::Relay;
 use rtcroom_relay::testing::{self, TestRelay};
 use rtcroom_shared::stream_events::{self, StreamEvent, StreamEventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rtcroom_relay::client::Client;
-use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::relay::Relay;
 use rtcroom_relay::testing::{self, TestRelay};
 use tokio::io::AsyncReadExt;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rtcroom_relay::client::{self, Client, ClientError};
-use rtcroom_relay::rtmp::session::Relay;
+use rtcroom_relay::relay::Relay;
 use rtcroom_relay::testing::{self, TestRelay};
 use rtcroom_shared::testing::LiveBytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

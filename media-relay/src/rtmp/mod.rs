@@ -3,5 +3,4 @@
 pub mod amf0;
 pub mod chunk;
 pub mod handshake;
-pub mod relay;
 pub mod session;

@@ -27,11 +27,10 @@ use tokio::sync::Notify;
 use crate::hub::{Frame, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO};
 use crate::metrics::Metrics;
 use crate::player::{self, PlayError, Playing, Wire};
+use crate::relay::{Access, Claim, Relay, authorise_url, split_name};
 use crate::rtmp::amf0::{self, Amf, metadata, status};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
 use crate::rtmp::handshake;
-use crate::rtmp::relay::split_name;
-pub use crate::rtmp::relay::{Access, Claim, Relay, authorise_url};
 
 /// The chunk size the relay writes with: most media messages fit one chunk.
 pub const OUT_CHUNK_SIZE: usize = 65_536;

@@ -1,6 +1,6 @@
 //! What every connection shares: the relay (its hub, limits, keys, metrics, events), the
 //! claims a session holds on a stream, and the check of a stream URL's signature. HTTP-FLV
-//! uses these too; the RTMP session (`session.rs`) is one front end over them.
+//! uses these too; the RTMP session (`rtmp/session.rs`) is one front end over them.
 
 use std::sync::Arc;
 use std::time::Duration;
