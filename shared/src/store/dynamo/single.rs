@@ -14,6 +14,16 @@ pub(super) enum MemberUpdate {
     Refused(Option<Item>),
 }
 
+impl MemberUpdate {
+    /// The old values, when the update applied.
+    fn applied(self) -> Option<Item> {
+        match self {
+            MemberUpdate::Applied(old) => Some(old),
+            MemberUpdate::Refused(_) => None,
+        }
+    }
+}
+
 impl DynamoStore {
     /// One conditional UpdateItem on a member's own item. `old` asks for the updated
     /// attributes' old values (the heartbeat, the hottest write, does not); a refusal always
@@ -126,10 +136,7 @@ impl DynamoStore {
                     true,
                 )
                 .await?;
-            return Ok(match update {
-                MemberUpdate::Applied(old) => Some(was_live(&old)),
-                MemberUpdate::Refused(_) => None,
-            });
+            return Ok(update.applied().map(|old| was_live(&old)));
         };
         let until = now_ms + keep_alive_ms[key.room_type.index()];
         let (due, ttl) = deadline_attributes(until);
@@ -172,10 +179,7 @@ impl DynamoStore {
                 true,
             )
             .await?;
-        Ok(match update {
-            MemberUpdate::Applied(old) => Some(!was_live(&old)),
-            MemberUpdate::Refused(_) => None,
-        })
+        Ok(update.applied().map(|old| !was_live(&old)))
     }
 
     /// Room keys with an entry whose deadline has passed, from every shard of the due index.
