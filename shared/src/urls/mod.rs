@@ -12,6 +12,8 @@
 //! each with its own key, so a play URL cannot publish unless the two keys are the same (as in
 //! the original Tencent deployments, and the cloud profile's default).
 
+pub mod srt;
+
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 
