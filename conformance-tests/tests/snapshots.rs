@@ -19,12 +19,23 @@ const NOW_MS: u64 = 1_700_000_000_000;
 const KEY: &str = "snapshot-usersig-key-0123456789";
 const SDKAPPID: u64 = 1_400_000_000;
 
-/// Replaces what is random per run (stream suffixes, and the signatures over them) so the
-/// shape, hosts and expiry stay visible.
+/// Replaces what is random per run (stream suffixes, and the signatures and SRT passphrases
+/// derived from them) so the shape, hosts and expiry stay visible.
 fn redact(value: &mut Value) {
     let stream = Regex::new(r"_([0-9a-f]{4})(\.flv)?\?").unwrap();
     let secret = Regex::new(r"txSecret=[0-9a-f]{32}").unwrap();
+    // SRT URLs: the stream id in the query, as it is or percent-encoded (`,` %2C, `=` %3D).
+    let srt_stream = Regex::new(r"_[0-9a-f]{4}(,|%2C)").unwrap();
+    let srt_secret = Regex::new(r"txSecret(=|%3D)[0-9a-f]{32}").unwrap();
+    let passphrase = Regex::new(r"passphrase=[0-9a-f]{32}").unwrap();
     match value {
+        Value::String(s) if s.starts_with("srt://") => {
+            let s2 = srt_stream.replace_all(s, "_[hex4]$1");
+            let s3 = srt_secret.replace_all(&s2, "txSecret$1[md5]");
+            *s = passphrase
+                .replace_all(&s3, "passphrase=[hmac]")
+                .into_owned();
+        }
         Value::String(s) if s.contains("txSecret=") => {
             let s2 = stream.replace_all(s, "_[hex4]$2?");
             *s = secret.replace_all(&s2, "txSecret=[md5]").into_owned();
@@ -34,12 +45,22 @@ fn redact(value: &mut Value) {
             for (k, v) in map.iter_mut() {
                 match k.as_str() {
                     "token" | "userSig" => *v = format!("[{k}]").into(),
+                    k if k.ends_with("Passphrase") && v.as_str().is_some_and(is_passphrase) => {
+                        *v = "[hmac]".into()
+                    }
                     _ => redact(v),
                 }
             }
         }
         _ => {}
     }
+}
+
+/// 32 lower-case hex digits: what `srt_passphrase` derives.
+fn is_passphrase(p: &str) -> bool {
+    p.len() == 32
+        && p.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A gateway at `NOW_MS` on its own store, with the snapshots' keys.
@@ -345,16 +366,27 @@ fn urls_signed_at_a_fixed_time_and_key() {
         push_host: "push.example.com".into(),
         play_host: "play.example.com".into(),
         flv_base: "https://flv.example.com".into(),
+        srt_host: Some("srt.example.com:9000".into()),
         ttl_secs: 7 * 86_400,
     };
     let stream = signer.new_stream_name("alice", 0x3f2a);
     let odd = signer.new_stream_name("用户 with spaces", 0x0001);
     let urls = signer.urls(&stream, NOW_MS / 1000);
+    let srt = urls.srt.expect("an SRT host is configured");
     assert_snapshot!(
         "urls",
         format!(
-            "stream        {}\npushURL       {}\naccelerateURL {}\nplayURL       {}\nunsafe userID {}\n",
-            urls.stream, urls.push_url, urls.accelerate_url, urls.flv_url, odd
+            "stream        {}\npushURL       {}\naccelerateURL {}\nplayURL       {}\nunsafe userID {}\n\
+             srtPushURL        {}\nsrtPushPassphrase {}\nsrtPlayURL        {}\nsrtPlayPassphrase {}\n",
+            urls.stream,
+            urls.push_url,
+            urls.accelerate_url,
+            urls.flv_url,
+            odd,
+            srt.push.url,
+            srt.push.passphrase,
+            srt.play.url,
+            srt.play.passphrase
         )
     );
 }

@@ -127,6 +127,29 @@ async fn every_case_passes_on_dynamodb() {
     assert_all_passed("dynamodb", &report);
 }
 
+/// SRT addresses are optional (URL-5): a server without them passes the SRT cases, and one
+/// signing with another key than the runner was told fails the signature case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_srt_cases_pass_a_server_without_srt_and_catch_a_wrong_key() {
+    let without = gateway(
+        &[("RTCROOM_SRT_HOST", "off")],
+        Arc::new(EmbeddedStore::new()),
+    )
+    .await;
+    let report = run(&without, options(None), Some("srt.")).await;
+    assert_all_passed("SRT off", &report);
+    assert_eq!(report.passed(), 2);
+
+    let other_key = gateway(
+        &[("RTCROOM_PLAY_KEY", "not-the-runners-play-key")],
+        Arc::new(EmbeddedStore::new()),
+    )
+    .await;
+    let report = run(&other_key, options(None), Some("srt.")).await;
+    assert_eq!(report.failures(), vec!["srt.passphrases_and_signatures"]);
+    assert_eq!(report.passed(), 1, "the shapes hold whatever the key");
+}
+
 #[test]
 fn every_clause_is_cited_by_a_case_and_every_citation_names_a_clause() {
     let defined = clauses();

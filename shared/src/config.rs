@@ -8,6 +8,8 @@ use crate::rooms::Limits;
 use crate::store::StoreLimits;
 use crate::urls::UrlSigner;
 
+mod urls;
+
 /// Where the configuration is used: the local gateway fills in development defaults (a random
 /// key, dev mode on, URLs pointing at the in-process relay); the cloud functions require the
 /// secrets and keep dev mode off unless told otherwise.
@@ -141,59 +143,7 @@ impl Config {
             None => return Err(env.error("RTCROOM_USERSIG_KEY", "is required")),
         };
         let dev_mode = env.flag("RTCROOM_DEV_MODE")?.unwrap_or(local);
-        let push_key = match env.string("RTCROOM_PUSH_KEY") {
-            Some(k) => k,
-            None if local => random_hex(16),
-            None => return Err(env.error("RTCROOM_PUSH_KEY", "is required")),
-        };
-        // Play URLs get their own key, so that a play URL cannot publish. Locally the relay
-        // is ours, so a separate one is made up; in the cloud the default stays the push key,
-        // as Tencent's original deployments signed play URLs.
-        let play_key = match env.string("RTCROOM_PLAY_KEY") {
-            Some(k) => k,
-            None if local => random_hex(16),
-            None => push_key.clone(),
-        };
-        let bizid = match env.string("RTCROOM_BIZID") {
-            Some(b) if !b.bytes().all(|c| c.is_ascii_alphanumeric()) => {
-                return Err(env.error("RTCROOM_BIZID", "must be letters and digits"));
-            }
-            Some(b) => b,
-            None if local => "8888".to_owned(),
-            None => return Err(env.error("RTCROOM_BIZID", "is required")),
-        };
-        // Locally the URLs point at the in-process relay, wherever it listens.
-        let relay_address = |var: &str, default: &str| {
-            env.string(var)
-                .filter(|a| !a.starts_with("0.0.0.0:") && !a.starts_with("[::]:"))
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let push_host = env.string("RTCROOM_PUSH_HOST").unwrap_or_else(|| {
-            if local {
-                relay_address("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:1935")
-            } else {
-                format!("{bizid}.livepush.myqcloud.com")
-            }
-        });
-        let play_host = env.string("RTCROOM_PLAY_HOST").unwrap_or_else(|| {
-            if local {
-                relay_address("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:1935")
-            } else {
-                format!("{bizid}.liveplay.myqcloud.com")
-            }
-        });
-        let flv_base = match env.string("RTCROOM_FLV_BASE") {
-            Some(b) if !(b.starts_with("http://") || b.starts_with("https://")) => {
-                return Err(env.error("RTCROOM_FLV_BASE", "must start with http:// or https://"));
-            }
-            Some(b) => b.trim_end_matches('/').to_owned(),
-            None if local => format!(
-                "http://{}",
-                relay_address("RTCROOM_RELAY_HTTP_LISTEN", "127.0.0.1:8081")
-            ),
-            None => format!("https://{play_host}"),
-        };
-        let url_ttl_secs = env.secs("RTCROOM_URL_TTL_SECS", 604_800)?;
+        let urls = urls::url_signer(&env, local)?;
 
         let timeout = env.secs("RTCROOM_HEARTBEAT_TIMEOUT_SECS", 20)?;
         let mut limits = Limits {
@@ -364,15 +314,7 @@ impl Config {
             usersig_key_generated,
             dev_mode,
             token_ttl_secs: env.secs("RTCROOM_TOKEN_TTL_SECS", 86_400)?,
-            urls: UrlSigner {
-                push_key,
-                play_key,
-                bizid,
-                push_host,
-                play_host,
-                flv_base,
-                ttl_secs: url_ttl_secs,
-            },
+            urls,
             limits,
             sweep_interval: Duration::from_secs(env.secs("RTCROOM_SWEEP_INTERVAL_SECS", 5)?),
             store,
@@ -472,7 +414,7 @@ mod tests {
 
     use super::*;
 
-    fn config(profile: Profile, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(super) fn config(profile: Profile, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

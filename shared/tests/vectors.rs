@@ -179,6 +179,7 @@ fn txsecret_vectors_match_and_verify() {
                 push_host: "8888.livepush.myqcloud.com".into(),
                 play_host: "8888.liveplay.myqcloud.com".into(),
                 flv_base: "https://8888.liveplay.myqcloud.com".into(),
+                srt_host: None,
                 ttl_secs: 604_800,
             };
             assert_eq!(signer.urls(stream, expiry - 604_800).push_url, push_url);

@@ -12,6 +12,7 @@ mod presence;
 mod rooms;
 mod session;
 mod sessions;
+mod srt;
 mod streams;
 mod wire;
 mod ws;
@@ -24,6 +25,7 @@ pub fn all() -> Vec<Case> {
         identity::cases(),
         wire::cases(),
         streams::cases(),
+        srt::cases(),
         rooms::cases(),
         leaving::cases(),
         presence::cases(),

@@ -161,7 +161,7 @@ async fn signatures(ctx: Arc<Ctx>) -> Check {
     Ok(())
 }
 
-fn hex_md5(s: &str) -> String {
+pub(super) fn hex_md5(s: &str) -> String {
     Md5::digest(s.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

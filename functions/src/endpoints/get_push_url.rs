@@ -5,12 +5,22 @@
 //! → {"code":0,"message":"请求成功",
 //!    "pushURL":"rtmp://{pushHost}/live/{bizid}_u1_3f2a?bizid=..&txSecret=..&txTime=..",
 //!    "accelerateURL":"rtmp://{playHost}/live/{bizid}_u1_3f2a?bizid=..&txSecret=..&txTime=..",
-//!    "playURL":"{flvBase}/live/{bizid}_u1_3f2a.flv?bizid=..&txSecret=..&txTime=.."}
+//!    "playURL":"{flvBase}/live/{bizid}_u1_3f2a.flv?bizid=..&txSecret=..&txTime=..",
+//!    "srtPushURL":"srt://{srtHost}?streamid=..&passphrase={srtPushPassphrase}&pbkeylen=16",
+//!    "srtPushPassphrase":"{32 hex}",
+//!    "srtPlayURL":"srt://{srtHost}?streamid=..&passphrase={srtPlayPassphrase}&pbkeylen=16",
+//!    "srtPlayPassphrase":"{32 hex}"}
 //! errors: 1 userID missing · 7 token, or a PrivateMapKey without send privileges (for roomID)
 //! ```
+//!
+//! The four `srt…` fields are an rtcroom extension (2018 clients ignore them), absent when
+//! `RTCROOM_SRT_HOST=off`. The stream ids (`streamid`) are
+//! `#!::r=live/{bizid}_u1_3f2a,m=publish,txSecret=..,txTime=..` with `pushURL`'s signature,
+//! and `m=request` with `accelerateURL`'s; each passphrase is derived from the key that signed
+//! its URL (spec/url-signing.md, URL-5 to URL-8).
 
-use super::require_user;
 use super::Call;
+use super::require_user;
 use crate::api::{ApiError, Params, Reply};
 
 pub struct GetPushUrl {
@@ -30,9 +40,17 @@ impl GetPushUrl {
             .app
             .rooms
             .push_urls(&call.session, self.room_id.as_deref())?;
-        Ok(Reply::ok()
+        let reply = Reply::ok()
             .with("pushURL", urls.push_url)
             .with("accelerateURL", urls.accelerate_url)
-            .with("playURL", urls.flv_url))
+            .with("playURL", urls.flv_url);
+        Ok(match urls.srt {
+            Some(srt) => reply
+                .with("srtPushURL", srt.push.url)
+                .with("srtPushPassphrase", srt.push.passphrase)
+                .with("srtPlayURL", srt.play.url)
+                .with("srtPlayPassphrase", srt.play.passphrase),
+            None => reply,
+        })
     }
 }

@@ -4,10 +4,17 @@
 //! POST /weapp/{type}/get_pushers?userID=&token=    body: {"roomID":"r1"}
 //! → {"code":0,"message":"请求成功","roomID":"r1","roomInfo":"..","roomName":"..",
 //!    "roomCreator":"u1","mixedPlayURL":"..flv..","custom":"{\"likes\":3}",
-//!    "pushers":[{"userID":"u1","userName":"..","userAvatar":"..","accelerateURL":"rtmp://.."}],
+//!    "pushers":[{"userID":"u1","userName":"..","userAvatar":"..","accelerateURL":"rtmp://..",
+//!                "streamLive":false,
+//!                "srtPlayURL":"srt://{srtHost}?streamid=..&passphrase=..&pbkeylen=16",
+//!                "srtPlayPassphrase":"{32 hex}"}],
 //!    "audienceCount":0 (live_room only)}
 //! errors: 1 missing roomID · 3 no such (present) room
 //! ```
+//!
+//! `streamLive`, `srtPlayURL` and `srtPlayPassphrase` are rtcroom extensions (2018 clients
+//! ignore them); the two SRT fields are absent when `RTCROOM_SRT_HOST=off`. `srtPlayURL`
+//! carries `accelerateURL`'s play signature in an `m=request` stream id (spec/url-signing.md).
 //!
 //! A member whose heartbeat deadline has passed is not listed, whether or not the sweeper has
 //! run yet.

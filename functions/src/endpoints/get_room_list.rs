@@ -4,12 +4,14 @@
 //! POST /weapp/{type}/get_room_list?userID=&token=    body: {"cnt":20,"index":0}
 //! → {"code":0,"message":"请求成功","rooms":[
 //!     {"roomID":"r1","roomInfo":"..","roomName":"..","roomCreator":"u1","mixedPlayURL":"..flv..",
-//!      "custom":"{}","pushers":[{"userID","userName","userAvatar","accelerateURL"}],
+//!      "custom":"{}","pushers":[{"userID","userName","userAvatar","accelerateURL",
+//!                                "streamLive","srtPlayURL","srtPlayPassphrase"}],
 //!      "audienceCount":0 (live_room only)}]}
 //! errors: 1 missing or negative cnt/index
 //! ```
 //!
-//! `cnt` is capped at 100.
+//! `cnt` is capped at 100. Pushers are those of `get_pushers`, rtcroom extensions included
+//! (`streamLive`; `srtPlayURL` and `srtPlayPassphrase` unless `RTCROOM_SRT_HOST=off`).
 
 use super::room_json::RoomJson;
 use super::Call;

@@ -1,4 +1,5 @@
-//! `Room` and `Pusher` as clients parse them (`get_pushers`, `get_room_list`).
+//! `Room` and `Pusher` as clients parse them (`get_pushers`, `get_room_list`); a pusher's
+//! `streamLive`, `srtPlayURL` and `srtPlayPassphrase` are rtcroom extensions.
 
 use rtcroom_shared::model::{RoomType, RoomView};
 use serde::Serialize;
@@ -36,6 +37,12 @@ struct PusherJson<'a> {
     accelerate_url: String,
     /// The media relay reports the member's stream live (rtcroom extension).
     stream_live: bool,
+    /// The member's stream over SRT, signed with the play key, and its passphrase (rtcroom
+    /// extension; absent when `RTCROOM_SRT_HOST=off`).
+    #[serde(rename = "srtPlayURL", skip_serializing_if = "Option::is_none")]
+    srt_play_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    srt_play_passphrase: Option<String>,
 }
 
 impl<'a> RoomJson<'a> {
@@ -46,12 +53,20 @@ impl<'a> RoomJson<'a> {
         let pushers = view
             .members
             .iter()
-            .map(|m| PusherJson {
-                user_id: &m.user_id,
-                user_name: &m.user_name,
-                user_avatar: &m.user_avatar,
-                accelerate_url: urls.accelerate_url(&m.stream_id, now),
-                stream_live: m.stream_live(now_ms),
+            .map(|m| {
+                let (srt_play_url, srt_play_passphrase) = urls
+                    .srt_play(&m.stream_id, now)
+                    .map(|a| (a.url, a.passphrase))
+                    .unzip();
+                PusherJson {
+                    user_id: &m.user_id,
+                    user_name: &m.user_name,
+                    user_avatar: &m.user_avatar,
+                    accelerate_url: urls.accelerate_url(&m.stream_id, now),
+                    stream_live: m.stream_live(now_ms),
+                    srt_play_url,
+                    srt_play_passphrase,
+                }
             })
             .collect();
         let mixed_play_url = view

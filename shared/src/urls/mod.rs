@@ -6,13 +6,18 @@
 //! push      rtmp://{pushHost}/live/{stream}?bizid={bizid}&txSecret={s}&txTime={T}
 //! play      rtmp://{playHost}/live/{stream}?bizid={bizid}&txSecret={s}&txTime={T}   ("accelerateURL")
 //! FLV play  {flvBase}/live/{stream}.flv?bizid={bizid}&txSecret={s}&txTime={T}
+//! SRT       srt://{srtHost}?streamid=..&passphrase=..&pbkeylen=16   (rtcroom extension, `srt`)
 //! ```
 //!
 //! Push URLs are signed with the push key, play URLs with the play key; the relay verifies
 //! each with its own key, so a play URL cannot publish unless the two keys are the same (as in
-//! the original Tencent deployments, and the cloud profile's default).
+//! the original Tencent deployments, and the cloud profile's default). The SRT addresses carry
+//! the same signatures (same `txTime`) in their stream ids.
 
 pub mod srt;
+mod srt_urls;
+
+pub use srt_urls::{SrtAddress, SrtUrls};
 
 use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
@@ -86,16 +91,20 @@ pub struct UrlSigner {
     pub play_host: String,
     /// `scheme://host[:port]` of HTTP-FLV playback.
     pub flv_base: String,
+    /// `host:port` of the SRT listener (publish and play); `None`: no SRT addresses.
+    pub srt_host: Option<String>,
     pub ttl_secs: u64,
 }
 
-/// The three addresses of one stream.
+/// The addresses of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamUrls {
     pub stream: String,
     pub push_url: String,
     pub accelerate_url: String,
     pub flv_url: String,
+    /// The SRT push and play addresses, when an SRT host is configured (rtcroom extension).
+    pub srt: Option<SrtUrls>,
 }
 
 impl UrlSigner {
@@ -118,9 +127,15 @@ impl UrlSigner {
             .is_some_and(|hex4| hex4.len() == 4 && hex4.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
-    fn query(&self, key: &str, stream: &str, now: u64) -> String {
+    /// `(txSecret, txTime)` of `stream` with `key`, expiring `ttl_secs` after `now`: the one
+    /// signature every URL of the stream signed with that key carries.
+    fn sign(&self, key: &str, stream: &str, now: u64) -> (String, String) {
         let time = tx_time(now.saturating_add(self.ttl_secs));
-        let secret = tx_secret(key, stream, &time);
+        (tx_secret(key, stream, &time), time)
+    }
+
+    fn query(&self, key: &str, stream: &str, now: u64) -> String {
+        let (secret, time) = self.sign(key, stream, now);
         format!("bizid={}&txSecret={secret}&txTime={time}", self.bizid)
     }
 
@@ -142,8 +157,8 @@ impl UrlSigner {
         format!("{}/live/{stream}.flv?{query}", self.flv_base)
     }
 
-    /// All three addresses of a stream: the push URL signed with the push key, the two play
-    /// URLs with the play key.
+    /// Every address of a stream: the push URLs signed with the push key, the play URLs with
+    /// the play key (SRT's only when an SRT host is configured).
     pub fn urls(&self, stream: &str, now: u64) -> StreamUrls {
         let play = self.play_query(stream, now);
         StreamUrls {
@@ -155,6 +170,7 @@ impl UrlSigner {
             ),
             accelerate_url: rtmp_url(&self.play_host, stream, &play),
             flv_url: self.flv_url_with(stream, &play),
+            srt: self.srt_urls(stream, now),
         }
     }
 }
@@ -210,6 +226,7 @@ mod tests {
             push_host: "push.example".into(),
             play_host: "play.example".into(),
             flv_base: "https://play.example".into(),
+            srt_host: None,
             ttl_secs: 100,
         }
     }

@@ -5,7 +5,9 @@
 //! stream id   #!::r=live/{stream},m=publish,txSecret={s},txTime={T}      (play: m=request)
 //! passphrase  first 32 hex digits of HMAC-SHA256(key, "rtcroom srt passphrase\n" + stream)
 //!             (key: the push key for publishing, the play key for playing)
-//! URL         srt://{host}?streamid={percent-encoded stream id}&passphrase={p}&pbkeylen=16
+//! URL         srt://{host}?streamid={stream id}&passphrase={p}&pbkeylen=16
+//!             (the stream id as it is: ffmpeg and srt-live-transmit pass it on undecoded, and it
+//!             holds no `&`; a stream id that arrives percent-encoded is decoded)
 //! ```
 //!
 //! The passphrase is derived, not stored: the room service hands it out with the signed
@@ -13,7 +15,7 @@
 //! the caller's stream id names the stream, so both sides agree without new state.
 
 use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use sha2::Sha256;
 
 /// The AES key length (bytes) every rtcroom SRT stream uses: AES-128, libsrt's default.
@@ -79,19 +81,9 @@ pub fn srt_stream_id(stream: &str, mode: SrtMode, tx_secret: &str, tx_time: &str
     )
 }
 
-/// Everything but letters, digits and `-._~` is encoded in the query.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 /// The `srt://` URL ffmpeg, OBS and srt-live-transmit take: `host` is `host:port`.
 pub fn srt_url(host: &str, stream_id: &str, passphrase: &str) -> String {
-    format!(
-        "srt://{host}?streamid={}&passphrase={passphrase}&pbkeylen={SRT_KEY_LEN}",
-        utf8_percent_encode(stream_id, QUERY_VALUE)
-    )
+    format!("srt://{host}?streamid={stream_id}&passphrase={passphrase}&pbkeylen={SRT_KEY_LEN}")
 }
 
 /// Parses a stream id in SRS's convention: `#!::` then `key=value` pairs separated by commas;
@@ -101,6 +93,14 @@ pub fn parse_srt_stream_id(id: &str) -> Result<SrtStreamId, StreamIdError> {
     if id.len() > MAX_STREAM_ID {
         return Err(StreamIdError::TooLong);
     }
+    // Some tools send the stream id as it appears, percent-encoded, in their URL.
+    let decoded;
+    let id = if id.starts_with("%23") {
+        decoded = percent_decode_str(id).decode_utf8_lossy();
+        decoded.as_ref()
+    } else {
+        id
+    };
     let body = id
         .strip_prefix("#!::")
         .ok_or(StreamIdError::NotStructured)?;
@@ -216,9 +216,15 @@ mod tests {
         assert_ne!(a, srt_passphrase("k", "s2"));
         assert_ne!(a, srt_passphrase("p", "s1"));
         let url = srt_url("127.0.0.1:9000", "#!::r=live/s,m=publish", &a);
-        assert!(url.starts_with(
-            "srt://127.0.0.1:9000?streamid=%23%21%3A%3Ar%3Dlive%2Fs%2Cm%3Dpublish&passphrase="
-        ));
+        assert!(
+            url.starts_with("srt://127.0.0.1:9000?streamid=#!::r=live/s,m=publish&passphrase=")
+        );
+        assert_eq!(
+            parse_srt_stream_id("%23%21%3A%3Ar%3Dlive%2Fs%2Cm%3Dpublish")
+                .unwrap()
+                .stream,
+            "s"
+        );
         assert!(url.ends_with("&pbkeylen=16"));
     }
 }
