@@ -1,7 +1,9 @@
 //! The one-command local run carries media: the `local-gateway` binary starts the relay
 //! in-process, and the URLs `get_push_url` hands out work with ffmpeg as they are (publish to
 //! `pushURL`, play `accelerateURL` over RTMP and `playURL` over HTTP-FLV), and the relay reports
-//! the stream to the gateway, which lists it live; a play URL cannot publish.
+//! the stream to the gateway, which lists it live; a play URL cannot publish. The same over
+//! SRT: `srtPushURL` (signed stream id, passphrase) publishes, and `srtPlayURL`, RTMP and
+//! HTTP-FLV play it, and the SRT stream keeps its member live.
 
 mod common;
 
@@ -118,5 +120,88 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
     );
     assert_eq!(frames_played(&url("accelerateURL")), 50, "over RTMP");
     assert_eq!(frames_played(&url("playURL")), 50, "over HTTP-FLV");
+    let _ = publisher.0.kill();
+}
+
+#[test]
+fn the_srt_urls_the_gateway_hands_out_publish_and_play_through_its_relay() {
+    let (api, rtmp, http, srt) = (free_port(), free_port(), free_port(), free_port());
+    let _gateway = Killed(
+        Command::new(env!("CARGO_BIN_EXE_local-gateway"))
+            .env_clear()
+            .env("RTCROOM_LISTEN", format!("127.0.0.1:{api}"))
+            .env("RTCROOM_RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp}"))
+            .env("RTCROOM_RELAY_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+            .env("RTCROOM_RELAY_SRT_LISTEN", format!("127.0.0.1:{srt}"))
+            .env("RTCROOM_RELAY_LIVE_REPORT_SECS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the local-gateway binary starts"),
+    );
+    let base = format!("http://127.0.0.1:{api}/weapp");
+    wait_for_port(api);
+    let sig = get(&format!("{base}/utils/get_login_info?userID=bob"))["userSig"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = post(
+        &format!("{base}/live_room/login?sdkAppID=1400000000&userID=bob&userSig={sig}"),
+        "{}",
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("userID=bob&token={token}");
+    let urls = post(
+        &format!("{base}/live_room/get_push_url?{auth}"),
+        r#"{"userID":"bob"}"#,
+    );
+    let srt_push = urls["srtPushURL"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        srt_push.starts_with(&format!("srt://127.0.0.1:{srt}?streamid=#!::r=live/")),
+        "{urls}"
+    );
+    let mut publisher = Killed(testing::publish(
+        &srt_push,
+        TestPattern {
+            audio: true,
+            secs: 40,
+        },
+    ));
+    let joined = post(
+        &format!("{base}/live_room/add_pusher?{auth}"),
+        &serde_json::json!({"roomID": "srt", "userID": "bob", "userName": "B",
+                            "userAvatar": "", "pushURL": urls["pushURL"]})
+        .to_string(),
+    );
+    assert_eq!(joined["code"], 0, "{joined}");
+    let pushers_url = format!("{base}/live_room/get_pushers?{auth}");
+    let started = Instant::now();
+    let pusher = loop {
+        let room = post(&pushers_url, r#"{"roomID":"srt"}"#);
+        if room["pushers"][0]["streamLive"] == true {
+            break room["pushers"][0].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the SRT stream was not reported live in {:?}: {room}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let srt_play = pusher["srtPlayURL"].as_str().unwrap().to_owned();
+    assert!(srt_play.contains(",m=request,"), "{pusher}");
+    assert_eq!(frames_played(&srt_play), 50, "over SRT");
+    assert_eq!(
+        frames_played(urls["accelerateURL"].as_str().unwrap()),
+        50,
+        "over RTMP"
+    );
+    assert_eq!(
+        frames_played(urls["playURL"].as_str().unwrap()),
+        50,
+        "over HTTP-FLV"
+    );
     let _ = publisher.0.kill();
 }

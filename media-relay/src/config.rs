@@ -4,12 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::front_ends::Configs;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
-    /// `RTCROOM_RELAY_RTMP_LISTEN` (default `127.0.0.1:1935`).
-    pub rtmp_listen: SocketAddr,
-    /// `RTCROOM_RELAY_HTTP_LISTEN` (default `127.0.0.1:8081`): HTTP-FLV and `/metrics`.
-    pub http_listen: SocketAddr,
+    /// Each front end's own settings (its listen address, ...): `rtmp/`, `flv/`, `srt/`.
+    pub front_ends: Configs,
     /// `RTCROOM_PUSH_KEY`: the key push URLs are signed with (required).
     pub push_key: String,
     /// `RTCROOM_PLAY_KEY` (default: the push key): the key play URLs are signed with. Set it
@@ -82,6 +82,46 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// A listen address from `var` (`default` when unset); `None` for `off` when `may_be_off`.
+pub fn listen_address(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: SocketAddr,
+    may_be_off: bool,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    match get(var).as_deref() {
+        None | Some("") => Ok(Some(default)),
+        Some("off") if may_be_off => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| ConfigError {
+            var,
+            problem: if may_be_off {
+                format!("an address like 0.0.0.0:{}, or off", default.port())
+            } else {
+                format!("an address like 0.0.0.0:{}", default.port())
+            },
+        }),
+    }
+}
+
+/// A positive whole number from `var` (`default` when unset).
+pub fn positive(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(ConfigError {
+                var,
+                problem: "a positive integer".into(),
+            }),
+    }
+}
+
 impl RelayConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -92,18 +132,7 @@ impl RelayConfig {
             var,
             problem: problem.into(),
         };
-        let rtmp_listen = match get("RTCROOM_RELAY_RTMP_LISTEN") {
-            None => SocketAddr::from(([127, 0, 0, 1], 1935)),
-            Some(v) => v
-                .parse()
-                .map_err(|_| err("RTCROOM_RELAY_RTMP_LISTEN", "an address like 0.0.0.0:1935"))?,
-        };
-        let http_listen = match get("RTCROOM_RELAY_HTTP_LISTEN") {
-            None => SocketAddr::from(([127, 0, 0, 1], 8081)),
-            Some(v) => v
-                .parse()
-                .map_err(|_| err("RTCROOM_RELAY_HTTP_LISTEN", "an address like 0.0.0.0:8081"))?,
-        };
+        let front_ends = Configs::from_lookup(&get)?;
         let push_key = get("RTCROOM_PUSH_KEY")
             .filter(|k| !k.is_empty())
             .ok_or_else(|| err("RTCROOM_PUSH_KEY", "is required"))?;
@@ -115,17 +144,9 @@ impl RelayConfig {
             Some("off" | "0" | "false") => false,
             Some(_) => return Err(err("RTCROOM_RELAY_GOP_CACHE", "on or off")),
         };
-        let number = |var: &'static str, default: usize| match get(var) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| err(var, "a positive integer")),
-        };
+        let number = |var: &'static str, default: usize| positive(&get, var, default);
         Ok(Self {
-            rtmp_listen,
-            http_listen,
+            front_ends,
             push_key,
             play_key,
             gop_cache,
@@ -199,7 +220,11 @@ mod tests {
     fn defaults_and_bad_values() {
         let c =
             RelayConfig::from_lookup(|k| (k == "RTCROOM_PUSH_KEY").then(|| "k".into())).unwrap();
-        assert_eq!(c.rtmp_listen.to_string(), "127.0.0.1:1935");
+        assert_eq!(c.front_ends.rtmp.listen.to_string(), "127.0.0.1:1935");
+        assert_eq!(
+            c.front_ends.srt.listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9000")
+        );
         assert!(c.gop_cache);
         let missing = RelayConfig::from_lookup(|_| None).unwrap_err();
         assert_eq!(missing.var, "RTCROOM_PUSH_KEY");

@@ -1,117 +1,24 @@
 //! The stream hub: per stream name, the publisher's sequence headers, metadata and optional
-//! GOP cache, and a broadcast of its media messages to every subscriber.
+//! GOP cache, and a broadcast of its media messages ([`Frame`]s, the neutral unit: see
+//! `media`) to every subscriber, whatever protocol it plays with.
 //!
-//! Each media message is framed once, when it arrives ([`Frame`]: the RTMP chunk headers and
-//! the payload as shared [`Bytes`]); subscribers receive clones of the handles, never of the
-//! bytes. The broadcast is a bounded ring (tokio's `broadcast`): the publisher never waits for
-//! a subscriber, and a subscriber that falls a ring behind is told how much it missed and
-//! skips video to the next keyframe.
+//! Subscribers receive clones of a frame's handle, never of its bytes. The broadcast is a
+//! bounded ring (tokio's `broadcast`): the publisher never waits for a subscriber, and a
+//! subscriber that falls a ring behind is told how much it missed and skips video to the
+//! next keyframe.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, broadcast};
 
-use crate::rtmp::chunk::{Framing, Headers};
+use crate::media::{Frame, TYPE_DATA, TYPE_VIDEO, is_sequence_header};
 
 /// Messages a subscriber may fall behind before it starts skipping.
 pub const RING: usize = 1024;
-
-pub const TYPE_AUDIO: u8 = 8;
-pub const TYPE_VIDEO: u8 = 9;
-pub const TYPE_DATA: u8 = 18;
-/// Not an RTMP type: the end-of-stream marker.
-pub const TYPE_END: u8 = 0;
-
-/// Chunk stream ids the relay sends media on (one per kind, as nginx-rtmp and ffmpeg do).
-const CSID_DATA: u32 = 5;
-const CSID_AUDIO: u32 = 6;
-const CSID_VIDEO: u32 = 7;
-/// The message stream every player's `createStream` gets.
-pub const PLAY_STREAM_ID: u32 = 1;
-
-/// One media (or metadata) message, framed once for every subscriber.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub type_id: u8,
-    pub timestamp: u32,
-    pub payload: Bytes,
-    pub headers: Headers,
-    /// The FLV tag header (11 bytes) and trailing PreviousTagSize (4 bytes), for HTTP-FLV.
-    pub flv_head: Bytes,
-    pub flv_tail: Bytes,
-    /// Video: a keyframe, where a skipping subscriber may resume.
-    pub keyframe: bool,
-}
-
-impl Frame {
-    pub fn new(type_id: u8, timestamp: u32, payload: Bytes) -> Self {
-        let csid = match type_id {
-            TYPE_AUDIO => CSID_AUDIO,
-            TYPE_VIDEO => CSID_VIDEO,
-            _ => CSID_DATA,
-        };
-        let headers = Framing::headers(csid, timestamp, type_id, PLAY_STREAM_ID, payload.len());
-        let keyframe = type_id == TYPE_VIDEO && is_keyframe(&payload);
-        let len = payload.len() as u32;
-        let mut head = Vec::with_capacity(11);
-        head.push(type_id);
-        head.extend_from_slice(&len.to_be_bytes()[1..]);
-        head.extend_from_slice(&timestamp.to_be_bytes()[1..]);
-        head.push((timestamp >> 24) as u8);
-        head.extend_from_slice(&[0, 0, 0]);
-        Self {
-            type_id,
-            timestamp,
-            payload,
-            headers,
-            flv_head: Bytes::from(head),
-            flv_tail: Bytes::copy_from_slice(&(11 + len).to_be_bytes()),
-            keyframe,
-        }
-    }
-}
-
-impl Frame {
-    /// The marker a publisher's end sends down the broadcast, after its last message.
-    pub fn end() -> Self {
-        Self::new(TYPE_END, 0, Bytes::new())
-    }
-
-    pub fn is_end(&self) -> bool {
-        self.type_id == TYPE_END
-    }
-}
-
-/// A video tag's frame type is the high nibble of its first byte (legacy FLV), or bits 4-6
-/// with the Enhanced-RTMP ExHeader bit 7 set: 1 means keyframe in both.
-pub fn is_keyframe(payload: &[u8]) -> bool {
-    match payload.first() {
-        Some(&b) if b & 0x80 != 0 => (b >> 4) & 0x07 == 1,
-        Some(&b) => b >> 4 == 1,
-        None => false,
-    }
-}
-
-/// A sequence header (decoder configuration) rather than coded media: AVC/HEVC/AAC packet
-/// type 0 in legacy tags, and `SequenceStart` in Enhanced-RTMP tags.
-pub fn is_sequence_header(type_id: u8, payload: &[u8]) -> bool {
-    match (type_id, payload) {
-        // Enhanced video: ExHeader bit, PacketType (low nibble) 0 = SequenceStart.
-        (TYPE_VIDEO, [b, ..]) if b & 0x80 != 0 => b & 0x0f == 0,
-        // Legacy AVC (7) and the de-facto HEVC (12) / AV1 (13) ids: AVCPacketType 0.
-        (TYPE_VIDEO, [b, 0, ..]) => matches!(b & 0x0f, 7 | 12 | 13),
-        // Enhanced audio: SoundFormat 9 (ExHeader), AudioPacketType 0 = SequenceStart.
-        (TYPE_AUDIO, [b, ..]) if b >> 4 == 9 => b & 0x0f == 0,
-        // AAC: AACPacketType 0.
-        (TYPE_AUDIO, [b, 0, ..]) => b >> 4 == 10,
-        _ => false,
-    }
-}
 
 #[derive(Debug, Default)]
 struct Cache {
@@ -213,6 +120,17 @@ impl Stream {
 
     pub fn is_publishing(&self) -> bool {
         self.publishing.load(Ordering::Relaxed)
+    }
+
+    /// Which publisher holds the stream (the latest claim's number).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Whether a new publish would be refused now: another publisher holds the stream and
+    /// has not been silent for the takeover time.
+    pub fn is_held(&self, takeover_after: Duration) -> bool {
+        self.is_publishing() && self.idle_for() < takeover_after
     }
 }
 
@@ -345,6 +263,14 @@ impl Hub {
         true
     }
 
+    /// Whether a publish of `name` would be refused now (see [`Stream::is_held`]).
+    pub fn is_held(&self, name: &str) -> bool {
+        self.streams
+            .lock()
+            .get(name)
+            .is_some_and(|s| s.is_held(self.takeover_after))
+    }
+
     /// Whether `name` has a publisher now.
     pub fn is_publishing(&self, name: &str) -> bool {
         self.streams
@@ -396,6 +322,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn video(key: bool, seq: bool) -> Frame {
         let b0 = if key { 0x17 } else { 0x27 };
@@ -404,29 +331,6 @@ mod tests {
             0,
             Bytes::from(vec![b0, u8::from(!seq), 0, 0, 0]),
         )
-    }
-
-    #[test]
-    fn keyframes_and_sequence_headers_of_legacy_and_enhanced_tags() {
-        assert!(is_keyframe(&[0x17, 1]));
-        assert!(!is_keyframe(&[0x27, 1]));
-        assert!(is_keyframe(&[0x90 | 0x01, b'h', b'v', b'c', b'1']));
-        assert!(!is_keyframe(&[0xA0 | 0x01, b'a', b'v', b'0', b'1']));
-        assert!(is_sequence_header(TYPE_VIDEO, &[0x17, 0]));
-        assert!(is_sequence_header(
-            TYPE_VIDEO,
-            &[0x90, b'h', b'v', b'c', b'1']
-        ));
-        assert!(!is_sequence_header(
-            TYPE_VIDEO,
-            &[0x91, b'h', b'v', b'c', b'1']
-        ));
-        assert!(is_sequence_header(TYPE_AUDIO, &[0xAF, 0]));
-        assert!(!is_sequence_header(TYPE_AUDIO, &[0xAF, 1]));
-        assert!(is_sequence_header(
-            TYPE_AUDIO,
-            &[0x90, b'O', b'p', b'u', b's']
-        ));
     }
 
     fn hub(gop_cache: bool) -> Arc<Hub> {

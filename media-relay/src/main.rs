@@ -15,10 +15,10 @@ async fn main() {
         eprintln!("media-relay: {e}");
         std::process::exit(2)
     });
-    let (_handle, rtmp, http) = start(&config).await.unwrap_or_else(|e| {
-        eprintln!("media-relay: cannot listen: {e}");
+    let (_handle, listening) = start(&config).await.unwrap_or_else(|e| {
+        eprintln!("media-relay: {e}");
         std::process::exit(1)
     });
-    println!("rtcroom media relay: RTMP on rtmp://{rtmp}, HTTP-FLV and /metrics on http://{http}");
+    println!("rtcroom media relay: {listening} (HTTP: HTTP-FLV and /metrics)");
     tokio::signal::ctrl_c().await.ok();
 }

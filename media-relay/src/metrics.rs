@@ -37,6 +37,26 @@ pub struct Metrics {
     pub events_sent: Counter,
     pub events_failed: Counter,
     pub events_dropped: Counter,
+    /// What front ends add of their own (SRT's per-connection statistics).
+    pub sections: Sections,
+}
+
+/// A front end's own part of `/metrics`, rendered after the relay's counters.
+pub type Section = Box<dyn Fn(&mut String) + Send + Sync>;
+
+#[derive(Default)]
+pub struct Sections(parking_lot::Mutex<Vec<Section>>);
+
+impl Sections {
+    pub fn add(&self, section: Section) {
+        self.0.lock().push(section);
+    }
+}
+
+impl std::fmt::Debug for Sections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sections({})", self.0.lock().len())
+    }
 }
 
 impl Metrics {
@@ -161,6 +181,9 @@ impl Metrics {
             "GOP caches dropped for growing past their byte cap.",
             self.gop_cache_dropped.get().into(),
         );
+        for section in self.sections.0.lock().iter() {
+            section(&mut out);
+        }
         out
     }
 }

@@ -1,4 +1,4 @@
-//! Sending a stream to one player, over RTMP or HTTP-FLV: the hot path of the relay.
+//! Sending a stream to one player over TCP (RTMP or HTTP-FLV): the hot path of the relay.
 //!
 //! The player waits for the next frame, then takes whatever else is already queued (no
 //! waiting for more, so no added latency), and writes the batch with vectored writes of the
@@ -17,9 +17,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::hub::{Frame, Stream, Subscription, TYPE_VIDEO};
+use crate::hub::{Stream, Subscription};
+use crate::media::{Frame, TYPE_VIDEO};
 use crate::metrics::Metrics;
-use crate::rtmp::chunk::Framing;
 
 /// Times a player may fall a whole ring behind before it is dropped.
 pub const MAX_LAGS: u32 = 8;
@@ -28,17 +28,18 @@ const MAX_BATCH: usize = 128;
 /// Slices per `writev` (Linux allows 1024), on the stack.
 const MAX_IOVECS: usize = 256;
 
-/// How frames go on the wire.
-pub enum Wire {
-    /// RTMP chunks at this chunk size; `end` is what to send when the publisher stops, `idle`
-    /// when nobody published within the idle time.
-    Rtmp {
-        framing: Framing,
-        end: Bytes,
-        idle: Bytes,
-    },
-    /// FLV tags (after the FLV header, which the caller sends).
-    Flv,
+/// How a player's frames go on the wire (each TCP front end has one).
+pub trait Wire {
+    /// The pieces of one frame, in order (shared bytes: its framing and payload).
+    fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>);
+    /// What to send when the publisher stops.
+    fn end(&self) -> Option<&Bytes> {
+        None
+    }
+    /// What to send when nobody published within the idle time.
+    fn idle(&self) -> Option<&Bytes> {
+        None
+    }
 }
 
 /// How one player is bounded.
@@ -48,19 +49,6 @@ pub struct Playing<'a> {
     pub stall: Duration,
     /// Waiting this long for a publisher that does not come.
     pub idle: Duration,
-}
-
-impl Wire {
-    fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>) {
-        match self {
-            Wire::Rtmp { framing, .. } => framing.pieces(&frame.headers, &frame.payload, out),
-            Wire::Flv => {
-                out.push(frame.flv_head.clone());
-                out.push(frame.payload.clone());
-                out.push(frame.flv_tail.clone());
-            }
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +67,7 @@ pub enum PlayError {
 /// resolves (the player left: `Ok(false)`), or the player fails.
 pub async fn play(
     wr: &mut OwnedWriteHalf,
-    wire: &Wire,
+    wire: &impl Wire,
     mut sub: Subscription,
     metrics: &Metrics,
     limits: Playing<'_>,
@@ -109,7 +97,7 @@ pub async fn play(
                         continue;
                     }
                     metrics.idle_players_closed.inc();
-                    if let Wire::Rtmp { idle, .. } = wire {
+                    if let Some(idle) = wire.idle() {
                         let _ = tokio::time::timeout(stall_timeout, wr.write_all(idle)).await;
                     }
                     let _ = wr.shutdown().await;
@@ -140,7 +128,7 @@ pub async fn play(
             }
             wire.pieces(&frame, &mut pieces);
         }
-        if ended && let Wire::Rtmp { end, .. } = wire {
+        if ended && let Some(end) = wire.end() {
             pieces.push(end.clone());
         }
         if !pieces.is_empty() {
@@ -164,7 +152,7 @@ pub async fn play(
     }
 }
 
-fn lag(
+pub(crate) fn lag(
     lags: &mut u32,
     skipping: &mut bool,
     missed: u64,

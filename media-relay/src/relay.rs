@@ -1,6 +1,6 @@
-//! What every connection shares: the relay (its hub, limits, keys, metrics, events), the
-//! claims a session holds on a stream, and the check of a stream URL's signature. HTTP-FLV
-//! uses these too; the RTMP session (`rtmp/session.rs`) is one front end over them.
+//! What every connection shares, whatever its protocol: the relay (its hub, limits, keys,
+//! metrics, events), the claims a session holds on a stream, and the check of a stream's
+//! signature. Each front end (`front_ends`) is a protocol over these.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,8 @@ pub struct Relay {
     pub metrics: Arc<Metrics>,
     /// A player whose socket takes nothing for this long is dropped.
     pub stall_timeout: Duration,
+    /// Connections per front end at once.
+    pub max_connections: usize,
     /// Memory and idle-time bounds per connection.
     pub limits: Limits,
     /// Stream events to the room service.
@@ -59,6 +61,14 @@ impl Relay {
             relay: self,
             side,
             stream,
+        }
+    }
+
+    /// The key URLs for `what` are signed with.
+    pub fn key(&self, what: Access) -> &str {
+        match what {
+            Access::Publish => &self.push_key,
+            Access::Play => &self.play_key,
         }
     }
 
@@ -102,6 +112,17 @@ pub struct Claim<'a> {
     relay: &'a Relay,
     side: Side,
     pub stream: Arc<Stream>,
+}
+
+impl Claim<'_> {
+    /// Whether this claim still holds its side: false for a publisher another publish has
+    /// taken over from (it should end).
+    pub fn is_current(&self) -> bool {
+        match self.side {
+            Side::Publisher(generation) => self.stream.generation() == generation,
+            Side::Player => true,
+        }
+    }
 }
 
 impl Drop for Claim<'_> {
@@ -167,16 +188,23 @@ pub fn authorise_url(
     query: Option<&str>,
     what: Access,
 ) -> Result<(), String> {
-    let key = match what {
-        Access::Publish => &relay.push_key,
-        Access::Play => &relay.play_key,
-    };
+    let secret = query.and_then(|q| query_param(q, "txSecret"));
+    let time = query.and_then(|q| query_param(q, "txTime"));
+    authorise(relay, name, secret.as_deref(), time.as_deref(), what)
+}
+
+/// [`authorise_url`] with the signature already taken apart (SRT carries it in the stream id).
+pub fn authorise(
+    relay: &Relay,
+    name: &str,
+    secret: Option<&str>,
+    time: Option<&str>,
+    what: Access,
+) -> Result<(), String> {
     let refusal = if !valid_stream_name(name) {
         Some("bad stream name".to_owned())
     } else {
-        let secret = query.and_then(|q| query_param(q, "txSecret"));
-        let time = query.and_then(|q| query_param(q, "txTime"));
-        rtcroom_shared::urls::verify(key, name, secret.as_deref(), time.as_deref(), now_secs())
+        rtcroom_shared::urls::verify(relay.key(what), name, secret, time, now_secs())
             .err()
             .map(|e| e.to_string())
     };

@@ -1,17 +1,13 @@
-//! The RTMP listener: one task per connection, at most `max_connections` at once (beyond that
-//! a new connection is closed at once and counted).
+//! Starting a relay: its shared parts, every registered front end, the live report.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-
 use crate::config::RelayConfig;
+use crate::front_ends::{self, Listening};
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
 use crate::relay::Relay;
-use crate::rtmp::session;
 use crate::stream_events::EventSink;
 
 /// A running relay's shared parts.
@@ -45,6 +41,7 @@ impl RelayHandle {
                 play_key: config.play_key.clone(),
                 metrics,
                 stall_timeout: config.stall_timeout,
+                max_connections: config.max_connections,
                 limits: config.limits,
                 events,
             }),
@@ -52,31 +49,18 @@ impl RelayHandle {
     }
 }
 
-/// Binds the RTMP and HTTP ports and serves both in the background; the bound addresses.
-pub async fn start(
-    config: &RelayConfig,
-) -> std::io::Result<(RelayHandle, std::net::SocketAddr, std::net::SocketAddr)> {
-    let rtmp = TcpListener::bind(config.rtmp_listen).await?;
-    let http = TcpListener::bind(config.http_listen).await?;
-    let (rtmp_addr, http_addr) = (rtmp.local_addr()?, http.local_addr()?);
+/// Starts every front end (RTMP, HTTP-FLV, SRT: see `front_ends`) in the background and the
+/// live report; where each listens, or why one could not start.
+pub async fn start(config: &RelayConfig) -> Result<(RelayHandle, Listening), String> {
     let handle = RelayHandle::new(config);
+    let listening = front_ends::start_all(&handle.relay, config).await?;
     if handle.relay.events.is_enabled() {
         tokio::spawn(report_live(
             handle.relay.clone(),
             config.live_report_interval,
         ));
     }
-    tokio::spawn(serve_rtmp(
-        rtmp,
-        handle.relay.clone(),
-        config.max_connections,
-    ));
-    tokio::spawn(crate::http::serve_http(
-        http,
-        handle.relay.clone(),
-        config.max_connections,
-    ));
-    Ok((handle, rtmp_addr, http_addr))
+    Ok((handle, listening))
 }
 
 /// Lists the published streams to the room service every `interval`, for as long as the
@@ -90,35 +74,5 @@ async fn report_live(relay: Arc<Relay>, interval: Duration) {
         if !streams.is_empty() {
             relay.events.report_live(streams);
         }
-    }
-}
-
-/// Accepts RTMP connections until the listener fails.
-pub async fn serve_rtmp(listener: TcpListener, relay: Arc<Relay>, max_connections: usize) {
-    let slots = Arc::new(Semaphore::new(max_connections));
-    loop {
-        let (socket, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            relay.metrics.connections_refused.inc();
-            drop(socket);
-            continue;
-        };
-        let relay = relay.clone();
-        tokio::spawn(async move {
-            relay.metrics.connections.inc();
-            if let Err(e) = session::serve(relay.clone(), socket).await {
-                relay.metrics.sessions_failed.inc();
-                tracing::debug!(%peer, error = %e, "RTMP session ended");
-            }
-            relay.metrics.connections.dec();
-            drop(permit);
-        });
     }
 }

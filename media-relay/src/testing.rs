@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rtcroom_shared::urls;
+use rtcroom_shared::urls::srt::{self, SrtMode};
 
 use crate::config::RelayConfig;
 use crate::relay::Relay;
@@ -21,6 +22,8 @@ pub struct TestRelay {
     pub handle: RelayHandle,
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
+    /// Where SRT listens (unless `RTCROOM_RELAY_SRT_LISTEN=off`).
+    pub srt: Option<SocketAddr>,
 }
 
 /// The relay itself: `test_relay.hub`, `test_relay.metrics`.
@@ -40,6 +43,7 @@ impl TestRelay {
             ("RTCROOM_PUSH_KEY", PUSH_KEY),
             ("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:0"),
             ("RTCROOM_RELAY_HTTP_LISTEN", "127.0.0.1:0"),
+            ("RTCROOM_RELAY_SRT_LISTEN", "127.0.0.1:0"),
         ];
         let config = RelayConfig::from_lookup(|k| {
             vars.iter()
@@ -48,8 +52,13 @@ impl TestRelay {
                 .map(|(_, v)| v.to_string())
         })
         .expect("test relay configuration");
-        let (handle, rtmp, http) = server::start(&config).await.expect("the relay starts");
-        Self { handle, rtmp, http }
+        let (handle, listening) = server::start(&config).await.expect("the relay starts");
+        Self {
+            handle,
+            rtmp: listening.get("rtmp").expect("RTMP listens"),
+            http: listening.get("http").expect("HTTP listens"),
+            srt: listening.get("srt"),
+        }
     }
 
     pub fn relay(&self) -> &Arc<Relay> {
@@ -93,6 +102,21 @@ pub fn signed(key: &str, base: &str, stream: &str, ttl_secs: i64) -> String {
     format!("{base}/{stream}?txSecret={secret}&txTime={time}")
 }
 
+/// An SRT URL for `stream` as the room service hands it out: the stream id in SRS's
+/// convention with the signature by `key`, and the stream's passphrase for `key`.
+pub fn signed_srt(
+    key: &str,
+    addr: SocketAddr,
+    stream: &str,
+    mode: SrtMode,
+    ttl_secs: i64,
+) -> String {
+    let time = urls::tx_time(now_secs().saturating_add_signed(ttl_secs));
+    let secret = urls::tx_secret(key, stream, &time);
+    let id = srt::srt_stream_id(stream, mode, &secret, &time);
+    srt::srt_url(&addr.to_string(), &id, &srt::srt_passphrase(key, stream))
+}
+
 /// Polls `done` every 20 ms; panics naming `what` after `limit`.
 pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -117,7 +141,8 @@ pub struct TestPattern {
     pub secs: u32,
 }
 
-/// Publishes `pattern` to `url` over RTMP; stderr is piped (ffmpeg says there why the relay
+/// Publishes `pattern` to `url` over RTMP (FLV), or SRT (MPEG-TS) for an `srt://` URL;
+/// stderr is piped (ffmpeg says there why the relay
 /// refused it).
 pub fn publish(url: &str, pattern: TestPattern) -> Child {
     let mut c = ffmpeg();
@@ -139,7 +164,11 @@ pub fn publish(url: &str, pattern: TestPattern) -> Child {
         "-t",
         &pattern.secs.to_string(),
         "-f",
-        "flv",
+        if url.starts_with("srt://") {
+            "mpegts"
+        } else {
+            "flv"
+        },
         url,
     ])
     .stdout(Stdio::null())
@@ -148,7 +177,7 @@ pub fn publish(url: &str, pattern: TestPattern) -> Child {
     .expect("ffmpeg runs (apt-get install ffmpeg)")
 }
 
-/// Plays `url` (RTMP or HTTP-FLV) until `frames` video frames are decoded or the stream ends
+/// Plays `url` (RTMP, HTTP-FLV or SRT) until `frames` video frames are decoded or the stream ends
 /// (10 s without data is an end): ffmpeg's output, and the frames decoded. Blocks.
 pub fn play(url: &str, frames: u32) -> (Output, u32) {
     let out = ffmpeg()

@@ -8,9 +8,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rand::{Rng, SeedableRng};
 use rtcroom_relay::config::RelayConfig;
+use rtcroom_relay::rtmp;
 use rtcroom_relay::rtmp::amf0::{self, Amf};
 use rtcroom_relay::rtmp::chunk::{ChunkReader, Framing};
-use rtcroom_relay::server::{RelayHandle, serve_rtmp};
+use rtcroom_relay::server::RelayHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -74,7 +75,7 @@ async fn random_and_truncated_input_never_panics_and_the_relay_keeps_serving() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let handle = RelayHandle::new(&config);
-    tokio::spawn(serve_rtmp(listener, handle.relay.clone(), 1000));
+    tokio::spawn(rtmp::serve(listener, handle.relay.clone()));
     assert!(connects(&addr).await, "a well-behaved client before");
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261122);

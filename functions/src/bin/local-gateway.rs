@@ -98,15 +98,11 @@ async fn start_relay(config: &Config) -> Result<Option<RelayHandle>, String> {
         other => std::env::var(other).ok(),
     })
     .map_err(|e| format!("configuration error: {e}"))?;
-    let (handle, rtmp, http) = rtcroom_relay::server::start(&relay_config)
+    let (handle, listening) = rtcroom_relay::server::start(&relay_config)
         .await
         .map_err(|e| {
-            format!(
-                "cannot start the media relay on {} / {} (RTCROOM_RELAY_RTMP_LISTEN, \
-                 RTCROOM_RELAY_HTTP_LISTEN; RTCROOM_RELAY=off to run without it): {e}",
-                relay_config.rtmp_listen, relay_config.http_listen
-            )
+            format!("cannot start the media relay (RTCROOM_RELAY=off to run without it): {e}")
         })?;
-    println!("media relay: RTMP on rtmp://{rtmp}, HTTP-FLV on http://{http}");
+    println!("media relay: {listening} (HTTP: HTTP-FLV and /metrics)");
     Ok(Some(handle))
 }

@@ -1,4 +1,5 @@
-//! The relay's HTTP port: HTTP-FLV playback, Prometheus metrics, a health check.
+//! The HTTP-FLV front end, on the relay's HTTP port (which also serves the Prometheus
+//! metrics and a health check).
 //!
 //! ```text
 //! GET /live/{stream}.flv?bizid=&txSecret=&txTime=   200 video/x-flv: FLV header, then tags
@@ -18,9 +19,77 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::hub::{Frame, TYPE_AUDIO, TYPE_VIDEO};
+use bytes::Bytes;
+
+use crate::config::{ConfigError, listen_address};
+use crate::front_ends::FrontEnd;
+use crate::media::{Frame, Framed, Media, TYPE_AUDIO, TYPE_VIDEO};
 use crate::player::{self, Wire};
 use crate::relay::{Access, Relay, authorise_url};
+
+pub struct Flv;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlvConfig {
+    /// `RTCROOM_RELAY_HTTP_LISTEN` (default `127.0.0.1:8081`): HTTP-FLV and `/metrics`.
+    pub listen: std::net::SocketAddr,
+}
+
+impl FrontEnd for Flv {
+    const NAME: &'static str = "http";
+    type Config = FlvConfig;
+
+    fn configure(get: &dyn Fn(&str) -> Option<String>) -> Result<FlvConfig, ConfigError> {
+        let default = std::net::SocketAddr::from(([127, 0, 0, 1], 8081));
+        let listen = listen_address(get, "RTCROOM_RELAY_HTTP_LISTEN", default, false)?;
+        Ok(FlvConfig {
+            listen: listen.unwrap_or(default),
+        })
+    }
+
+    async fn start(
+        relay: Arc<Relay>,
+        config: &FlvConfig,
+    ) -> Result<Option<std::net::SocketAddr>, String> {
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            format!(
+                "HTTP cannot listen on {} (RTCROOM_RELAY_HTTP_LISTEN): {e}",
+                config.listen
+            )
+        })?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tokio::spawn(serve_http(listener, relay));
+        Ok(Some(addr))
+    }
+
+    /// The FLV tag header (11 bytes) and the PreviousTagSize after the body (4 bytes).
+    fn frame(media: &Media) -> Framed {
+        let len = media.payload.len() as u32;
+        let ts = media.timestamp;
+        let mut head = Vec::with_capacity(11);
+        head.push(media.type_id);
+        head.extend_from_slice(&len.to_be_bytes()[1..]);
+        head.extend_from_slice(&ts.to_be_bytes()[1..]);
+        head.push((ts >> 24) as u8);
+        head.extend_from_slice(&[0, 0, 0]);
+        Framed {
+            head: Bytes::from(head),
+            tail: Bytes::copy_from_slice(&(11 + len).to_be_bytes()),
+        }
+    }
+}
+
+/// FLV tags (after the FLV header, which the session sends first).
+struct FlvWire;
+
+impl Wire for FlvWire {
+    fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>) {
+        let framed = frame.framed::<Flv>();
+        out.push(framed.head.clone());
+        out.push(frame.payload.clone());
+        out.push(framed.tail.clone());
+    }
+}
 
 const MAX_HEAD: usize = 8 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,8 +107,8 @@ fn flv_header(start: &[Frame]) -> [u8; 13] {
     [b'F', b'L', b'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0]
 }
 
-pub async fn serve_http(listener: TcpListener, relay: Arc<Relay>, max_connections: usize) {
-    let slots = Arc::new(Semaphore::new(max_connections));
+pub async fn serve_http(listener: TcpListener, relay: Arc<Relay>) {
+    let slots = Arc::new(Semaphore::new(relay.max_connections));
     loop {
         let Ok((socket, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -191,7 +260,7 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
         };
         result = player::play(
             &mut wr,
-            &Wire::Flv,
+            &FlvWire,
             subscription,
             &relay.metrics,
             relay.playing(&playing.stream),
@@ -206,8 +275,6 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
 
     #[test]

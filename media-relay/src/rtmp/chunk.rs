@@ -18,6 +18,8 @@
 
 use std::collections::HashMap;
 
+use crate::media::Framed;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Chunk streams one connection may use at once.
@@ -220,14 +222,6 @@ pub struct Framing {
     pub chunk_size: usize,
 }
 
-/// The bytes that go before a message's payload (a fmt 0 header), and those that go before
-/// each further chunk of it (a fmt 3 header), for a given chunk stream, time and message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Headers {
-    pub first: Bytes,
-    pub continuation: Bytes,
-}
-
 fn basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
     match csid {
         2..=63 => out.put_u8((fmt << 6) | csid as u8),
@@ -244,7 +238,7 @@ fn basic_header(out: &mut BytesMut, fmt: u8, csid: u32) {
 }
 
 impl Framing {
-    pub fn headers(csid: u32, timestamp: u32, type_id: u8, stream_id: u32, len: usize) -> Headers {
+    pub fn headers(csid: u32, timestamp: u32, type_id: u8, stream_id: u32, len: usize) -> Framed {
         let extended = timestamp >= 0xFF_FFFF;
         let mut first = BytesMut::with_capacity(18);
         basic_header(&mut first, 0, csid);
@@ -259,16 +253,17 @@ impl Framing {
             first.put_u32(timestamp);
             continuation.put_u32(timestamp);
         }
-        Headers {
-            first: first.freeze(),
-            continuation: continuation.freeze(),
+        // The fmt 0 header before the payload, the fmt 3 one before each further chunk.
+        Framed {
+            head: first.freeze(),
+            tail: continuation.freeze(),
         }
     }
 
     /// The pieces of one framed message, in order: header, payload slices and continuation
     /// headers. Slices of the shared payload: nothing is copied.
-    pub fn pieces(&self, headers: &Headers, payload: &Bytes, out: &mut Vec<Bytes>) {
-        out.push(headers.first.clone());
+    pub fn pieces(&self, headers: &Framed, payload: &Bytes, out: &mut Vec<Bytes>) {
+        out.push(headers.head.clone());
         let mut at = 0;
         loop {
             let end = (at + self.chunk_size).min(payload.len());
@@ -277,7 +272,7 @@ impl Framing {
             if at >= payload.len() {
                 break;
             }
-            out.push(headers.continuation.clone());
+            out.push(headers.tail.clone());
         }
     }
 
@@ -292,10 +287,10 @@ impl Framing {
         payload: &[u8],
     ) {
         let headers = Self::headers(csid, timestamp, type_id, stream_id, payload.len());
-        out.put_slice(&headers.first);
+        out.put_slice(&headers.head);
         for (i, chunk) in payload.chunks(self.chunk_size).enumerate() {
             if i > 0 {
-                out.put_slice(&headers.continuation);
+                out.put_slice(&headers.tail);
             }
             out.put_slice(chunk);
         }

@@ -24,13 +24,15 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 
-use crate::hub::{Frame, PLAY_STREAM_ID, Stream, Subscription, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO};
+use crate::hub::{Stream, Subscription};
+use crate::media::{Frame, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO};
 use crate::metrics::Metrics;
-use crate::player::{self, PlayError, Playing, Wire};
+use crate::player::{self, PlayError, Playing};
 use crate::relay::{Access, Claim, Relay, authorise_url, split_name};
 use crate::rtmp::amf0::{self, Amf, metadata, status};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
 use crate::rtmp::handshake;
+use crate::rtmp::{PLAY_STREAM_ID, RtmpWire};
 
 /// The chunk size the relay writes with: most media messages fit one chunk.
 pub const OUT_CHUNK_SIZE: usize = 65_536;
@@ -546,7 +548,7 @@ impl Conn {
         ]);
         framing.encode(&mut idle, CMD_CSID, 0, 20, PLAY_STREAM_ID, &not_found);
         framing.encode(&mut idle, CONTROL_CSID, 0, 4, 0, &[0, 1, 0, 0, 0, 1]);
-        let wire = Wire::Rtmp {
+        let wire = RtmpWire {
             framing,
             end: end.freeze(),
             idle: idle.freeze(),
