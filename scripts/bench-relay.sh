@@ -6,7 +6,8 @@
 # the server's CPU per player-message.
 #   scripts/bench-relay.sh [seconds-per-run] ["player counts"]
 #   defaults: 10 s; "100 500 1000 2000 2700 4000"; RELAY_BENCH_SERVERS="ours" (or "nginx")
-#   runs one of the two
+#   runs one of the two; "before" with RELAY_BENCH_BASELINE=PATH adds another build of ours
+#   (e.g. the commit before a change) to the same run
 # Installs nginx + libnginx-mod-rtmp from apt if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +26,20 @@ key=bench-push-key
 # shellcheck source=scripts/relay-bench-lib.sh
 . scripts/relay-bench-lib.sh
 
+# Our relay from `$2` (default: this tree's build); SRT off, it plays no part here.
 start_ours() {
-  local p=$1
+  local p=$1 bin=${2:-target/release/media-relay}
   TOKIO_WORKER_THREADS=1 RTCROOM_PUSH_KEY=$key RTCROOM_RELAY_RTMP_LISTEN=127.0.0.1:$p \
-    RTCROOM_RELAY_HTTP_LISTEN=127.0.0.1:$(port) RTCROOM_RELAY_MAX_CONNECTIONS=20000 RUST_LOG=warn \
-    taskset -c 0 target/release/media-relay >"$work/ours.log" 2>&1 &
+    RTCROOM_RELAY_HTTP_LISTEN=127.0.0.1:$(port) RTCROOM_RELAY_SRT_LISTEN=off \
+    RTCROOM_RELAY_MAX_CONNECTIONS=20000 RUST_LOG=warn \
+    taskset -c 0 "$bin" >"$work/ours.log" 2>&1 &
   server=$!
+}
+
+# RELAY_BENCH_BASELINE=PATH: another build of the relay (e.g. the commit before a change),
+# measured in the same run as "before" (add "before" to RELAY_BENCH_SERVERS).
+start_before() {
+  start_ours "$1" "${RELAY_BENCH_BASELINE:?RELAY_BENCH_BASELINE=path to the baseline media-relay}"
 }
 
 start_nginx() {

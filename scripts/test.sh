@@ -12,11 +12,12 @@ step() { printf '\n== %s\n' "$*"; }
 
 mkdir -p target
 step "tools"
-# curl for the walk-through, ffmpeg as the relay's real RTMP publisher and player, Node 20+
-# for the mini-program IM file's tests (its built-in test runner and WebSocket).
+# curl for the walk-through, ffmpeg as the relay's real RTMP and SRT publisher and player,
+# srt-tools (srt-live-transmit, and libsrt, which the relay loads) for SRT, Node 20+ for the
+# mini-program IM file's tests (its built-in test runner and WebSocket).
 node_ok() { command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]; }
-if ! command -v curl >/dev/null || ! command -v ffmpeg >/dev/null || ! node_ok; then
-  packages="curl ffmpeg"
+if ! command -v curl >/dev/null || ! command -v ffmpeg >/dev/null || ! command -v srt-live-transmit >/dev/null || ! node_ok; then
+  packages="curl ffmpeg srt-tools"
   node_ok || packages="$packages nodejs"
   apt-get install -y -qq --no-install-recommends $packages >/dev/null 2>&1 \
     || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $packages >/dev/null; }
