@@ -2,79 +2,15 @@
 //! around the protocol-neutral core (`relay`, `hub`, `media`, `player`). Registering a front
 //! end is the one line it has in [`register!`] below: that gives it its settings (parsed with
 //! the relay's configuration), its start with the relay, and a slot for the per-message
-//! framing its players share.
+//! framing its players share. The core never names a front end: this registry sits above
+//! them, and `config` and `server` above it.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::config::{ConfigError, RelayConfig};
-use crate::media::{Framed, Media};
+use crate::media::{Framed, MAX_FRAMINGS, Media, Slot};
+pub use crate::protocol::{FrontEnd, Listening};
 use crate::relay::Relay;
-
-/// A protocol the relay speaks.
-pub trait FrontEnd: 'static {
-    /// Names it in the listening line and in errors.
-    const NAME: &'static str;
-    /// Its own settings (`RTCROOM_RELAY_*`).
-    type Config: std::fmt::Debug + Clone + PartialEq + Eq + Send + Sync;
-
-    /// Reads its settings; a bad value names its variable.
-    fn configure(get: &dyn Fn(&str) -> Option<String>) -> Result<Self::Config, ConfigError>;
-
-    /// Binds its listener and serves in the background: where (`None`: turned off), or why
-    /// not, naming the variable to change.
-    fn start(
-        relay: Arc<Relay>,
-        config: &Self::Config,
-    ) -> impl Future<Output = Result<Option<SocketAddr>, String>> + Send;
-
-    /// What its players put around one message (see `media`): built at most once per
-    /// message, by the first of them to send it. Front ends that frame per connection keep
-    /// this default and never call it.
-    fn frame(_media: &Media) -> Framed {
-        Framed {
-            head: Bytes::new(),
-            tail: Bytes::new(),
-        }
-    }
-}
-
-/// A registered front end: its framing slot in every message.
-pub trait Registered: FrontEnd {
-    const SLOT: usize;
-}
-
-/// Where each front end listens (`None`: turned off).
-#[derive(Debug, Clone)]
-pub struct Listening(pub Vec<(&'static str, Option<SocketAddr>)>);
-
-impl Listening {
-    /// The address of the front end called `name`, if it listens.
-    pub fn get(&self, name: &str) -> Option<SocketAddr> {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, a)| *a)
-    }
-}
-
-impl std::fmt::Display for Listening {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut first = true;
-        for (name, addr) in &self.0 {
-            let sep = if first { "" } else { ", " };
-            first = false;
-            match addr {
-                Some(a) => write!(f, "{sep}{name} on {a}")?,
-                None => write!(f, "{sep}{name} off")?,
-            }
-        }
-        Ok(())
-    }
-}
+use crate::settings::ConfigError;
 
 macro_rules! register {
     ($($field:ident: $front_end:ty),+ $(,)?) => {
@@ -94,20 +30,24 @@ macro_rules! register {
 
         /// How many front ends there are (framing slots per message).
         pub const COUNT: usize = [$(stringify!($field)),+].len();
+        const _: () = assert!(COUNT <= MAX_FRAMINGS, "raise media::MAX_FRAMINGS");
 
         register!(@slots 0usize; $($front_end),+);
 
         /// Starts every front end, in order.
-        pub async fn start_all(relay: &Arc<Relay>, config: &RelayConfig) -> Result<Listening, String> {
+        pub async fn start_all(relay: &Arc<Relay>, configs: &Configs) -> Result<Listening, String> {
             Ok(Listening(vec![$((
                 <$front_end as FrontEnd>::NAME,
-                <$front_end as FrontEnd>::start(relay.clone(), &config.front_ends.$field).await?,
+                <$front_end as FrontEnd>::start(relay.clone(), &configs.$field).await?,
             ),)+]))
         }
     };
     (@slots $n:expr; $first:ty $(, $rest:ty)*) => {
-        impl Registered for $first {
+        impl Slot for $first {
             const SLOT: usize = $n;
+            fn frame(media: &Media) -> Framed {
+                <$first as FrontEnd>::frame(media)
+            }
         }
         register!(@slots $n + 1; $($rest),*);
     };
@@ -118,4 +58,28 @@ register! {
     rtmp: crate::rtmp::Rtmp,
     flv: crate::flv::Flv,
     srt: crate::srt::Srt,
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::flv::Flv;
+    use crate::media::{Frame, TYPE_VIDEO};
+    use crate::rtmp::Rtmp;
+
+    #[test]
+    fn each_front_ends_framing_is_built_once_and_only_when_asked_for() {
+        let frame = Frame::new(TYPE_VIDEO, 40, Bytes::from_static(&[0x17, 1, 0, 0, 0, 9]));
+        let copy = frame.clone();
+        assert!(!frame.is_framed::<Rtmp>() && !frame.is_framed::<Flv>());
+        let head = frame.framed::<Flv>().head.as_ptr();
+        assert!(copy.is_framed::<Flv>(), "clones share the framing");
+        assert!(!copy.is_framed::<Rtmp>(), "nobody played it over RTMP");
+        assert_eq!(copy.framed::<Flv>().head.as_ptr(), head, "built once");
+        assert_eq!(
+            &copy.framed::<Flv>().head[..],
+            &[9, 0, 0, 6, 0, 0, 40, 0, 0, 0, 0]
+        );
+    }
 }

@@ -9,9 +9,11 @@ pub mod hub;
 pub mod media;
 pub mod metrics;
 pub mod player;
+pub mod protocol;
 pub mod relay;
 pub mod rtmp;
 pub mod server;
+pub mod settings;
 pub mod srt;
 pub mod stream_events;
 #[cfg(feature = "testing")]

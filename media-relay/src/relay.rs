@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::config::Limits;
 use crate::hub::{Hub, HubError, Publishing, Stream, Subscription};
 use crate::metrics::{Gauge, Metrics};
 use crate::player::Playing;
+use crate::settings::Limits;
 use crate::stream_events::EventSink;
 use rtcroom_shared::stream_events::StreamEventKind;
 

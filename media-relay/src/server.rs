@@ -53,7 +53,7 @@ impl RelayHandle {
 /// live report; where each listens, or why one could not start.
 pub async fn start(config: &RelayConfig) -> Result<(RelayHandle, Listening), String> {
     let handle = RelayHandle::new(config);
-    let listening = front_ends::start_all(&handle.relay, config).await?;
+    let listening = front_ends::start_all(&handle.relay, &config.front_ends).await?;
     if handle.relay.events.is_enabled() {
         tokio::spawn(report_live(
             handle.relay.clone(),

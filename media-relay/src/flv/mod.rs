@@ -21,11 +21,11 @@ use tokio::sync::Semaphore;
 
 use bytes::Bytes;
 
-use crate::config::{ConfigError, listen_address};
-use crate::front_ends::FrontEnd;
 use crate::media::{Frame, Framed, Media, TYPE_AUDIO, TYPE_VIDEO};
 use crate::player::{self, Wire};
+use crate::protocol::FrontEnd;
 use crate::relay::{Access, Relay, authorise_url};
+use crate::settings::{ConfigError, listen_address};
 
 pub struct Flv;
 

@@ -15,11 +15,11 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::config::{ConfigError, listen_address};
-use crate::front_ends::FrontEnd;
 use crate::media::{Frame, Framed, Media, TYPE_AUDIO, TYPE_VIDEO};
 use crate::player::Wire;
+use crate::protocol::FrontEnd;
 use crate::relay::Relay;
+use crate::settings::{ConfigError, listen_address};
 use chunk::Framing;
 
 /// Chunk stream ids the relay sends media on (one per kind, as nginx-rtmp and ffmpeg do).

@@ -5,25 +5,15 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use rtcroom_shared::urls::srt::{
-    SRT_KEY_LEN, SrtMode, SrtStreamId, StreamIdError, parse_srt_stream_id, srt_passphrase,
-};
+use rtcroom_shared::urls::srt::{SRT_KEY_LEN, StreamIdError, parse_srt_stream_id, srt_passphrase};
 
 use super::SrtConfig;
+use super::context::{Context, Refusal, check};
 use super::ffi::{self, Api, SrtSocket, opt, reject};
 use super::session;
 use super::socket::{self, Socket};
 use super::stats::Connections;
-use crate::relay::{Access, Relay, authorise};
-
-/// What the callback and the sessions share.
-pub(super) struct Context {
-    pub api: &'static Api,
-    pub relay: Arc<Relay>,
-    pub runtime: tokio::runtime::Handle,
-    pub config: SrtConfig,
-    pub connections: Connections,
-}
+use crate::relay::Relay;
 
 /// The runtime SRT sessions wait on the hub with (a timer and the broadcast): one worker
 /// of its own, for the life of the process, so a session never depends on the runtime
@@ -171,8 +161,6 @@ unsafe extern "C" fn on_handshake(
     }
 }
 
-type Refusal = (i32, &'static str);
-
 fn admit(context: &Context, ns: SrtSocket, id: Option<&[u8]>) -> Result<(), Refusal> {
     let id = id
         .and_then(|b| std::str::from_utf8(b).ok())
@@ -190,24 +178,4 @@ fn admit(context: &Context, ns: SrtSocket, id: Option<&[u8]>) -> Result<(), Refu
         .and_then(|()| socket::set_int(context.api, ns, opt::PBKEYLEN, SRT_KEY_LEN as i32))
         .map_err(|_| (reject::BAD_REQUEST, "options"))?;
     Ok(())
-}
-
-/// The stream id's signature, for its mode; a publish of a stream someone else holds.
-pub(super) fn check(relay: &Relay, id: &SrtStreamId) -> Result<Access, Refusal> {
-    let access = match id.mode {
-        SrtMode::Publish => Access::Publish,
-        SrtMode::Request => Access::Play,
-    };
-    authorise(
-        relay,
-        &id.stream,
-        id.tx_secret.as_deref(),
-        id.tx_time.as_deref(),
-        access,
-    )
-    .map_err(|_| (reject::UNAUTHORIZED, "signature"))?;
-    if access == Access::Publish && relay.hub.is_held(&id.stream) {
-        return Err((reject::CONFLICT, "taken"));
-    }
-    Ok(access)
 }

@@ -22,6 +22,7 @@
 //! blocking reads (publisher) or blocking sends (player), at most
 //! `RTCROOM_RELAY_SRT_MAX_CONNECTIONS` of them.
 
+mod context;
 pub mod ffi;
 mod listener;
 mod session;
@@ -33,9 +34,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{ConfigError, listen_address, positive};
-use crate::front_ends::FrontEnd;
+use crate::protocol::FrontEnd;
 use crate::relay::Relay;
+use crate::settings::{ConfigError, listen_address, positive};
 
 pub struct Srt;
 

@@ -8,8 +8,8 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use rtcroom_shared::urls::srt::{SRT_KEY_LEN, SrtMode, parse_srt_stream_id};
 
+use super::context::{Context, check};
 use super::ffi::{self, opt};
-use super::listener::{Context, check};
 use super::socket::{Socket, SrtError};
 use super::stats::{Peer, Slot};
 use super::ts::{Tag, TsDemuxer, TsError, TsMuxer};

@@ -1,0 +1,43 @@
+//! What the SRT listener's handshake check and the sessions share: the context, and the check
+//! of a stream id (its signature for its mode, a publish of a held stream).
+
+use std::sync::Arc;
+
+use rtcroom_shared::urls::srt::{SrtMode, SrtStreamId};
+
+use super::SrtConfig;
+use super::ffi::{Api, reject};
+use super::stats::Connections;
+use crate::relay::{Access, Relay, authorise};
+
+/// What the callback and the sessions share.
+pub(super) struct Context {
+    pub api: &'static Api,
+    pub relay: Arc<Relay>,
+    pub runtime: tokio::runtime::Handle,
+    pub config: SrtConfig,
+    pub connections: Connections,
+}
+
+/// An SRT reject code and the reason counted in `/metrics`.
+pub(super) type Refusal = (i32, &'static str);
+
+/// The stream id's signature, for its mode; a publish of a stream someone else holds.
+pub(super) fn check(relay: &Relay, id: &SrtStreamId) -> Result<Access, Refusal> {
+    let access = match id.mode {
+        SrtMode::Publish => Access::Publish,
+        SrtMode::Request => Access::Play,
+    };
+    authorise(
+        relay,
+        &id.stream,
+        id.tx_secret.as_deref(),
+        id.tx_time.as_deref(),
+        access,
+    )
+    .map_err(|_| (reject::UNAUTHORIZED, "signature"))?;
+    if access == Access::Publish && relay.hub.is_held(&id.stream) {
+        return Err((reject::CONFLICT, "taken"));
+    }
+    Ok(access)
+}
