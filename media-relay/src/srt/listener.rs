@@ -149,7 +149,7 @@ unsafe extern "C" fn on_handshake(
         Err((code, why)) => {
             context.connections.refused(why);
             tracing::info!(
-                stream_id = %String::from_utf8_lossy(id.unwrap_or_default()),
+                resource = %resource_of(id.unwrap_or_default()),
                 why,
                 code,
                 "SRT caller refused"
@@ -178,4 +178,30 @@ fn admit(context: &Context, ns: SrtSocket, id: Option<&[u8]>) -> Result<(), Refu
         .and_then(|()| socket::set_int(context.api, ns, opt::PBKEYLEN, SRT_KEY_LEN as i32))
         .map_err(|_| (reject::BAD_REQUEST, "options"))?;
     Ok(())
+}
+
+/// What a refused stream id asked for, for the log: its `r=` value, at most 300 bytes. Never
+/// the signature: a refused second publisher may hold a valid one.
+fn resource_of(id: &[u8]) -> String {
+    let id = String::from_utf8_lossy(&id[..id.len().min(512)]).into_owned();
+    let resource = id
+        .split([',', ':'])
+        .find_map(|kv| kv.strip_prefix("r="))
+        .map(|r| r.split('?').next().unwrap_or(r))
+        .unwrap_or("(none)");
+    resource.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn refusals_log_the_resource_but_never_the_signature() {
+        let id = b"#!::r=live/s1,m=publish,txSecret=abc,txTime=1F";
+        assert_eq!(super::resource_of(id), "live/s1");
+        assert_eq!(
+            super::resource_of(b"#!::r=live/s1?txSecret=abc,m=publish"),
+            "live/s1"
+        );
+        assert_eq!(super::resource_of(b"garbage"), "(none)");
+    }
 }
