@@ -14,8 +14,8 @@
 #                                                           (loopback: no loss), recording (-c copy)
 # Both recordings (the player's FLV, srt-live-transmit's TS) are then counted alike: video
 # frames in them ("received") and frames ffmpeg decodes from them ("decoded", the PASS figure);
-# for the TS also the frames that arrived whole (no TS packet missing), which is what the
-# relay's demuxer passes on.
+# for the TS also the frames that arrived whole (no TS packet missing): what a demuxer that
+# dropped damaged pictures would pass on (the relay's did before it kept them).
 #
 #   scripts/bench-srt-loss.sh
 #   SRT_LOSS_SECS (default 60): seconds published at 25 fps (-re, -g 25, H.264 ~600 kbit/s +
@@ -483,7 +483,7 @@ for run, r in rows:
             i = json.load(open(f"{work}/slt-intact.json"))
             pct = 100.0 * i["intact"] / due
             print(f"{'  of which arrived whole':<25} {'':>13} {'':>7} {'':>4} {i['intact']:>8} {pct:>7.2f}"
-                  f"   (video PES with no TS packet missing: the relay passes only those)")
+                  f"   (video PES with no TS packet missing)")
         except (OSError, ValueError):
             pass
 print()
