@@ -178,7 +178,7 @@ fn mp2_audio_is_refused() {
     if !have_ffmpeg() {
         return;
     }
-    let err = expect_unsupported("mp2", &["-c:v", "libx264", "-c:a", "mp2", "-f", "mpegts"]);
+    let err = expect_unsupported("mp2", &["-vn", "-c:a", "mp2", "-f", "mpegts"]);
     assert!(
         matches!(
             err,
@@ -220,5 +220,38 @@ fn garbage_between_packets_is_skipped() {
             clean.len()
         );
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_extra_track_of_another_codec_is_left_out() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = scratch("extra-track");
+    let path = dir.join("in.ts");
+    ffmpeg_generate(
+        &path,
+        "320x240",
+        2,
+        &["-c:v", "libx264", "-g", "25", "-c:a", "mp2", "-f", "mpegts"],
+    );
+    let data = std::fs::read(path).unwrap();
+    let mut demux = TsDemuxer::new();
+    let mut tags = Vec::new();
+    for chunk in data.chunks(1316) {
+        demux
+            .push(chunk, &mut tags)
+            .expect("H.264 with an MP2 track is not refused");
+    }
+    demux.flush(&mut tags);
+    assert!(
+        tags.iter().filter(|t| t.type_id == 9).count() >= 45,
+        "the H.264 goes on"
+    );
+    assert!(
+        tags.iter().all(|t| t.type_id == 9),
+        "the MP2 track is left out"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

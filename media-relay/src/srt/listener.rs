@@ -50,8 +50,7 @@ pub(super) fn start(
         listener.set_bool(opt::ENFORCEDENCRYPTION, true)?;
         listener.set_int(opt::PBKEYLEN, SRT_KEY_LEN as i32)?;
         listener.set_bool(opt::RCVSYN, false)?;
-        listener.bind(addr)?;
-        listener.listen(128)
+        listener.bind(addr)
     };
     setup().map_err(|e| e.to_string())?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
@@ -71,9 +70,17 @@ pub(super) fn start(
     if rc == ffi::ERROR {
         return Err(api.last_error());
     }
+    // SAFETY: plain calls; `events` lives across the call.
+    let eid = unsafe { (api.epoll_create)() };
+    let events = ffi::EPOLL_IN | ffi::EPOLL_ERR;
+    if eid < 0 || unsafe { (api.epoll_add_usock)(eid, listener.id(), &events) } < 0 {
+        return Err(format!("cannot wait for callers: {}", api.last_error()));
+    }
+    // Only now, with the check in place, do callers get in.
+    listener.listen(128).map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name("srt-accept".into())
-        .spawn(move || accept_loop(&context, &listener))
+        .spawn(move || accept_loop(&context, &listener, eid))
         .map_err(|e| e.to_string())?;
     Ok(bound)
 }
@@ -81,20 +88,18 @@ pub(super) fn start(
 /// Accepts what the handshake admitted. The listener is non-blocking and waited on with
 /// libsrt's epoll, so no call of ours sits inside libsrt indefinitely (libsrt's exit-time
 /// cleanup waits for such calls to return).
-fn accept_loop(context: &Arc<Context>, listener: &Socket) {
+fn accept_loop(context: &Arc<Context>, listener: &Socket, eid: c_int) {
     let api = context.api;
-    // SAFETY: plain calls; `events` lives across the call.
-    let eid = unsafe { (api.epoll_create)() };
-    let events = ffi::EPOLL_IN | ffi::EPOLL_ERR;
-    if eid < 0 || unsafe { (api.epoll_add_usock)(eid, listener.id(), &events) } < 0 {
-        tracing::error!(error = %api.last_error(), "SRT listener cannot wait for callers");
-        return;
-    }
     let mut ready = [ffi::EpollEvent::default(); 4];
     loop {
         // SAFETY: `ready` holds `ready.len()` events.
         let n = unsafe { (api.epoll_uwait)(eid, ready.as_mut_ptr(), ready.len() as c_int, 500) };
-        if n <= 0 {
+        if n < 0 {
+            tracing::warn!(error = %api.last_error(), "SRT listener wait failed");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        if n == 0 {
             continue;
         }
         while let Ok(socket) = listener.accept() {
@@ -111,7 +116,8 @@ fn admit_connection(context: &Arc<Context>, socket: Socket) {
         };
         // Accepted sockets inherit the listener's non-blocking reads: sessions block (with
         // timeouts).
-        if socket.set_bool(opt::RCVSYN, true).is_err() {
+        if let Err(e) = socket.set_bool(opt::RCVSYN, true) {
+            tracing::warn!(error = %e, "SRT connection closed: cannot make its reads blocking");
             return;
         }
         let context = context.clone();
@@ -142,10 +148,8 @@ unsafe extern "C" fn on_handshake(
         Some(unsafe { CStr::from_ptr(stream_id) }.to_bytes())
     };
     // A panic must not cross into C: it refuses the caller instead.
-    let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| admit(context, ns, id)))
-        .unwrap_or(Err((reject::BAD_REQUEST, "internal error")));
-    match verdict {
-        Ok(()) => 0,
+    let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| match admit(context, ns, id) {
+        Ok(()) => Ok(()),
         Err((code, why)) => {
             context.connections.refused(why);
             tracing::info!(
@@ -154,6 +158,13 @@ unsafe extern "C" fn on_handshake(
                 code,
                 "SRT caller refused"
             );
+            Err(code)
+        }
+    }))
+    .unwrap_or(Err(reject::BAD_REQUEST));
+    match verdict {
+        Ok(()) => 0,
+        Err(code) => {
             // SAFETY: plain call on the socket in its handshake.
             unsafe { (context.api.setrejectreason)(ns, code) };
             -1
@@ -187,7 +198,7 @@ fn resource_of(id: &[u8]) -> String {
     let resource = id
         .split([',', ':'])
         .find_map(|kv| kv.strip_prefix("r="))
-        .map(|r| r.split('?').next().unwrap_or(r))
+        .map(|r| r.split(['?', '&']).next().unwrap_or(r))
         .unwrap_or("(none)");
     resource.chars().take(300).collect()
 }
@@ -203,5 +214,9 @@ mod tests {
             "live/s1"
         );
         assert_eq!(super::resource_of(b"garbage"), "(none)");
+        assert_eq!(
+            super::resource_of(b"#!::r=live/s1&txSecret=abc,m=publish"),
+            "live/s1"
+        );
     }
 }

@@ -95,12 +95,15 @@ fn publish(context: &Context, socket: &Socket, name: &str) -> Result<(), Session
                 heard = Instant::now();
                 metrics.bytes_in.add(n as u64);
                 claim.stream.heard();
-                if let Err(e) = demuxer.push(&buf[..n], &mut tags) {
-                    tracing::info!(stream = name, error = %e, "SRT publish refused");
-                    return Err(SessionError::Refused(match e {
-                        TsError::UnsupportedCodec { .. } => "codec",
-                        TsError::TooLarge { .. } => "oversize frame",
-                    }));
+                match demuxer.push(&buf[..n], &mut tags) {
+                    Ok(()) => {}
+                    // One frame over the cap is dropped (the demuxer resumes at the next);
+                    // the stream goes on.
+                    Err(TsError::TooLarge { .. }) => context.connections.frame_dropped(),
+                    Err(e) => {
+                        tracing::info!(stream = name, error = %e, "SRT publish refused");
+                        return Err(SessionError::Refused("codec"));
+                    }
                 }
                 for tag in tags.drain(..) {
                     metrics.messages_in.inc();
@@ -134,6 +137,10 @@ fn play(context: &Context, socket: &Socket, name: &str) -> Result<(), SessionErr
         .start_playing(name)
         .map_err(|e| SessionError::Ended(e.to_string()))?;
     socket.set_int(opt::SNDTIMEO, relay.stall_timeout.as_millis() as i32)?;
+    // A player has nothing to send: whatever it sends anyway is read and thrown away, so it
+    // cannot fill libsrt's receive buffer (non-blocking reads for that).
+    socket.set_bool(opt::RCVSYN, false)?;
+    let mut sink = vec![0u8; 1500];
     let mut muxer = TsMuxer::new();
     let mut out = Vec::with_capacity(64 * 1024);
     let mut batch: Vec<Frame> = std::mem::take(&mut sub.start);
@@ -163,6 +170,7 @@ fn play(context: &Context, socket: &Socket, name: &str) -> Result<(), SessionErr
             }
             out.clear();
         }
+        while socket.recv(&mut sink).is_ok() {}
         let next = context
             .runtime
             .block_on(async { tokio::time::timeout(TICK, sub.live.recv()).await });

@@ -24,6 +24,8 @@ struct State {
     open: usize,
     peers: BTreeMap<SrtSocket, Peer>,
     refused: BTreeMap<&'static str, u64>,
+    /// Publishers' frames over the demuxer's cap, dropped.
+    frames_dropped: u64,
 }
 
 /// The SRT connections of a relay.
@@ -86,32 +88,52 @@ impl Connections {
         *self.state.lock().refused.entry(why).or_default() += 1;
     }
 
+    /// A publisher's frame over the size cap was dropped.
+    pub fn frame_dropped(&self) {
+        self.state.lock().frames_dropped += 1;
+    }
+
     /// Adds SRT's section to the relay's `/metrics`.
     pub fn register_metrics(&self, api: &'static Api) {
         let state = self.state.clone();
         self.metrics
             .sections
-            .add(Box::new(move |out| render(api, &state.lock(), out)));
+            .add(Box::new(move |out| render(api, &state, out)));
     }
 }
 
-fn render(api: &Api, state: &State, out: &mut String) {
+fn render(api: &Api, state: &Mutex<State>, out: &mut String) {
+    // Copied out, so that libsrt's statistics are read without the lock the handshake
+    // callback takes.
+    let (open, peers, refused, frames_dropped) = {
+        let s = state.lock();
+        (s.open, s.peers.clone(), s.refused.clone(), s.frames_dropped)
+    };
     family(out, "connections", "gauge", "Open SRT connections.");
-    let _ = writeln!(out, "rtcroom_relay_srt_connections {}", state.open);
+    let _ = writeln!(out, "rtcroom_relay_srt_connections {open}");
     family(
         out,
         "refused_total",
         "counter",
         "SRT callers refused, by reason (stream id, mode, signature, taken, limit, key length, unencrypted, codec).",
     );
-    for (why, n) in &state.refused {
+    for (why, n) in &refused {
         let _ = writeln!(
             out,
             "rtcroom_relay_srt_refused_total{{reason=\"{why}\"}} {n}"
         );
     }
-    let stats: Vec<_> = state
-        .peers
+    family(
+        out,
+        "frames_dropped_total",
+        "counter",
+        "Publishers' frames over the 4 MiB cap, dropped.",
+    );
+    let _ = writeln!(
+        out,
+        "rtcroom_relay_srt_frames_dropped_total {frames_dropped}"
+    );
+    let stats: Vec<_> = peers
         .iter()
         .filter_map(|(id, peer)| Some((id, peer, socket::stats(api, *id).ok()?)))
         .collect();

@@ -264,6 +264,7 @@ impl TsDemuxer {
         let info_len = usize::from(u16::from_be_bytes([s[10], s[11]]) & 0x0FFF);
         let mut es = s.get(12 + info_len..s.len() - 4).unwrap_or(&[]);
         let (mut video_pid, mut audio_pid) = (None, None);
+        let mut unsupported = None;
         while es.len() >= 5 {
             let stream_type = es[0];
             let pid = u16::from(es[1] & 0x1F) << 8 | u16::from(es[2]);
@@ -273,12 +274,19 @@ impl TsDemuxer {
                 StreamKind::H264 => _ = video_pid.get_or_insert(pid),
                 StreamKind::Aac => _ = audio_pid.get_or_insert(pid),
                 StreamKind::Unsupported(name) => {
-                    let err = TsError::UnsupportedCodec { stream_type, name };
-                    self.refused = Some(err.clone());
-                    return Err(err);
+                    _ = unsupported.get_or_insert(TsError::UnsupportedCodec { stream_type, name })
                 }
                 StreamKind::Ignored => {}
             }
+        }
+        // An extra track we cannot carry (a second audio language in AC-3, say) is left out;
+        // a stream with no H.264 and no AAC at all is refused.
+        if let Some(err) = unsupported
+            && video_pid.is_none()
+            && audio_pid.is_none()
+        {
+            self.refused = Some(err.clone());
+            return Err(err);
         }
         self.set_track(true, video_pid, out);
         self.set_track(false, audio_pid, out);

@@ -388,23 +388,28 @@ pub(crate) struct AdtsFrame<'a> {
     pub rest: &'a [u8],
 }
 
-/// Finds the next ADTS frame, skipping garbage before it.
-pub(crate) fn next_adts_frame(data: &[u8]) -> Option<AdtsFrame<'_>> {
-    let start = data
-        .windows(2)
-        .position(|w| w[0] == 0xFF && w[1] & 0xF6 == 0xF0)?;
-    let h = data.get(start..start + 7)?;
-    let header_len = if h[1] & 1 == 0 { 9 } else { 7 };
-    let frame_len = usize::from(h[3] & 3) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
-    let config = AacConfig {
-        object_type: (h[2] >> 6) + 1,
-        freq_index: (h[2] >> 2) & 0x0F,
-        channels: (h[2] & 1) << 2 | h[3] >> 6,
-    };
-    if frame_len < header_len || !config.is_adts_compatible() {
+/// Finds the next ADTS frame, skipping garbage before it (a loop, not recursion: a PES of
+/// false sync words must not grow the stack).
+pub(crate) fn next_adts_frame(mut data: &[u8]) -> Option<AdtsFrame<'_>> {
+    let (start, h, header_len, frame_len, config) = loop {
+        let start = data
+            .windows(2)
+            .position(|w| w[0] == 0xFF && w[1] & 0xF6 == 0xF0)?;
+        let h = data.get(start..start + 7)?;
+        let header_len = if h[1] & 1 == 0 { 9 } else { 7 };
+        let frame_len =
+            usize::from(h[3] & 3) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
+        let config = AacConfig {
+            object_type: (h[2] >> 6) + 1,
+            freq_index: (h[2] >> 2) & 0x0F,
+            channels: (h[2] & 1) << 2 | h[3] >> 6,
+        };
+        if frame_len >= header_len && config.is_adts_compatible() {
+            break (start, h, header_len, frame_len, config);
+        }
         // Not a real header: keep scanning after this sync word.
-        return next_adts_frame(data.get(start + 2..)?);
-    }
+        data = data.get(start + 2..)?;
+    };
     let frame = data.get(start..start + frame_len)?;
     let rest = &data[start + frame_len..];
     let single_block = h[6] & 3 == 0;
@@ -415,6 +420,14 @@ pub(crate) fn next_adts_frame(data: &[u8]) -> Option<AdtsFrame<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn false_adts_sync_words_are_skipped_without_growing_the_stack() {
+        // Every 2 bytes a sync word whose header is invalid (frequency index 15): 4 MiB of it
+        // is two million candidates; recursion would overflow the session thread's stack.
+        let data: Vec<u8> = [0xFF, 0xF0, 0x3C, 0x00].repeat(1 << 20);
+        assert!(next_adts_frame(&data).is_none());
+    }
 
     #[test]
     fn clock_unwraps_33_bit_wrap_and_ignores_big_jumps() {
