@@ -27,38 +27,62 @@ fn post(url: &str, body: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
-fn frames_played(url: &str) -> u32 {
-    testing::play(url, 50).1
+/// Where a test gateway's relay listens.
+struct Ports {
+    rtmp: u16,
+    http: u16,
+    srt: u16,
 }
 
-#[test]
-fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
-    let (api, rtmp, http) = (free_port(), free_port(), free_port());
-    let _gateway = Killed(
+/// The `local-gateway` binary on free ports, its relay in-process: the process, the API base
+/// and the relay's ports.
+fn gateway() -> (Killed, String, Ports) {
+    let (api, rtmp, http, srt) = (free_port(), free_port(), free_port(), free_port());
+    let process = Killed(
         Command::new(env!("CARGO_BIN_EXE_local-gateway"))
             .env_clear()
             .env("RTCROOM_LISTEN", format!("127.0.0.1:{api}"))
             .env("RTCROOM_RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp}"))
             .env("RTCROOM_RELAY_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+            .env("RTCROOM_RELAY_SRT_LISTEN", format!("127.0.0.1:{srt}"))
             .env("RTCROOM_RELAY_LIVE_REPORT_SECS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("the local-gateway binary starts"),
     );
-    let base = format!("http://127.0.0.1:{api}/weapp");
     wait_for_port(api);
-    let sig = get(&format!("{base}/utils/get_login_info?userID=alice"))["userSig"]
+    (
+        process,
+        format!("http://127.0.0.1:{api}/weapp"),
+        Ports { rtmp, http, srt },
+    )
+}
+
+/// A dev-mode UserSig for `user`, then a live_room login: its token.
+fn log_in(base: &str, user: &str) -> String {
+    let sig = get(&format!("{base}/utils/get_login_info?userID={user}"))["userSig"]
         .as_str()
         .unwrap()
         .to_owned();
-    let token = post(
-        &format!("{base}/live_room/login?sdkAppID=1400000000&userID=alice&userSig={sig}"),
+    post(
+        &format!("{base}/live_room/login?sdkAppID=1400000000&userID={user}&userSig={sig}"),
         "{}",
     )["token"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+fn frames_played(url: &str) -> u32 {
+    testing::play(url, 50).1
+}
+
+#[test]
+fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
+    let (_gateway, base, ports) = gateway();
+    let (rtmp, http) = (ports.rtmp, ports.http);
+    let token = log_in(&base, "alice");
     let urls = post(
         &format!("{base}/live_room/get_push_url?userID=alice&token={token}"),
         r#"{"userID":"alice"}"#,
@@ -125,33 +149,9 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
 
 #[test]
 fn the_srt_urls_the_gateway_hands_out_publish_and_play_through_its_relay() {
-    let (api, rtmp, http, srt) = (free_port(), free_port(), free_port(), free_port());
-    let _gateway = Killed(
-        Command::new(env!("CARGO_BIN_EXE_local-gateway"))
-            .env_clear()
-            .env("RTCROOM_LISTEN", format!("127.0.0.1:{api}"))
-            .env("RTCROOM_RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp}"))
-            .env("RTCROOM_RELAY_HTTP_LISTEN", format!("127.0.0.1:{http}"))
-            .env("RTCROOM_RELAY_SRT_LISTEN", format!("127.0.0.1:{srt}"))
-            .env("RTCROOM_RELAY_LIVE_REPORT_SECS", "1")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the local-gateway binary starts"),
-    );
-    let base = format!("http://127.0.0.1:{api}/weapp");
-    wait_for_port(api);
-    let sig = get(&format!("{base}/utils/get_login_info?userID=bob"))["userSig"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let token = post(
-        &format!("{base}/live_room/login?sdkAppID=1400000000&userID=bob&userSig={sig}"),
-        "{}",
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_gateway, base, ports) = gateway();
+    let srt = ports.srt;
+    let token = log_in(&base, "bob");
     let auth = format!("userID=bob&token={token}");
     let urls = post(
         &format!("{base}/live_room/get_push_url?{auth}"),

@@ -221,10 +221,10 @@ impl Hub {
     pub fn start_publishing(&self, name: &str) -> Result<Publishing, HubError> {
         let mut took_over = false;
         let stream = self.claim(name, |stream| {
+            if stream.is_held(self.takeover_after) {
+                return Err(HubError::AlreadyPublishing(name.to_owned()));
+            }
             if stream.publishing.swap(true, Ordering::Relaxed) {
-                if stream.idle_for() < self.takeover_after {
-                    return Err(HubError::AlreadyPublishing(name.to_owned()));
-                }
                 took_over = true;
                 *stream.cache.lock() = Cache::default();
             }

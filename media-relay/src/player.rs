@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::hub::{Stream, Subscription};
@@ -75,8 +76,7 @@ pub async fn play(
 ) -> Result<bool, PlayError> {
     let stall_timeout = limits.stall;
     tokio::pin!(closed);
-    let mut skipping_video = false;
-    let mut lags = 0;
+    let mut pace = Pace::default();
     let mut batch: Vec<Frame> = std::mem::take(&mut sub.start);
     let mut pieces: Vec<Bytes> = Vec::with_capacity(MAX_BATCH * 3);
     loop {
@@ -85,7 +85,7 @@ pub async fn play(
                 frame = sub.live.recv() => match frame {
                     Ok(f) => batch.push(f),
                     Err(RecvError::Lagged(missed)) => {
-                        lag(&mut lags, &mut skipping_video, missed, metrics)?;
+                        pace.lagged(missed, metrics)?;
                         continue;
                     }
                     Err(RecvError::Closed) => return Ok(true),
@@ -105,28 +105,16 @@ pub async fn play(
                 }
             }
         }
-        while batch.len() < MAX_BATCH {
-            match sub.live.try_recv() {
-                Ok(f) => batch.push(f),
-                Err(TryRecvError::Lagged(missed)) => {
-                    lag(&mut lags, &mut skipping_video, missed, metrics)?
-                }
-                Err(_) => break,
-            }
-        }
+        pace.take_queued(&mut sub.live, &mut batch, MAX_BATCH, metrics)?;
         let mut ended = false;
         for frame in batch.drain(..) {
             if frame.is_end() {
                 ended = true;
                 break;
             }
-            if frame.type_id == TYPE_VIDEO && skipping_video {
-                if !frame.keyframe {
-                    continue;
-                }
-                skipping_video = false;
+            if pace.sends(&frame) {
+                wire.pieces(&frame, &mut pieces);
             }
-            wire.pieces(&frame, &mut pieces);
         }
         if ended && let Some(end) = wire.end() {
             pieces.push(end.clone());
@@ -152,19 +140,56 @@ pub async fn play(
     }
 }
 
-pub(crate) fn lag(
-    lags: &mut u32,
-    skipping: &mut bool,
-    missed: u64,
-    metrics: &Metrics,
-) -> Result<(), PlayError> {
-    *lags += 1;
-    metrics.dropped_to_keyframe.add(missed);
-    *skipping = true;
-    if *lags > MAX_LAGS {
-        return Err(PlayError::TooFarBehind);
+/// How far behind a player is, whatever its protocol: one that falls a whole ring behind
+/// skips video to the next keyframe (audio and metadata go on); one that does so more than
+/// [`MAX_LAGS`] times is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Pace {
+    skipping_video: bool,
+    lags: u32,
+}
+
+impl Pace {
+    /// The player missed `missed` messages.
+    pub(crate) fn lagged(&mut self, missed: u64, metrics: &Metrics) -> Result<(), PlayError> {
+        self.lags += 1;
+        metrics.dropped_to_keyframe.add(missed);
+        self.skipping_video = true;
+        if self.lags > MAX_LAGS {
+            return Err(PlayError::TooFarBehind);
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Whether `frame` goes to the player (not while skipping video up to a keyframe).
+    pub(crate) fn sends(&mut self, frame: &Frame) -> bool {
+        if frame.type_id == TYPE_VIDEO && self.skipping_video {
+            if !frame.keyframe {
+                return false;
+            }
+            self.skipping_video = false;
+        }
+        true
+    }
+
+    /// Adds what is already queued for the player to `batch`, up to `max` frames, without
+    /// waiting.
+    pub(crate) fn take_queued(
+        &mut self,
+        live: &mut broadcast::Receiver<Frame>,
+        batch: &mut Vec<Frame>,
+        max: usize,
+        metrics: &Metrics,
+    ) -> Result<(), PlayError> {
+        while batch.len() < max {
+            match live.try_recv() {
+                Ok(f) => batch.push(f),
+                Err(TryRecvError::Lagged(missed)) => self.lagged(missed, metrics)?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The iovecs for `pieces`, at most [`MAX_IOVECS`] of them, on the stack.

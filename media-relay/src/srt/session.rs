@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use rtcroom_shared::urls::srt::{SRT_KEY_LEN, SrtMode, parse_srt_stream_id};
 
@@ -13,8 +13,8 @@ use super::ffi::{self, opt};
 use super::socket::{Socket, SrtError};
 use super::stats::{Peer, Slot};
 use super::ts::{Tag, TsDemuxer, TsError, TsMuxer};
-use crate::media::{Frame, TYPE_VIDEO};
-use crate::player::lag;
+use crate::media::Frame;
+use crate::player::{Pace, PlayError};
 
 /// How often a blocked read or wait looks up (replaced publisher, idle stream, gone peer).
 const TICK: Duration = Duration::from_millis(500);
@@ -144,18 +144,16 @@ fn play(context: &Context, socket: &Socket, name: &str) -> Result<(), SessionErr
     let mut muxer = TsMuxer::new();
     let mut out = Vec::with_capacity(64 * 1024);
     let mut batch: Vec<Frame> = std::mem::take(&mut sub.start);
-    let (mut skipping_video, mut lags) = (false, 0);
+    let mut pace = Pace::default();
+    let too_far = |e: PlayError| SessionError::Ended(e.to_string());
     let mut waiting_since = Instant::now();
     loop {
         for frame in batch.drain(..) {
             if frame.is_end() {
                 return Ok(());
             }
-            if frame.type_id == TYPE_VIDEO && skipping_video {
-                if !frame.keyframe {
-                    continue;
-                }
-                skipping_video = false;
+            if !pace.sends(&frame) {
+                continue;
             }
             let tag = Tag {
                 type_id: frame.type_id,
@@ -176,10 +174,7 @@ fn play(context: &Context, socket: &Socket, name: &str) -> Result<(), SessionErr
             .block_on(async { tokio::time::timeout(TICK, sub.live.recv()).await });
         match next {
             Ok(Ok(frame)) => batch.push(frame),
-            Ok(Err(RecvError::Lagged(missed))) => {
-                lag(&mut lags, &mut skipping_video, missed, metrics)
-                    .map_err(|e| SessionError::Ended(e.to_string()))?;
-            }
+            Ok(Err(RecvError::Lagged(missed))) => pace.lagged(missed, metrics).map_err(too_far)?,
             Ok(Err(RecvError::Closed)) => return Ok(()),
             Err(_) => {
                 if socket.get_int(opt::STATE)? != CONNECTED {
@@ -193,15 +188,7 @@ fn play(context: &Context, socket: &Socket, name: &str) -> Result<(), SessionErr
                 }
             }
         }
-        while batch.len() < BATCH {
-            match sub.live.try_recv() {
-                Ok(frame) => batch.push(frame),
-                Err(TryRecvError::Lagged(missed)) => {
-                    lag(&mut lags, &mut skipping_video, missed, metrics)
-                        .map_err(|e| SessionError::Ended(e.to_string()))?;
-                }
-                Err(_) => break,
-            }
-        }
+        pace.take_queued(&mut sub.live, &mut batch, BATCH, metrics)
+            .map_err(too_far)?;
     }
 }

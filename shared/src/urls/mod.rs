@@ -214,21 +214,27 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// The signer the unit tests share: push key `k`, play key `p`, bizid 8888, TTL 100 s.
+#[cfg(test)]
+pub(crate) fn example_signer(srt_host: Option<&str>) -> UrlSigner {
+    UrlSigner {
+        push_key: "k".into(),
+        play_key: "p".into(),
+        bizid: "8888".into(),
+        push_host: "push.example".into(),
+        play_host: "play.example".into(),
+        flv_base: "https://play.example".into(),
+        srt_host: srt_host.map(str::to_owned),
+        ttl_secs: 100,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn signer() -> UrlSigner {
-        UrlSigner {
-            push_key: "k".into(),
-            play_key: "p".into(),
-            bizid: "8888".into(),
-            push_host: "push.example".into(),
-            play_host: "play.example".into(),
-            flv_base: "https://play.example".into(),
-            srt_host: None,
-            ttl_secs: 100,
-        }
+        example_signer(None)
     }
 
     #[test]

@@ -65,16 +65,7 @@ mod tests {
     use crate::urls::{UrlAuthError, verify};
 
     fn signer(srt_host: Option<&str>) -> UrlSigner {
-        UrlSigner {
-            push_key: "k".into(),
-            play_key: "p".into(),
-            bizid: "8888".into(),
-            push_host: "push.example".into(),
-            play_host: "play.example".into(),
-            flv_base: "https://play.example".into(),
-            srt_host: srt_host.map(str::to_owned),
-            ttl_secs: 100,
-        }
+        crate::urls::example_signer(srt_host)
     }
 
     /// A query parameter of `url`, percent-decoded.
