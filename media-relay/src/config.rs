@@ -33,6 +33,12 @@ pub struct RelayConfig {
     /// `RTCROOM_RELAY_LIVE_REPORT_SECS` (default 5): how often the `live` event lists the
     /// streams being published. Keep it well below the room service's heartbeat timeout.
     pub live_report_interval: Duration,
+    /// `RTCROOM_RELAY_FANOUT_THREADS` (default: the cores the relay may run on): threads
+    /// writing to RTMP and HTTP-FLV players, each with its share of every stream's players.
+    pub fanout_threads: usize,
+    /// `RTCROOM_RELAY_IO_URING` (default on): the fan-out sends through io_uring where the
+    /// kernel allows it (`writev` otherwise, or when off).
+    pub io_uring: bool,
     /// Memory and time bounds on one connection and on the relay.
     pub limits: Limits,
 }
@@ -54,11 +60,13 @@ impl RelayConfig {
         let play_key = get("RTCROOM_PLAY_KEY")
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| push_key.clone());
-        let gop_cache = match get("RTCROOM_RELAY_GOP_CACHE").as_deref() {
-            None | Some("on" | "1" | "true") => true,
-            Some("off" | "0" | "false") => false,
-            Some(_) => return Err(err("RTCROOM_RELAY_GOP_CACHE", "on or off")),
+        let switch = |var: &'static str| match get(var).as_deref() {
+            None | Some("on" | "1" | "true") => Ok(true),
+            Some("off" | "0" | "false") => Ok(false),
+            Some(_) => Err(err(var, "on or off")),
         };
+        let gop_cache = switch("RTCROOM_RELAY_GOP_CACHE")?;
+        let io_uring = switch("RTCROOM_RELAY_IO_URING")?;
         let number = |var: &'static str, default: usize| positive(&get, var, default);
         Ok(Self {
             front_ends,
@@ -96,6 +104,11 @@ impl RelayConfig {
             live_report_interval: Duration::from_secs(
                 number("RTCROOM_RELAY_LIVE_REPORT_SECS", 5)? as u64
             ),
+            io_uring,
+            fanout_threads: number(
+                "RTCROOM_RELAY_FANOUT_THREADS",
+                crate::fanout::default_threads(),
+            )?,
             limits: {
                 let d = Limits::default();
                 let secs =
@@ -121,6 +134,7 @@ impl RelayConfig {
                     publish_timeout: secs("RTCROOM_RELAY_PUBLISH_TIMEOUT_SECS", d.publish_timeout)?,
                     takeover_after: secs("RTCROOM_RELAY_TAKEOVER_SECS", d.takeover_after)?,
                     gop_cache_bytes: number("RTCROOM_RELAY_GOP_CACHE_BYTES", d.gop_cache_bytes)?,
+                    ring_messages: number("RTCROOM_RELAY_RING_MESSAGES", d.ring_messages)?,
                 }
             },
         })

@@ -17,7 +17,8 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::media::{Frame, TYPE_DATA, TYPE_VIDEO, is_sequence_header};
 
-/// Messages a subscriber may fall behind before it starts skipping.
+/// Messages a subscriber may fall behind before it starts skipping (the default of
+/// `RTCROOM_RELAY_RING_MESSAGES`), and the GOP cache's length in messages.
 pub const RING: usize = 1024;
 
 #[derive(Debug, Default)]
@@ -35,12 +36,18 @@ struct Cache {
 pub struct Subscription {
     pub start: Vec<Frame>,
     pub live: broadcast::Receiver<Frame>,
+    /// The number of the first message `live` yields (messages are numbered in the order
+    /// they were sent, from 0): a fan-out group holding an older receiver sends this
+    /// subscriber only what is numbered from here on.
+    pub next: u64,
 }
 
 pub struct Stream {
     pub name: String,
     cache: Mutex<Cache>,
     tx: broadcast::Sender<Frame>,
+    /// Messages sent to the broadcast so far (changed under the cache's lock only).
+    sent: AtomicU64,
     publishing: AtomicBool,
     /// Which publisher holds the stream (each claim gets the next), so that a replaced
     /// publisher's end does not end its successor's stream.
@@ -52,6 +59,9 @@ pub struct Stream {
     replaced: Mutex<Arc<Notify>>,
     gop_cache: bool,
     gop_cache_bytes: usize,
+    /// Messages a subscriber may fall behind (the broadcast's length; a parked player's
+    /// backlog: `fanout`).
+    pub ring: usize,
     pub subscribers: AtomicU64,
 }
 
@@ -88,7 +98,7 @@ impl Stream {
             // Bounded in frames and bytes: a stream without keyframes, or with huge ones, must
             // not grow the cache without end; new players then start at the next keyframe.
             if !cache.gop.is_empty() || frame.keyframe {
-                if cache.gop.len() >= RING
+                if cache.gop.len() >= self.ring
                     || cache.gop_bytes + frame.payload.len() > self.gop_cache_bytes
                 {
                     cache.gop.clear();
@@ -100,10 +110,16 @@ impl Stream {
                 }
             }
         }
-        // Sent under the cache lock, so a new subscriber sees each message exactly once:
-        // either in its start or from the broadcast.
-        let _ = self.tx.send(frame);
+        self.send(&cache, frame);
         dropped
+    }
+
+    /// Sends under the cache's lock (`_cache` is its guard), so that a new subscriber sees
+    /// each message exactly once, either in its start or from the broadcast, and knows the
+    /// number of the first it gets from the broadcast.
+    fn send(&self, _cache: &Cache, frame: Frame) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(frame);
     }
 
     pub fn subscribe(&self) -> Subscription {
@@ -115,7 +131,11 @@ impl Stream {
             .chain(cache.gop.iter().cloned())
             .collect();
         let live = self.tx.subscribe();
-        Subscription { start, live }
+        Subscription {
+            start,
+            live,
+            next: self.sent.load(Ordering::Relaxed),
+        }
     }
 
     pub fn is_publishing(&self) -> bool {
@@ -142,6 +162,7 @@ pub struct Hub {
     max_streams: usize,
     /// A publisher silent this long gives way to a new publish of its stream.
     takeover_after: Duration,
+    ring: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +190,8 @@ pub struct HubConfig {
     pub gop_cache_bytes: usize,
     pub max_streams: usize,
     pub takeover_after: Duration,
+    /// Messages a player may fall behind before it skips to the next keyframe.
+    pub ring: usize,
 }
 
 impl Hub {
@@ -179,6 +202,7 @@ impl Hub {
             gop_cache_bytes: config.gop_cache_bytes,
             max_streams: config.max_streams,
             takeover_after: config.takeover_after,
+            ring: config.ring,
         })
     }
 
@@ -198,7 +222,8 @@ impl Hub {
             None => Arc::new(Stream {
                 name: name.to_owned(),
                 cache: Mutex::new(Cache::default()),
-                tx: broadcast::channel(RING).0,
+                tx: broadcast::channel(self.ring).0,
+                sent: AtomicU64::new(0),
                 publishing: AtomicBool::new(false),
                 generation: AtomicU64::new(0),
                 last_input_ms: AtomicU64::new(0),
@@ -206,6 +231,7 @@ impl Hub {
                 replaced: Mutex::new(Arc::new(Notify::new())),
                 gop_cache: self.gop_cache,
                 gop_cache_bytes: self.gop_cache_bytes,
+                ring: self.ring,
                 subscribers: AtomicU64::new(0),
             }),
         };
@@ -254,8 +280,10 @@ impl Hub {
         if stream.generation.load(Ordering::Relaxed) != generation {
             return false;
         }
-        *stream.cache.lock() = Cache::default();
-        let _ = stream.tx.send(Frame::end());
+        let mut cache = stream.cache.lock();
+        *cache = Cache::default();
+        stream.send(&cache, Frame::end());
+        drop(cache);
         stream.publishing.store(false, Ordering::Relaxed);
         if stream.subscribers.load(Ordering::Relaxed) == 0 {
             streams.remove(&stream.name);
@@ -279,14 +307,12 @@ impl Hub {
             .is_some_and(|s| s.is_publishing())
     }
 
-    /// A player joins `name` (which may not be published yet).
-    pub fn play(&self, name: &str) -> Result<(Arc<Stream>, Subscription), HubError> {
-        let stream = self.claim(name, |stream| {
+    /// A player joins `name` (which may not be published yet); it then subscribes.
+    pub fn play(&self, name: &str) -> Result<Arc<Stream>, HubError> {
+        self.claim(name, |stream| {
             stream.subscribers.fetch_add(1, Ordering::Relaxed);
             Ok(())
-        })?;
-        let subscription = stream.subscribe();
-        Ok((stream, subscription))
+        })
     }
 
     pub fn stop_playing(&self, stream: &Arc<Stream>) {
@@ -339,6 +365,7 @@ mod tests {
             gop_cache_bytes: 1 << 20,
             max_streams: 10,
             takeover_after: Duration::from_secs(3600),
+            ring: RING,
         })
     }
 
@@ -351,7 +378,7 @@ mod tests {
         stream.publish(video(false, false));
         stream.publish(video(true, false));
         stream.publish(video(false, false));
-        let (_, sub) = hub.play("s").unwrap();
+        let sub = hub.play("s").unwrap().subscribe();
         let kinds: Vec<(bool, bool)> = sub
             .start
             .iter()
@@ -368,8 +395,8 @@ mod tests {
     fn subscribers_share_the_publishers_bytes() {
         let hub = hub(false);
         let stream = hub.start_publishing("s").unwrap().stream;
-        let (_, mut a) = hub.play("s").unwrap();
-        let (_, mut b) = hub.play("s").unwrap();
+        let mut a = hub.play("s").unwrap().subscribe();
+        let mut b = hub.play("s").unwrap().subscribe();
         let frame = video(true, false);
         let ptr = frame.payload.as_ptr();
         stream.publish(frame);
@@ -391,7 +418,7 @@ mod tests {
         assert!(!stream.publish(big(false)));
         // A fourth 300 KiB frame would pass the 1 MiB cap: the cache goes.
         assert!(stream.publish(big(false)));
-        let (_, sub) = hub.play("s").unwrap();
+        let sub = hub.play("s").unwrap().subscribe();
         assert!(sub.start.is_empty());
         assert!(!stream.publish(big(true)), "a keyframe starts it afresh");
     }
@@ -403,9 +430,10 @@ mod tests {
             gop_cache_bytes: 1 << 20,
             max_streams: 10,
             takeover_after: Duration::ZERO,
+            ring: RING,
         });
         let first = hub.start_publishing("s").unwrap();
-        let (_, mut sub) = hub.play("s").unwrap();
+        let mut sub = hub.play("s").unwrap().subscribe();
         let second = hub.start_publishing("s").unwrap();
         assert!(second.took_over && !first.took_over);
         assert_ne!(first.generation, second.generation);
@@ -424,6 +452,7 @@ mod tests {
                 gop_cache_bytes: 1 << 20,
                 max_streams: 10,
                 takeover_after: Duration::ZERO,
+                ring: RING,
             }
         });
         let _active = strict.start_publishing("t").unwrap();

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod config;
+pub mod fanout;
 pub mod flv;
 pub mod front_ends;
 pub mod hub;

@@ -15,6 +15,11 @@ pub struct Metrics {
     pub messages_in: Counter,
     /// Vectored writes to players (each carries one or more messages).
     pub writes: Counter,
+    /// Players whose socket was full, waiting for it to take more (see `fanout`).
+    pub parked_players: Gauge,
+    /// Fan-out shards (`RTCROOM_RELAY_FANOUT_THREADS`), and those sending through io_uring.
+    pub fanout_threads: Gauge,
+    pub io_uring_shards: Gauge,
     /// Messages players skipped because they fell a whole ring behind.
     pub dropped_to_keyframe: Counter,
     pub auth_refused: Counter,
@@ -120,6 +125,24 @@ impl Metrics {
             "counter",
             "Vectored writes to players.",
             self.writes.get().into(),
+        );
+        line(
+            "parked_players",
+            "gauge",
+            "Players whose socket is full, waiting for it to take more.",
+            self.parked_players.get().into(),
+        );
+        line(
+            "fanout_threads",
+            "gauge",
+            "Threads writing to players (RTCROOM_RELAY_FANOUT_THREADS).",
+            self.fanout_threads.get().into(),
+        );
+        line(
+            "io_uring_shards",
+            "gauge",
+            "Fan-out threads sending through io_uring (the others use writev).",
+            self.io_uring_shards.get().into(),
         );
         line(
             "dropped_to_keyframe_total",

@@ -1,36 +1,37 @@
-//! Sending a stream to one player over TCP (RTMP or HTTP-FLV): the hot path of the relay.
-//!
-//! The player waits for the next frame, then takes whatever else is already queued (no
-//! waiting for more, so no added latency), and writes the batch with vectored writes of the
-//! frames' shared bytes: its own per-message headers are shared too (built once per message
-//! by the hub), so nothing is copied per player. A player that falls a whole ring behind skips
+//! What a player is to the relay, whatever its protocol: how its messages go on the wire
+//! ([`Wire`], for the TCP front ends), how it is bounded ([`Playing`]), how it fails, and
+//! how far behind it may fall ([`Pace`]). A player that falls a whole ring behind skips
 //! video to the next keyframe (audio and metadata continue); one that keeps falling behind,
 //! or whose socket takes nothing for the stall timeout, is dropped. It never slows the
-//! publisher: the broadcast does not wait for anyone.
+//! publisher: the broadcast does not wait for anyone. TCP players are written by `fanout`,
+//! SRT players by their own thread (`srt::session`).
 
-use std::future::Future;
-use std::io::IoSlice;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use bytes::Bytes;
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::error::TryRecvError;
 
-use crate::hub::{Stream, Subscription};
+use crate::hub::Stream;
 use crate::media::{Frame, TYPE_VIDEO};
 use crate::metrics::Metrics;
 
 /// Times a player may fall a whole ring behind before it is dropped.
 pub const MAX_LAGS: u32 = 8;
-/// Frames gathered into one batch, at most.
-const MAX_BATCH: usize = 128;
 /// Slices per `writev` (Linux allows 1024), on the stack.
-const MAX_IOVECS: usize = 256;
+pub(crate) const MAX_IOVECS: usize = 256;
 
 /// How a player's frames go on the wire (each TCP front end has one).
-pub trait Wire {
+pub trait Wire: Send + 'static {
+    /// Players whose wires have the same class put the same bytes around every frame, so
+    /// the fan-out builds a message's pieces once for all of them: the front end's own
+    /// number and whatever of its settings changes the pieces (RTMP: the chunk size).
+    fn class(&self) -> (u8, u32);
+    /// What goes before everything else, knowing the frames the player starts with (the
+    /// cached metadata, sequence headers and GOP): HTTP-FLV's response head and FLV header.
+    fn preamble(&self, _start: &[Frame]) -> Option<Bytes> {
+        None
+    }
     /// The pieces of one frame, in order (shared bytes: its framing and payload).
     fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>);
     /// What to send when the publisher stops.
@@ -64,82 +65,6 @@ pub enum PlayError {
     Io(#[from] std::io::Error),
 }
 
-/// Plays `sub` to `wr` until the publisher ends the stream (then `Ok(true)`), `closed`
-/// resolves (the player left: `Ok(false)`), or the player fails.
-pub async fn play(
-    wr: &mut OwnedWriteHalf,
-    wire: &impl Wire,
-    mut sub: Subscription,
-    metrics: &Metrics,
-    limits: Playing<'_>,
-    closed: impl Future<Output = ()>,
-) -> Result<bool, PlayError> {
-    let stall_timeout = limits.stall;
-    tokio::pin!(closed);
-    let mut pace = Pace::default();
-    let mut batch: Vec<Frame> = std::mem::take(&mut sub.start);
-    let mut pieces: Vec<Bytes> = Vec::with_capacity(MAX_BATCH * 3);
-    loop {
-        if batch.is_empty() {
-            tokio::select! {
-                frame = sub.live.recv() => match frame {
-                    Ok(f) => batch.push(f),
-                    Err(RecvError::Lagged(missed)) => {
-                        pace.lagged(missed, metrics)?;
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return Ok(true),
-                },
-                () = &mut closed => return Ok(false),
-                // A player of a stream nobody publishes holds a stream slot: not for ever.
-                () = tokio::time::sleep(limits.idle), if !limits.stream.is_publishing() => {
-                    if limits.stream.is_publishing() {
-                        continue;
-                    }
-                    metrics.idle_players_closed.inc();
-                    if let Some(idle) = wire.idle() {
-                        let _ = tokio::time::timeout(stall_timeout, wr.write_all(idle)).await;
-                    }
-                    let _ = wr.shutdown().await;
-                    return Err(PlayError::Idle(limits.idle));
-                }
-            }
-        }
-        pace.take_queued(&mut sub.live, &mut batch, MAX_BATCH, metrics)?;
-        let mut ended = false;
-        for frame in batch.drain(..) {
-            if frame.is_end() {
-                ended = true;
-                break;
-            }
-            if pace.sends(&frame) {
-                wire.pieces(&frame, &mut pieces);
-            }
-        }
-        if ended && let Some(end) = wire.end() {
-            pieces.push(end.clone());
-        }
-        if !pieces.is_empty() {
-            // Most writes go straight into the socket buffer: only a socket that is full gets
-            // a timer and a wait.
-            let first = try_write_pieces(wr, &mut pieces, metrics)?;
-            if first < pieces.len() {
-                tokio::time::timeout(
-                    stall_timeout,
-                    write_pieces(wr, &mut pieces[first..], metrics),
-                )
-                .await
-                .map_err(|_| PlayError::Stalled(stall_timeout))??;
-            }
-            pieces.clear();
-        }
-        if ended {
-            wr.shutdown().await?;
-            return Ok(true);
-        }
-    }
-}
-
 /// How far behind a player is, whatever its protocol: one that falls a whole ring behind
 /// skips video to the next keyframe (audio and metadata go on); one that does so more than
 /// [`MAX_LAGS`] times is dropped.
@@ -159,6 +84,11 @@ impl Pace {
             return Err(PlayError::TooFarBehind);
         }
         Ok(())
+    }
+
+    /// Whether it skips video up to the next keyframe now.
+    pub(crate) fn is_skipping(&self) -> bool {
+        self.skipping_video
     }
 
     /// Whether `frame` goes to the player (not while skipping video up to a keyframe).
@@ -190,70 +120,4 @@ impl Pace {
         }
         Ok(())
     }
-}
-
-/// The iovecs for `pieces`, at most [`MAX_IOVECS`] of them, on the stack.
-fn io_slices(pieces: &[Bytes]) -> ([IoSlice<'_>; MAX_IOVECS], usize) {
-    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-    let n = pieces.len().min(MAX_IOVECS);
-    for (slot, piece) in slices.iter_mut().zip(&pieces[..n]) {
-        *slot = IoSlice::new(piece);
-    }
-    (slices, n)
-}
-
-/// Consumes `written` bytes from the front of `pieces`; the index of the first unfinished one.
-fn advance(pieces: &mut [Bytes], mut first: usize, mut written: usize) -> usize {
-    while first < pieces.len() && written >= pieces[first].len() {
-        written -= pieces[first].len();
-        first += 1;
-    }
-    if written > 0 {
-        pieces[first].advance(written);
-    }
-    first
-}
-
-/// Writes what the socket takes now, without waiting; the index of the first piece not
-/// (completely) written.
-fn try_write_pieces(
-    wr: &mut OwnedWriteHalf,
-    pieces: &mut [Bytes],
-    metrics: &Metrics,
-) -> Result<usize, PlayError> {
-    let mut first = 0;
-    while first < pieces.len() {
-        let (slices, n) = io_slices(&pieces[first..]);
-        match wr.try_write_vectored(&slices[..n]) {
-            Ok(0) => return Err(PlayError::Io(std::io::ErrorKind::WriteZero.into())),
-            Ok(written) => {
-                metrics.bytes_out.add(written as u64);
-                metrics.writes.inc();
-                first = advance(pieces, first, written);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(PlayError::Io(e)),
-        }
-    }
-    Ok(first)
-}
-
-/// Writes the pieces with as few vectored writes as the socket allows, waiting for room.
-async fn write_pieces(
-    wr: &mut OwnedWriteHalf,
-    pieces: &mut [Bytes],
-    metrics: &Metrics,
-) -> Result<(), PlayError> {
-    let mut first = 0;
-    while first < pieces.len() {
-        let (slices, n) = io_slices(&pieces[first..]);
-        let written = wr.write_vectored(&slices[..n]).await?;
-        if written == 0 {
-            return Err(PlayError::Io(std::io::ErrorKind::WriteZero.into()));
-        }
-        metrics.bytes_out.add(written as u64);
-        metrics.writes.inc();
-        first = advance(pieces, first, written);
-    }
-    Ok(())
 }

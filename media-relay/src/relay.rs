@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::hub::{Hub, HubError, Publishing, Stream, Subscription};
+use crate::fanout::Fanout;
+use crate::hub::{Hub, HubError, Publishing, Stream};
 use crate::metrics::{Gauge, Metrics};
 use crate::player::Playing;
 use crate::settings::Limits;
@@ -30,6 +31,8 @@ pub struct Relay {
     pub limits: Limits,
     /// Stream events to the room service.
     pub events: EventSink,
+    /// Where TCP players are written from (`fanout`).
+    pub fanout: Fanout,
 }
 
 impl Relay {
@@ -48,10 +51,11 @@ impl Relay {
         Ok((self.claimed(Side::Publisher(generation), stream), replaced))
     }
 
-    /// A player joins `name` (counted and reported) until the guard is dropped.
-    pub fn start_playing(&self, name: &str) -> Result<(Claim<'_>, Subscription), HubError> {
-        let (stream, subscription) = self.hub.play(name)?;
-        Ok((self.claimed(Side::Player, stream), subscription))
+    /// A player joins `name` (counted and reported) until the guard is dropped; it then
+    /// subscribes to the claim's stream (or has the fan-out do it: `fanout`).
+    pub fn start_playing(&self, name: &str) -> Result<Claim<'_>, HubError> {
+        let stream = self.hub.play(name)?;
+        Ok(self.claimed(Side::Player, stream))
     }
 
     fn claimed(&self, side: Side, stream: Arc<Stream>) -> Claim<'_> {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::RelayConfig;
+use crate::fanout::Fanout;
 use crate::front_ends::{self, Listening};
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
@@ -16,10 +17,13 @@ pub struct RelayHandle {
 }
 
 impl RelayHandle {
-    /// The relay's shared parts; with events configured, starts their sender (so call it
-    /// inside a tokio runtime).
-    pub fn new(config: &RelayConfig) -> Self {
+    /// The relay's shared parts and its fan-out threads; with events configured, starts
+    /// their sender (so call it inside a tokio runtime). Fails only if a thread cannot start.
+    pub fn new(config: &RelayConfig) -> Result<Self, String> {
         let metrics = Arc::new(Metrics::default());
+        let fanout = Fanout::start(config.fanout_threads, config.io_uring, metrics.clone())
+            .map_err(|e| format!("cannot start the fan-out threads: {e}"))?;
+        metrics.fanout_threads.add(fanout.threads() as i64);
         let events = match &config.events {
             Some((url, secret)) => EventSink::start(
                 url.clone(),
@@ -29,13 +33,14 @@ impl RelayHandle {
             ),
             None => EventSink::disabled(metrics.clone()),
         };
-        Self {
+        Ok(Self {
             relay: Arc::new(Relay {
                 hub: Hub::new(HubConfig {
                     gop_cache: config.gop_cache,
                     gop_cache_bytes: config.limits.gop_cache_bytes,
                     max_streams: config.max_streams,
                     takeover_after: config.limits.takeover_after,
+                    ring: config.limits.ring_messages,
                 }),
                 push_key: config.push_key.clone(),
                 play_key: config.play_key.clone(),
@@ -44,15 +49,16 @@ impl RelayHandle {
                 max_connections: config.max_connections,
                 limits: config.limits,
                 events,
+                fanout,
             }),
-        }
+        })
     }
 }
 
 /// Starts every front end (RTMP, HTTP-FLV, SRT: see `front_ends`) in the background and the
 /// live report; where each listens, or why one could not start.
 pub async fn start(config: &RelayConfig) -> Result<(RelayHandle, Listening), String> {
-    let handle = RelayHandle::new(config);
+    let handle = RelayHandle::new(config)?;
     let listening = front_ends::start_all(&handle.relay, &config.front_ends).await?;
     if handle.relay.events.is_enabled() {
         tokio::spawn(report_live(

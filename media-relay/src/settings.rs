@@ -29,6 +29,9 @@ pub struct Limits {
     /// `_GOP_CACHE_BYTES` (default 16 MiB): a stream's GOP cache is dropped beyond this (new
     /// players then start at the next keyframe).
     pub gop_cache_bytes: usize,
+    /// `_RING_MESSAGES` (default 1,024): messages a player may fall behind (its socket full)
+    /// before it skips video to the next keyframe; also the GOP cache's length.
+    pub ring_messages: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
             publish_timeout: Duration::from_secs(10),
             takeover_after: Duration::from_secs(3),
             gop_cache_bytes: 16 << 20,
+            ring_messages: 1024,
         }
     }
 }

@@ -41,10 +41,12 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 const KEY: &str = "fanout-key";
 
-async fn relay(stall_secs: &str) -> (String, Arc<Relay>) {
+/// A relay whose fan-out sends through io_uring (`sending` = "on") or with writev ("off").
+async fn relay(stall_secs: &str, sending: &str) -> (String, Arc<Relay>) {
     let relay = TestRelay::start(&[
         ("RTCROOM_PUSH_KEY", KEY),
         ("RTCROOM_RELAY_STALL_TIMEOUT_SECS", stall_secs),
+        ("RTCROOM_RELAY_IO_URING", sending),
     ])
     .await;
     (relay.rtmp_base(), relay.handle.relay.clone())
@@ -70,12 +72,18 @@ async fn wait_published(relay: &Relay, stream: &str) {
     }
 }
 
+// One test for both ways of sending: the allocation count is global to the process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_share_the_publishers_payload_bytes_instead_of_copying_them() {
+    share("on").await;
+    share("off").await;
+}
+
+async fn share(sending: &str) {
     const PLAYERS: usize = 40;
     const MESSAGES: u32 = 300;
     const SIZE: usize = 20_000;
-    let (base, relay) = relay("10").await;
+    let (base, relay) = relay("10", sending).await;
     let url = signed(&base, "8888_zero_0001");
     let (mut publisher, name) = Client::connect(&url).await.unwrap();
     publisher.publish(&name).await.unwrap();
@@ -120,8 +128,8 @@ async fn players_share_the_publishers_payload_bytes_instead_of_copying_them() {
         assert!(*r >= published, "a player got {r} of {published} bytes");
     }
     println!(
-        "{PLAYERS} players × {published} payload bytes: {allocated} bytes allocated in all \
-         ({:.2}× the payload published once)",
+        "{sending}: {PLAYERS} players × {published} payload bytes: {allocated} bytes allocated \
+         in all ({:.2}× the payload published once)",
         allocated as f64 / published as f64
     );
     // One copy per player would be ≥ 40× the payload; the relay keeps it near 1×
@@ -134,11 +142,20 @@ async fn players_share_the_publishers_payload_bytes_instead_of_copying_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others() {
+async fn a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others_io_uring() {
+    a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others("on").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others_writev() {
+    a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others("off").await;
+}
+
+async fn a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others(sending: &str) {
     const MESSAGES: u32 = 1500;
     const SIZE: usize = 10_000;
     const RATE: u32 = 500; // messages per second: 5 MB/s
-    let (base, relay) = relay("2").await;
+    let (base, relay) = relay("2", sending).await;
     let url = signed(&base, "8888_stall_0001");
     let (mut publisher, name) = Client::connect(&url).await.unwrap();
     publisher.publish(&name).await.unwrap();
@@ -208,9 +225,18 @@ async fn a_stalled_player_is_dropped_without_slowing_the_publisher_or_the_others
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio() {
+async fn a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio_io_uring() {
+    a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio("on").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio_writev() {
+    a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio("off").await;
+}
+
+async fn a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio(sending: &str) {
     const ROUNDS: u32 = 3000;
-    let (base, relay) = relay("10").await;
+    let (base, relay) = relay("10", sending).await;
     let url = signed(&base, "8888_slow_0001");
     let (mut publisher, name) = Client::connect(&url).await.unwrap();
     publisher.publish(&name).await.unwrap();
@@ -272,4 +298,61 @@ async fn a_slow_player_skips_video_to_the_next_keyframe_and_keeps_its_audio() {
     }
     assert!(gaps > 0);
     assert!(gaps_with_audio > 0, "audio stopped with the skipped video");
+}
+
+/// A stream's players spread over the fan-out threads (round robin), and every one of them
+/// gets every message, whichever thread writes to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streams_players_spread_over_every_fanout_thread() {
+    const PLAYERS: usize = 6;
+    const MESSAGES: u32 = 50;
+    let relay = TestRelay::start(&[
+        ("RTCROOM_PUSH_KEY", KEY),
+        ("RTCROOM_RELAY_FANOUT_THREADS", "3"),
+    ])
+    .await;
+    let url = signed(&relay.rtmp_base(), "8888_spread_0001");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    wait_published(&relay, "8888_spread_0001").await;
+    let mut players = Vec::new();
+    for _ in 0..PLAYERS {
+        let (mut c, name) = Client::connect(&url).await.unwrap();
+        c.play(&name).await.unwrap();
+        players.push(c);
+    }
+    let t = Instant::now();
+    let per_shard = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("rtcroom_relay_fanout_players{"))
+            .map(str::to_owned)
+            .collect()
+    };
+    loop {
+        let shards = per_shard(&relay.metrics.render(0));
+        if shards.iter().all(|l| l.ends_with(" 2")) {
+            assert_eq!(shards.len(), 3, "{shards:?}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "{shards:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..MESSAGES {
+        publisher
+            .send_media(9, i * 40, &video(i, 3_000))
+            .await
+            .unwrap();
+    }
+    for mut p in players {
+        let mut timestamps = Vec::new();
+        while timestamps.len() < MESSAGES as usize {
+            match tokio::time::timeout(Duration::from_secs(5), p.next()).await {
+                Ok(Ok(m)) if m.type_id == 9 => timestamps.push(m.timestamp),
+                Ok(Ok(_)) => {}
+                other => panic!("after {} messages: {other:?}", timestamps.len()),
+            }
+        }
+        let expected: Vec<u32> = (0..MESSAGES).map(|i| i * 40).collect();
+        assert_eq!(timestamps, expected);
+    }
 }

@@ -74,7 +74,7 @@ async fn random_and_truncated_input_never_panics_and_the_relay_keeps_serving() {
         RelayConfig::from_lookup(|k| (k == "RTCROOM_PUSH_KEY").then(|| "k".into())).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let handle = RelayHandle::new(&config);
+    let handle = RelayHandle::new(&config).unwrap();
     tokio::spawn(rtmp::serve(listener, handle.relay.clone()));
     assert!(connects(&addr).await, "a well-behaved client before");
 

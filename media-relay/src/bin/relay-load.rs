@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! relay-load --url rtmp://127.0.0.1:1935/live/NAME?txSecret=..&txTime=.. --players 1000 \
-//!            --seconds 15 [--pid SERVER_PID] [--json]
+//!            --seconds 15 [--pid SERVER_PID] [--json] [--video-only]
 //! ```
 //!
 //! Every message carries the tool's send time (nanoseconds since the tool started) after its
@@ -38,6 +38,9 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Video only (25 messages a second) instead of video and audio (25 + 43).
+    #[arg(long)]
+    video_only: bool,
 }
 
 const FPS: u64 = 25;
@@ -115,7 +118,8 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let audio_bytes = 8_000 / AUDIO_PER_SEC; // ~64 kbit/s
-    let video_bits = args.kbps.saturating_sub(64) * 1000;
+    let audio_kbps = if args.video_only { 0 } else { 64 };
+    let video_bits = args.kbps.saturating_sub(audio_kbps) * 1000;
     let frame_bytes = (video_bits / 8 / FPS) as usize;
     let key_bytes = frame_bytes * 5;
     let inter_bytes = (frame_bytes * 25 - key_bytes) / 24;
@@ -132,7 +136,11 @@ async fn main() {
     let total = Duration::from_secs(args.seconds);
     loop {
         let next_video = Duration::from_micros(frames * 1_000_000 / FPS);
-        let next_audio = Duration::from_micros(audios * 1_000_000 / AUDIO_PER_SEC);
+        let next_audio = if args.video_only {
+            Duration::MAX
+        } else {
+            Duration::from_micros(audios * 1_000_000 / AUDIO_PER_SEC)
+        };
         let due = next_video.min(next_audio);
         if due >= total {
             break;

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The FLV body is raw bytes until the stream ends (`Connection: close`, no chunked framing),
-//! written by the same vectored player loop as RTMP. The request head is parsed with httparse;
+//! written by the same fan-out as RTMP (`fanout`). The request head is parsed with httparse;
 //! at most 8 KiB within 10 s.
 
 use std::sync::Arc;
@@ -21,8 +21,9 @@ use tokio::sync::Semaphore;
 
 use bytes::Bytes;
 
+use crate::fanout::Listen;
 use crate::media::{Frame, Framed, Media, TYPE_AUDIO, TYPE_VIDEO};
-use crate::player::{self, Wire};
+use crate::player::Wire;
 use crate::protocol::FrontEnd;
 use crate::relay::{Access, Relay, authorise_url};
 use crate::settings::{ConfigError, listen_address};
@@ -79,10 +80,23 @@ impl FrontEnd for Flv {
     }
 }
 
-/// FLV tags (after the FLV header, which the session sends first).
+/// The response head, the FLV header, then FLV tags.
 struct FlvWire;
 
+const RESPONSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n\
+                             Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
+
 impl Wire for FlvWire {
+    fn class(&self) -> (u8, u32) {
+        (2, 0)
+    }
+
+    fn preamble(&self, start: &[Frame]) -> Option<Bytes> {
+        let mut head = RESPONSE_HEAD.as_bytes().to_vec();
+        head.extend_from_slice(&flv_header(start));
+        Some(Bytes::from(head))
+    }
+
     fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>) {
         let framed = frame.framed::<Flv>();
         out.push(framed.head.clone());
@@ -230,7 +244,7 @@ async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> 
 }
 
 async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::Result<()> {
-    let (playing, subscription) = match relay.start_playing(name) {
+    let playing = match relay.start_playing(name) {
         Ok(joined) => joined,
         Err(e) => {
             let body = format!("{e}\n");
@@ -243,34 +257,25 @@ async fn play_flv(relay: &Relay, mut socket: TcpStream, name: &str) -> std::io::
             .await;
         }
     };
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n\
-                Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
-    let mut result = async {
-        socket.write_all(head.as_bytes()).await?;
-        socket.write_all(&flv_header(&subscription.start)).await?;
-        Ok::<_, std::io::Error>(())
-    }
-    .await;
-    if result.is_ok() {
-        let (mut rd, mut wr) = socket.into_split();
-        // The client sends nothing more; a read that ends means it left.
-        let closed = async move {
+    // The client sends nothing more; a read that ends means it left.
+    let listen: Listen = Box::new(|mut rd| {
+        Box::pin(async move {
             let mut sink = [0u8; 512];
             while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
-        };
-        result = player::play(
-            &mut wr,
-            &FlvWire,
-            subscription,
-            &relay.metrics,
+        })
+    });
+    relay
+        .fanout
+        .play(
+            socket,
+            Box::new(FlvWire),
+            listen,
             relay.playing(&playing.stream),
-            closed,
+            &playing.stream,
         )
         .await
         .map(drop)
-        .map_err(std::io::Error::other);
-    }
-    result
+        .map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

@@ -87,6 +87,10 @@ pub struct RtmpWire {
 }
 
 impl Wire for RtmpWire {
+    fn class(&self) -> (u8, u32) {
+        (1, self.framing.chunk_size as u32)
+    }
+
     fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>) {
         self.framing
             .pieces(frame.framed::<Rtmp>(), &frame.payload, out);

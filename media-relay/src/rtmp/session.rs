@@ -24,10 +24,11 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 
-use crate::hub::{Stream, Subscription};
+use crate::fanout::Listen;
+use crate::hub::Stream;
 use crate::media::{Frame, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO};
 use crate::metrics::Metrics;
-use crate::player::{self, PlayError, Playing};
+use crate::player::PlayError;
 use crate::relay::{Access, Claim, Relay, authorise_url, split_name};
 use crate::rtmp::amf0::{self, Amf, metadata, status};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
@@ -129,17 +130,14 @@ pub async fn serve(relay: Arc<Relay>, mut socket: TcpStream) -> Result<(), Sessi
             let timeout = relay.limits.publish_timeout;
             conn.publish(&publishing.stream, &replaced, timeout).await
         }
-        Role::Play(playing, subscription) => {
-            conn.play(subscription, relay.playing(&playing.stream))
-                .await
-        }
+        Role::Play(playing) => conn.play(&relay, &playing.stream).await,
         Role::Done => Ok(()),
     }
 }
 
 enum Role<'a> {
     Publish(Claim<'a>, Arc<Notify>),
-    Play(Claim<'a>, Subscription),
+    Play(Claim<'a>),
     Done,
 }
 
@@ -356,13 +354,13 @@ impl Conn {
                 "play" => {
                     return match self.authorise(relay, &cmd, Access::Play).await? {
                         Some(name) => match relay.start_playing(&name) {
-                            Ok((playing, subscription)) => {
+                            Ok(playing) => {
                                 self.user_control(0, PLAY_STREAM_ID).await?;
                                 self.on_status("status", "NetStream.Play.Reset", &name)
                                     .await?;
                                 self.on_status("status", "NetStream.Play.Start", &name)
                                     .await?;
-                                Ok(Role::Play(playing, subscription))
+                                Ok(Role::Play(playing))
                             }
                             Err(e) => {
                                 self.on_status("error", "NetStream.Play.Failed", &e.to_string())
@@ -507,16 +505,16 @@ impl Conn {
         }
     }
 
-    /// Plays to the client until the publisher stops (UnpublishNotify, StreamEOF, close),
-    /// the client leaves (deleteStream, or the connection ends), or it falls too far behind.
-    async fn play(self, sub: Subscription, limits: Playing<'_>) -> Result<(), SessionError> {
+    /// Plays to the client (from a fan-out shard) until the publisher stops
+    /// (UnpublishNotify, StreamEOF, close), the client leaves (deleteStream, or the
+    /// connection ends), or it falls too far behind.
+    async fn play(self, relay: &Relay, stream: &Arc<Stream>) -> Result<(), SessionError> {
         let Conn {
             rd,
-            mut wr,
+            wr,
             mut reader,
             mut inbuf,
             framing,
-            metrics,
             budget,
             held: _held,
             ..
@@ -553,34 +551,48 @@ impl Conn {
             end: end.freeze(),
             idle: idle.freeze(),
         };
-        let closed = async move {
-            let mut rd = rd;
-            loop {
-                match reader.read(&mut inbuf) {
-                    Ok(Some(m)) if matches!(m.type_id, 17 | 20) => {
-                        let leaving = parse_command(&m).is_ok_and(|c| {
-                            matches!(c.name.as_str(), "deleteStream" | "closeStream")
-                        });
-                        if leaving {
-                            return;
+        // What the player sends while it plays: commands only (it keeps the setup budget);
+        // it leaves with deleteStream/closeStream or by closing.
+        let listen: Listen = Box::new(move |mut rd| {
+            Box::pin(async move {
+                loop {
+                    match reader.read(&mut inbuf) {
+                        Ok(Some(m)) if matches!(m.type_id, 17 | 20) => {
+                            let leaving = parse_command(&m).is_ok_and(|c| {
+                                matches!(c.name.as_str(), "deleteStream" | "closeStream")
+                            });
+                            if leaving {
+                                return;
+                            }
                         }
+                        Ok(Some(m)) if m.type_id == 1 && m.payload.len() >= 4 => {
+                            let size = u32::from_be_bytes(m.payload[..4].try_into().expect("4"));
+                            reader.set_chunk_size(size & 0x7FFF_FFFF);
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) if reader.buffered() + inbuf.len() > budget => return,
+                        Ok(None) => match rd.read_buf(&mut inbuf).await {
+                            Ok(n) if n > 0 => {}
+                            _ => return,
+                        },
+                        Err(_) => return,
                     }
-                    Ok(Some(m)) if m.type_id == 1 && m.payload.len() >= 4 => {
-                        let size = u32::from_be_bytes(m.payload[..4].try_into().expect("4"));
-                        reader.set_chunk_size(size & 0x7FFF_FFFF);
-                    }
-                    Ok(Some(_)) => {}
-                    // A player sends commands only: it keeps the setup budget.
-                    Ok(None) if reader.buffered() + inbuf.len() > budget => return,
-                    Ok(None) => match rd.read_buf(&mut inbuf).await {
-                        Ok(n) if n > 0 => {}
-                        _ => return,
-                    },
-                    Err(_) => return,
                 }
-            }
-        };
-        player::play(&mut wr, &wire, sub, &metrics, limits, closed).await?;
+            })
+        });
+        let socket = rd
+            .reunite(wr)
+            .map_err(|e| SessionError::Protocol(e.to_string()))?;
+        relay
+            .fanout
+            .play(
+                socket,
+                Box::new(wire),
+                listen,
+                relay.playing(stream),
+                stream,
+            )
+            .await?;
         Ok(())
     }
 }

@@ -133,9 +133,10 @@ fn publish(context: &Context, socket: &Socket, name: &str) -> Result<(), Session
 fn play(context: &Context, socket: &Socket, name: &str) -> Result<(), SessionError> {
     let relay = &context.relay;
     let metrics = &relay.metrics;
-    let (claim, mut sub) = relay
+    let claim = relay
         .start_playing(name)
         .map_err(|e| SessionError::Ended(e.to_string()))?;
+    let mut sub = claim.stream.subscribe();
     socket.set_int(opt::SNDTIMEO, relay.stall_timeout.as_millis() as i32)?;
     // A player has nothing to send: whatever it sends anyway is read and thrown away, so it
     // cannot fill libsrt's receive buffer (non-blocking reads for that).
