@@ -356,3 +356,46 @@ async fn a_streams_players_spread_over_every_fanout_thread() {
         assert_eq!(timestamps, expected);
     }
 }
+
+/// A parked player (its socket full) that leaves is let go at once, its connection closed,
+/// not held until the stall timeout (10 s here) gives up on its send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_player_that_leaves_is_let_go_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let (base, relay) = relay("10", "on").await;
+    let url = signed(&base, "8888_gone_0001");
+    let (mut publisher, name) = Client::connect(&url).await.unwrap();
+    publisher.publish(&name).await.unwrap();
+    wait_published(&relay, "8888_gone_0001").await;
+    let (mut player, name) = Client::connect(&url).await.unwrap();
+    player.play(&name).await.unwrap();
+    let (mut socket, _) = player.into_socket();
+    // The player reads nothing: its socket fills and it is parked.
+    let mut i = 0;
+    while relay.metrics.parked_players.get() == 0 {
+        assert!(i < 2_000, "the player never filled its socket");
+        publisher
+            .send_media(9, i * 40, &video(i, 50_000))
+            .await
+            .unwrap();
+        i += 1;
+    }
+    socket.shutdown().await.unwrap();
+    let t = Instant::now();
+    while relay.metrics.players.get() > 0 || relay.metrics.parked_players.get() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "still {} players, {} parked",
+            relay.metrics.players.get(),
+            relay.metrics.parked_players.get()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The relay closed its side: what was sent drains, then the connection ends.
+    let mut buf = vec![0u8; 1 << 20];
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    })
+    .await;
+    assert!(drained.is_ok(), "the relay kept the connection open");
+}

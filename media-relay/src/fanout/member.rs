@@ -51,6 +51,8 @@ pub(super) struct State {
     /// Taken when it finishes.
     pub(super) done: Option<oneshot::Sender<Result<bool, PlayError>>>,
     pub(super) listener: Option<AbortHandle>,
+    /// Its task while parked.
+    pub(super) parker: Option<AbortHandle>,
 }
 
 impl State {
@@ -86,9 +88,16 @@ impl Player {
         if let Some(done) = state.done.take() {
             let _ = done.send(result);
         }
-        if let Some(listener) = state.listener.take() {
-            listener.abort();
+        // Its tasks stop at once (they hold the socket): the connection closes when the
+        // group lets the player go, not when a parked send gives up.
+        for task in [state.listener.take(), state.parker.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
+        state.pending.clear();
+        state.backlog.clear();
         self.group.wake.notify_one();
     }
 
@@ -114,7 +123,7 @@ impl Player {
                 state.pending.extend_from_slice(&pieces[first..]);
                 state.pending[0].advance(offset);
                 state.parked = true;
-                spawn_local(park(self.clone()));
+                state.parker = Some(spawn_local(park(self.clone())).abort_handle());
             }
             Err(e) => self.finish(state, Err(PlayError::Io(e))),
         }
@@ -194,12 +203,22 @@ pub(super) fn write_now(
 /// of its backlog and skips video to the next keyframe; its audio and metadata stay (and if
 /// even they fill the ring, the older half of them goes).
 pub(super) fn queue(player: &Player, state: &mut State, frames: &[Frame]) {
-    state.backlog.extend(frames.iter().cloned());
+    // Nothing after the publisher's end: the player ends there.
+    if state.backlog.back().is_some_and(|f| f.is_end()) {
+        return;
+    }
+    let upto = frames
+        .iter()
+        .position(Frame::is_end)
+        .map_or(frames.len(), |at| at + 1);
+    state.backlog.extend(frames[..upto].iter().cloned());
     if state.backlog.len() > player.ring {
         let before = state.backlog.len();
         state.backlog.retain(|f| f.type_id != TYPE_VIDEO);
-        if state.backlog.len() > player.ring / 2 {
-            let excess = state.backlog.len() - player.ring / 2;
+        // The end, if it came, is the newest: kept.
+        let keep = (player.ring / 2).max(1);
+        if state.backlog.len() > keep {
+            let excess = state.backlog.len() - keep;
             state.backlog.drain(..excess);
         }
         let missed = (before - state.backlog.len()) as u64;
@@ -214,7 +233,7 @@ pub(super) fn queue(player: &Player, state: &mut State, frames: &[Frame]) {
 /// or it fails (stalled for the stall timeout, or a socket error).
 async fn park(player: Rc<Player>) {
     let metrics = player.metrics.clone();
-    metrics.parked_players.inc();
+    let _parked = Parked::count(&metrics);
     let mut tally = Tally::default();
     let mut pieces = Vec::new();
     loop {
@@ -247,11 +266,28 @@ async fn park(player: Rc<Player>) {
             player.finish(&mut state, Ok(true));
         } else {
             state.parked = false;
+            state.parker = None;
         }
         break;
     }
     tally.record(&metrics);
-    metrics.parked_players.dec();
+}
+
+/// Counts a parked player in `parked_players` for as long as its task lives (however it
+/// ends, aborted included).
+struct Parked<'m>(&'m Metrics);
+
+impl<'m> Parked<'m> {
+    fn count(metrics: &'m Metrics) -> Self {
+        metrics.parked_players.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.parked_players.dec();
+    }
 }
 
 /// Sends what waits, then the backlog: whether all of it went (`false`: the socket is full

@@ -21,6 +21,8 @@ use io_uring::{IoUring, opcode, types};
 
 /// Entries per submission (a ring's worth of sockets at a time).
 const ENTRIES: u32 = 1024;
+/// Tries of a submission the kernel answers with `EAGAIN`/`EBUSY` before the ring is given up.
+const MAX_RETRIES: u32 = 100;
 /// Iovecs one send may carry (Linux's `UIO_MAXIOV`).
 pub(super) const MAX_PIECES: usize = 1024;
 
@@ -84,11 +86,21 @@ impl Batch {
                         .map_err(|_| io::Error::other("the ring has no room"))?;
                 }
             }
-            let mut done = 0;
+            let (mut done, mut retries) = (0, 0);
             while done < chunk.len() {
                 match self.ring.submit_and_wait(chunk.len() - done) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // Transient (no memory for a moment, completions not yet reaped): the
+                    // entries are still queued, so try again rather than give the ring up.
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY))
+                            && retries < MAX_RETRIES =>
+                    {
+                        retries += 1;
+                        std::thread::yield_now();
+                        continue;
+                    }
                     // Entries may still be in flight: their bytes must never be freed.
                     Err(e) => {
                         std::mem::forget(pieces.to_vec());
