@@ -121,6 +121,14 @@ fn run(args: &Args, senders: &[TcpStream], send_all: &mut dyn FnMut(&[TcpStream]
     cpu.as_secs_f64() * 1e6 / (count * senders.len() as u64) as f64
 }
 
+/// `head` and `message` copied into `buf`, as one buffer to send: its address and length.
+fn join(buf: &mut Vec<u8>, head: &[u8], message: &[u8]) -> (*const u8, u32) {
+    buf.clear();
+    buf.extend_from_slice(head);
+    buf.extend_from_slice(message);
+    (buf.as_ptr(), buf.len() as u32)
+}
+
 fn main() {
     let args = Args::parse();
     pin(args.sender_cpu);
@@ -191,10 +199,7 @@ fn main() {
     // SEND of one contiguous buffer (the message's pieces copied together once).
     let mut joined = Vec::new();
     let send_us = run(&args, &senders, &mut |senders, message| {
-        joined.clear();
-        joined.extend_from_slice(&head);
-        joined.extend_from_slice(message);
-        let (ptr, len) = (joined.as_ptr(), joined.len() as u32);
+        let (ptr, len) = join(&mut joined, &head, message);
         submit(&mut ring, senders.len(), &|i| {
             io_uring::opcode::Send::new(io_uring::types::Fd(fds[i]), ptr, len)
                 .flags(flags)
@@ -207,10 +212,7 @@ fn main() {
         .register_files(&fds)
         .expect("register the sockets");
     let fixed_us = run(&args, &senders, &mut |senders, message| {
-        joined.clear();
-        joined.extend_from_slice(&head);
-        joined.extend_from_slice(message);
-        let (ptr, len) = (joined.as_ptr(), joined.len() as u32);
+        let (ptr, len) = join(&mut joined, &head, message);
         submit(&mut ring, senders.len(), &|i| {
             io_uring::opcode::Send::new(io_uring::types::Fixed(i as u32), ptr, len)
                 .flags(flags)

@@ -20,7 +20,7 @@ use super::Join;
 use super::member::{Class, Player, State, Tally, listen_to, outcome, queue};
 use super::uring::{Batch, MAX_PIECES};
 use crate::hub::Stream;
-use crate::media::{Frame, TYPE_VIDEO};
+use crate::media::Frame;
 use crate::metrics::{Gauge, Metrics};
 use crate::player::{Pace, PlayError};
 
@@ -159,20 +159,13 @@ async fn run_group(
         }
         if let Some(missed) = lagged {
             // The shard itself fell a ring behind: so did each of its players that was to get
-            // the messages lost (not one that joined after them). A parked one's queued video
-            // goes too: what it would resume with after the gap refers to pictures it lost.
+            // the messages lost (not one that joined after them).
             *next += missed;
             let gap_end = *next;
             for player in &players {
                 let mut state = player.state.borrow_mut();
-                if state.finished() || state.from >= gap_end {
-                    continue;
-                }
-                if state.parked {
-                    state.backlog.retain(|f| f.type_id != TYPE_VIDEO);
-                }
-                if let Err(e) = state.pace.lagged(missed, &metrics) {
-                    player.finish(&mut state, Err(e));
+                if !state.finished() && state.from < gap_end {
+                    player.lagged(&mut state, missed);
                 }
             }
         }

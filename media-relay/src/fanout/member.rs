@@ -101,6 +101,16 @@ impl Player {
         self.group.wake.notify_one();
     }
 
+    /// The player missed `missed` messages: it skips video to the next keyframe, so the
+    /// video it has queued goes too (what follows the gap refers to pictures it lost); one
+    /// that lags too often is dropped (`Pace`).
+    pub(super) fn lagged(&self, state: &mut State, missed: u64) {
+        state.backlog.retain(|f| f.type_id != TYPE_VIDEO);
+        if let Err(e) = state.pace.lagged(missed, &self.metrics) {
+            self.finish(state, Err(e));
+        }
+    }
+
     /// Sends `pieces`: as much as the socket takes now; the rest waits in `pending`, and the
     /// player is parked until its socket takes it.
     pub(super) fn send(self: &Rc<Self>, state: &mut State, pieces: &[Bytes], tally: &mut Tally) {
@@ -136,17 +146,25 @@ pub(super) fn outcome(
     result: std::io::Result<usize>,
 ) -> std::io::Result<Option<(usize, usize)>> {
     match result {
-        Ok(mut written) => {
-            let mut first = 0;
-            while first < pieces.len() && written >= pieces[first].len() {
-                written -= pieces[first].len();
-                first += 1;
-            }
-            Ok((first < pieces.len()).then_some((first, written)))
+        Ok(written) => {
+            let (first, offset) = advance(pieces, (0, 0), written);
+            Ok((first < pieces.len()).then_some((first, offset)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some((0, 0))),
         Err(e) => Err(e),
     }
+}
+
+/// Where a send of `written` bytes from `at` (a piece and how much of it was already sent)
+/// leaves `pieces`: the first piece not wholly sent and how much of it is.
+fn advance(pieces: &[Bytes], at: (usize, usize), mut written: usize) -> (usize, usize) {
+    let (mut first, mut offset) = at;
+    while first < pieces.len() && written >= pieces[first].len() - offset {
+        written -= pieces[first].len() - offset;
+        first += 1;
+        offset = 0;
+    }
+    (first, offset + written)
 }
 
 /// Bytes and writes of one pass, added to the metrics once.
@@ -180,15 +198,10 @@ pub(super) fn write_now(
         }
         match wr.try_write_vectored(&slices[..n]) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(mut written) => {
+            Ok(written) => {
                 tally.bytes += written as u64;
                 tally.writes += 1;
-                while first < pieces.len() && written >= pieces[first].len() - offset {
-                    written -= pieces[first].len() - offset;
-                    first += 1;
-                    offset = 0;
-                }
-                offset += written;
+                (first, offset) = advance(pieces, (first, offset), written);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 return Ok(Some((first, offset)));
@@ -222,9 +235,7 @@ pub(super) fn queue(player: &Player, state: &mut State, frames: &[Frame]) {
             state.backlog.drain(..excess);
         }
         let missed = (before - state.backlog.len()) as u64;
-        if let Err(e) = state.pace.lagged(missed, &player.metrics) {
-            player.finish(state, Err(e));
-        }
+        player.lagged(state, missed);
     }
 }
 
