@@ -182,6 +182,21 @@ async fn connect_message_notify_disconnect_through_the_lambda_handlers() {
     assert!(to_flood[..20].iter().all(|p| *p == json!({"type": "pong"})));
     assert_eq!(to_flood[20]["message"], "too many messages");
     assert_eq!(to_flood[21], "closed");
+    // A burst counts in the second it reached API Gateway however late its invocations run
+    // (cold starts, a throttled table): 21 messages of one second, handled over three.
+    let late = connect_event("conn-late", &alice, &alice.token, "r");
+    assert_eq!(on_connect(app, &store, &late).await["statusCode"], 200);
+    let mut late_ping = message_event("conn-late", r#"{"type":"ping"}"#);
+    late_ping["requestContext"]["requestTimeEpoch"] = json!(app.rooms.clock().now_ms());
+    for i in 0..21 {
+        if i % 10 == 9 {
+            gw.advance(1_000);
+        }
+        on_message(app, &store, &poster, &late_ping).await;
+    }
+    let to_late = posts_to(&posts, "conn-late");
+    assert_eq!(to_late.len(), 22, "20 pongs, an error, the close");
+    assert_eq!(to_late[20]["message"], "too many messages");
     let alice_ping = message_event("conn-alice", r#"{"type":"ping"}"#);
     on_message(app, &store, &poster, &alice_ping).await;
     assert_eq!(

@@ -73,11 +73,13 @@ test('a flood past 20 messages a second is cut off; the IM file reconnects and t
   const room = await alice.createRoom('flood');
   await alice.enterRoom(room);
   await bob.enterRoom(room);
+  // 45 at once: the limit counts whole seconds, so a burst that happens to straddle a second's
+  // edge may pass 20 in each; 45 exceed two seconds' worth however they are split.
   const results = await Promise.all(
-    Array.from({ length: 30 }, (_, i) => bob.sendRoomTextMsg('spam ' + i).then(() => 'sent', () => 'failed')),
+    Array.from({ length: 45 }, (_, i) => bob.sendRoomTextMsg('spam ' + i).then(() => 'sent', () => 'failed')),
   );
   assert.ok(results.includes('failed'), 'some of the flood is refused');
-  assert.ok(results.filter((r) => r === 'sent').length <= 20, 'at most 20 in the second');
+  assert.ok(results.filter((r) => r === 'sent').length <= 40, 'at most 20 in each second');
   await until('bob is cut off and reconnects', () => bob.conn.includes(bob.webim.CONNECTION_STATUS.RECONNECT), 15000);
   await alice.sendRoomTextMsg('after the flood');
   await until('bob hears the room again', () => bob.chats.some((c) => c.text === 'after the flood'), 15000);

@@ -64,9 +64,10 @@ impl Poster for Connections {
     }
 }
 
-fn request_context(id: &str, route: &str) -> Value {
+fn request_context(id: &str, route: &str, app: &App) -> Value {
+    let now_ms = app.rooms.clock().now_ms();
     json!({"connectionId": id, "routeKey": route, "stage": "prod", "apiId": "local",
-           "domainName": "127.0.0.1", "eventType": match route {
+           "domainName": "127.0.0.1", "requestTimeEpoch": now_ms, "eventType": match route {
                "$connect" => "CONNECT", "$disconnect" => "DISCONNECT", _ => "MESSAGE" }})
 }
 
@@ -118,7 +119,7 @@ async fn upgrade(
         form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
             .collect();
-    let connect = json!({"requestContext": request_context(&id, "$connect"),
+    let connect = json!({"requestContext": request_context(&id, "$connect", &app),
                          "queryStringParameters": query, "isBase64Encoded": false});
     let answer = on_connect(&app, &store, &connect).await;
     let status = answer["statusCode"].as_u64().unwrap_or(500) as u16;
@@ -145,7 +146,8 @@ async fn upgrade(
                         Some(Ok(Message::Text(text))) => {
                             // Like API Gateway, each message is its own invocation: a burst
                             // is handled at once, not queued behind the store.
-                            let event = json!({"requestContext": request_context(&id, "$default"),
+                            let context = request_context(&id, "$default", &app);
+                            let event = json!({"requestContext": context,
                                                "body": text.as_str(), "isBase64Encoded": false});
                             let (app, store, connections) =
                                 (app.clone(), store.clone(), connections.clone());
@@ -172,7 +174,7 @@ async fn upgrade(
             }
         }
         connections.0.lock().remove(&id);
-        let gone = json!({"requestContext": request_context(&id, "$disconnect")});
+        let gone = json!({"requestContext": request_context(&id, "$disconnect", &app)});
         on_disconnect(&store, &gone).await;
     });
     Ok(response)

@@ -315,13 +315,14 @@ impl DynamoStore {
                 aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
             )
         };
-        // Within the current second: one more, while under the limit. A new second starts a new
-        // count. Two messages that both open a second race on the restart; the loser counts
-        // again in the second the winner opened (so a refusal means the limit was reached).
+        // Within the newest second counted: one more, while under the limit (a message from an
+        // earlier second, handled late, counts there too). A later second starts a new count.
+        // Two messages that both open a second race on the restart; the loser counts again in
+        // the second the winner opened (so a refusal means the limit was reached).
         for _ in 0..2 {
             let counted = update(
                 "SET cnt = cnt + :one",
-                "attribute_exists(pk) AND win = :now AND cnt < :max",
+                "attribute_exists(pk) AND win >= :now AND cnt < :max",
             )
             .expression_attribute_values(":max", n(max_per_sec))
             .send()
@@ -333,7 +334,7 @@ impl DynamoStore {
             }
             let restarted = update(
                 "SET win = :now, cnt = :one",
-                "attribute_exists(pk) AND (attribute_not_exists(win) OR win <> :now)",
+                "attribute_exists(pk) AND (attribute_not_exists(win) OR win < :now)",
             )
             .send()
             .await;
