@@ -84,6 +84,19 @@ pub async fn handle(
         StreamEventKind::Play | StreamEventKind::Stop => {
             return answer(200, "ok", Some(0));
         }
+        StreamEventKind::Recorded => {
+            // Logged for the operator; the room's list of recordings (`get_recordings`) and
+            // its `recordingReady` event are issue 16's next step.
+            if let Some(segment) = &event.segment {
+                tracing::info!(
+                    target: "rtcroom::relay_event",
+                    relay = %event.relay, seq = event.seq, stream = %event.stream,
+                    path = %segment.path, room = %segment.room_id, duration = segment.duration,
+                    bytes = segment.bytes, "recording segment closed"
+                );
+            }
+            return answer(200, "ok", Some(0));
+        }
     };
     let streams: Vec<String> = streams.into_iter().map(str::to_owned).collect();
     let applied: Result<Vec<u32>, RoomError> = futures_util::stream::iter(streams)

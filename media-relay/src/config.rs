@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::front_ends::Configs;
+use crate::record::RecordConfig;
 use crate::settings::positive;
 pub use crate::settings::{ConfigError, Limits};
 
@@ -41,6 +42,8 @@ pub struct RelayConfig {
     pub io_uring: bool,
     /// Memory and time bounds on one connection and on the relay.
     pub limits: Limits,
+    /// Recording (`RTCROOM_RECORD_*`).
+    pub record: RecordConfig,
 }
 
 impl RelayConfig {
@@ -109,6 +112,7 @@ impl RelayConfig {
                 "RTCROOM_RELAY_FANOUT_THREADS",
                 crate::fanout::default_threads(),
             )?,
+            record: RecordConfig::from_lookup(&get)?,
             limits: {
                 let d = Limits::default();
                 let secs =

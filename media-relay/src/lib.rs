@@ -11,6 +11,7 @@ pub mod media;
 pub mod metrics;
 pub mod player;
 pub mod protocol;
+pub mod record;
 pub mod relay;
 pub mod rtmp;
 pub mod server;

@@ -11,9 +11,11 @@ use crate::fanout::Fanout;
 use crate::hub::{Hub, HubError, Publishing, Stream};
 use crate::metrics::{Gauge, Metrics};
 use crate::player::Playing;
+use crate::record::Recorder;
 use crate::settings::Limits;
 use crate::stream_events::EventSink;
 use rtcroom_shared::stream_events::StreamEventKind;
+use rtcroom_shared::urls::record::{RECORD_PARAM, RecordPolicy};
 
 /// What a session needs from the relay.
 pub struct Relay {
@@ -30,7 +32,9 @@ pub struct Relay {
     /// Memory and idle-time bounds per connection.
     pub limits: Limits,
     /// Stream events to the room service.
-    pub events: EventSink,
+    pub events: Arc<EventSink>,
+    /// Writes the streams whose push URLs ask for it (`record`).
+    pub recorder: Arc<Recorder>,
     /// Where TCP players are written from (`fanout`).
     pub fanout: Fanout,
 }
@@ -185,19 +189,41 @@ pub enum Access {
 
 /// Checks a stream name and its `txSecret`/`txTime` (from `query`) for publish (against the
 /// push key) or play (the play key); the reason when refused (counted, and logged for the
-/// operator).
+/// operator). A push URL may carry a recording policy (`record`), which its signature then
+/// covers: the policy, to record the stream by.
 pub fn authorise_url(
     relay: &Relay,
     name: &str,
     query: Option<&str>,
     what: Access,
-) -> Result<(), String> {
-    let secret = query.and_then(|q| query_param(q, "txSecret"));
-    let time = query.and_then(|q| query_param(q, "txTime"));
-    authorise(relay, name, secret.as_deref(), time.as_deref(), what)
+) -> Result<Option<RecordPolicy>, String> {
+    let param = |key: &str| query.and_then(|q| query_param(q, key));
+    let (secret, time) = (param("txSecret"), param("txTime"));
+    match (what, param(RECORD_PARAM)) {
+        (Access::Publish, Some(policy)) => {
+            let checked = if valid_stream_name(name) {
+                rtcroom_shared::urls::record::verify_recorded(
+                    relay.key(what),
+                    name,
+                    secret.as_deref(),
+                    time.as_deref(),
+                    &policy,
+                    now_secs(),
+                )
+                .map_err(|e| e.to_string())
+            } else {
+                Err("bad stream name".to_owned())
+            };
+            checked
+                .map(Some)
+                .map_err(|why| refused(relay, name, what, why))
+        }
+        _ => authorise(relay, name, secret.as_deref(), time.as_deref(), what).map(|()| None),
+    }
 }
 
-/// [`authorise_url`] with the signature already taken apart (SRT carries it in the stream id).
+/// [`authorise_url`] with the signature already taken apart (SRT carries it in the stream id),
+/// for URLs that carry no recording policy.
 pub fn authorise(
     relay: &Relay,
     name: &str,
@@ -214,12 +240,15 @@ pub fn authorise(
     };
     match refusal {
         None => Ok(()),
-        Some(why) => {
-            relay.metrics.auth_refused.inc();
-            tracing::info!(stream = name, action = ?what, why, "refused");
-            Err(why)
-        }
+        Some(why) => Err(refused(relay, name, what, why)),
     }
+}
+
+/// A refusal, counted and logged; its reason.
+fn refused(relay: &Relay, name: &str, what: Access, why: String) -> String {
+    relay.metrics.auth_refused.inc();
+    tracing::info!(stream = name, action = ?what, why, "refused");
+    why
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::fanout::Fanout;
 use crate::front_ends::{self, Listening};
 use crate::hub::{Hub, HubConfig};
 use crate::metrics::Metrics;
+use crate::record::Recorder;
 use crate::relay::Relay;
 use crate::stream_events::EventSink;
 
@@ -24,7 +25,7 @@ impl RelayHandle {
         let fanout = Fanout::start(config.fanout_threads, config.io_uring, metrics.clone())
             .map_err(|e| format!("cannot start the fan-out threads: {e}"))?;
         metrics.fanout_threads.add(fanout.threads() as i64);
-        let events = match &config.events {
+        let events = Arc::new(match &config.events {
             Some((url, secret)) => EventSink::start(
                 url.clone(),
                 secret.clone(),
@@ -32,7 +33,8 @@ impl RelayHandle {
                 metrics.clone(),
             ),
             None => EventSink::disabled(metrics.clone()),
-        };
+        });
+        let recorder = Recorder::new(config.record.clone(), events.clone(), &metrics);
         Ok(Self {
             relay: Arc::new(Relay {
                 hub: Hub::new(HubConfig {
@@ -49,6 +51,7 @@ impl RelayHandle {
                 max_connections: config.max_connections,
                 limits: config.limits,
                 events,
+                recorder,
                 fanout,
             }),
         })
@@ -59,6 +62,11 @@ impl RelayHandle {
 /// live report; where each listens, or why one could not start.
 pub async fn start(config: &RelayConfig) -> Result<(RelayHandle, Listening), String> {
     let handle = RelayHandle::new(config)?;
+    // Segments a crash left open are closed before anything new is recorded.
+    let recorder = handle.relay.recorder.clone();
+    tokio::task::spawn_blocking(move || recorder.recover())
+        .await
+        .map_err(|e| format!("closing leftover recording segments failed: {e}"))?;
     let listening = front_ends::start_all(&handle.relay, &config.front_ends).await?;
     if handle.relay.events.is_enabled() {
         tokio::spawn(report_live(

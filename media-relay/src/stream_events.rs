@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rtcroom_shared::stream_events::{self, StreamEvent, StreamEventKind};
+use rtcroom_shared::stream_events::{self, SegmentReport, StreamEvent, StreamEventKind};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
@@ -63,7 +63,17 @@ impl EventSink {
     }
 
     pub fn emit(&self, event: StreamEventKind, stream: &str) {
-        self.send(event, stream.to_owned(), Vec::new());
+        self.send(event, stream.to_owned(), Vec::new(), None);
+    }
+
+    /// A `recorded` event: a segment of `stream` was closed.
+    pub fn recorded(&self, stream: &str, segment: SegmentReport) {
+        self.send(
+            StreamEventKind::Recorded,
+            stream.to_owned(),
+            Vec::new(),
+            Some(segment),
+        );
     }
 
     /// The `live` report: the streams published now, in events of at most
@@ -71,11 +81,17 @@ impl EventSink {
     pub fn report_live(&self, mut streams: Vec<String>) {
         streams.sort_unstable();
         for chunk in streams.chunks(stream_events::MAX_LIVE_STREAMS) {
-            self.send(StreamEventKind::Live, String::new(), chunk.to_vec());
+            self.send(StreamEventKind::Live, String::new(), chunk.to_vec(), None);
         }
     }
 
-    fn send(&self, event: StreamEventKind, stream: String, streams: Vec<String>) {
+    fn send(
+        &self,
+        event: StreamEventKind,
+        stream: String,
+        streams: Vec<String>,
+        segment: Option<SegmentReport>,
+    ) {
         let Some(tx) = &self.tx else { return };
         let event = StreamEvent {
             event,
@@ -84,6 +100,7 @@ impl EventSink {
             relay: self.relay_id.clone(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
             at: now_ms(),
+            segment,
         };
         if tx.try_send(event).is_err() {
             self.metrics.events_dropped.inc();

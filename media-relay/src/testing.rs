@@ -7,8 +7,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use parking_lot::Mutex;
+use rtcroom_shared::stream_events;
 use rtcroom_shared::urls;
+use rtcroom_shared::urls::record::{RECORD_PARAM, RecordPolicy, record_secret};
 use rtcroom_shared::urls::srt::{self, SrtMode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use crate::config::RelayConfig;
 use crate::relay::Relay;
@@ -100,6 +105,69 @@ pub fn signed(key: &str, base: &str, stream: &str, ttl_secs: i64) -> String {
     let time = urls::tx_time(now_secs().saturating_add_signed(ttl_secs));
     let secret = urls::tx_secret(key, stream, &time);
     format!("{base}/{stream}?txSecret={secret}&txTime={time}")
+}
+
+/// A push URL for `stream` that asks for recording as `policy` says, signed as the room
+/// service signs it.
+pub fn signed_recorded(key: &str, base: &str, stream: &str, policy: &RecordPolicy) -> String {
+    let time = urls::tx_time(now_secs() + 3600);
+    let encoded = policy.encode();
+    let secret = record_secret(key, stream, &time, &encoded);
+    format!("{base}/{stream}?txSecret={secret}&txTime={time}&{RECORD_PARAM}={encoded}")
+}
+
+/// A stand-in room service for relay events: answers 500 to the first `failures` requests, then 200, and
+/// records every request's signature header and body.
+pub async fn event_receiver(failures: usize) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/relay_event", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut answered = 0;
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let (signature, body) = loop {
+                let mut chunk = [0u8; 4096];
+                let n = s.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let mut headers = [httparse::EMPTY_HEADER; 32];
+                let mut request = httparse::Request::new(&mut headers);
+                if let Ok(httparse::Status::Complete(at)) = request.parse(&buf) {
+                    let header = |name: &str| {
+                        request
+                            .headers
+                            .iter()
+                            .find(|h| h.name.eq_ignore_ascii_case(name))
+                            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                            .unwrap_or_default()
+                    };
+                    let len: usize = header("content-length").parse().unwrap_or(0);
+                    if buf.len() >= at + len {
+                        break (
+                            header(stream_events::SIGNATURE_HEADER),
+                            buf[at..at + len].to_vec(),
+                        );
+                    }
+                }
+            };
+            record.lock().push((signature, body));
+            answered += 1;
+            let status = if answered <= failures {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let reply =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, seen)
 }
 
 /// An SRT URL for `stream` as the room service hands it out: the stream id in SRS's

@@ -4,13 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
 use rtcroom_relay::client::Client;
 use rtcroom_relay::relay::Relay;
 use rtcroom_relay::testing::{self, TestRelay};
 use rtcroom_shared::stream_events::{self, StreamEvent, StreamEventKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const KEY: &str = "events-push-key";
 const SECRET: &str = "events-secret-0123456789";
@@ -20,60 +17,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// A stand-in room service: answers 500 to the first `failures` requests, then 200, and
-/// records every request's signature header and body.
-async fn receiver(failures: usize) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/relay_event", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        let mut answered = 0;
-        loop {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let (signature, body) = loop {
-                let mut chunk = [0u8; 4096];
-                let n = s.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), Vec::new());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let mut headers = [httparse::EMPTY_HEADER; 32];
-                let mut request = httparse::Request::new(&mut headers);
-                if let Ok(httparse::Status::Complete(at)) = request.parse(&buf) {
-                    let header = |name: &str| {
-                        request
-                            .headers
-                            .iter()
-                            .find(|h| h.name.eq_ignore_ascii_case(name))
-                            .map(|h| String::from_utf8_lossy(h.value).into_owned())
-                            .unwrap_or_default()
-                    };
-                    let len: usize = header("content-length").parse().unwrap_or(0);
-                    if buf.len() >= at + len {
-                        break (
-                            header(stream_events::SIGNATURE_HEADER),
-                            buf[at..at + len].to_vec(),
-                        );
-                    }
-                }
-            };
-            record.lock().push((signature, body));
-            answered += 1;
-            let status = if answered <= failures {
-                "500 Internal Server Error"
-            } else {
-                "200 OK"
-            };
-            let reply =
-                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            let _ = s.write_all(reply.as_bytes()).await;
-        }
-    });
-    (url, seen)
 }
 
 async fn relay(events_url: &str) -> (String, Arc<Relay>) {
@@ -112,7 +55,7 @@ fn decoded(seen: &[(String, Vec<u8>)]) -> Vec<StreamEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_play_stop_unpublish_arrive_signed_and_in_order() {
-    let (events_url, seen) = receiver(0).await;
+    let (events_url, seen) = testing::event_receiver(0).await;
     let (base, relay) = relay(&events_url).await;
     let url = signed(&base, "8888_ev_0001");
     let (mut publisher, name) = Client::connect(&url).await.unwrap();
@@ -153,7 +96,7 @@ async fn publish_play_stop_unpublish_arrive_signed_and_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_room_service_gets_retries_with_the_same_seq() {
-    let (events_url, seen) = receiver(2).await;
+    let (events_url, seen) = testing::event_receiver(2).await;
     let (base, relay) = relay(&events_url).await;
     let url = signed(&base, "8888_ev_0002");
     let (mut publisher, name) = Client::connect(&url).await.unwrap();
@@ -210,7 +153,7 @@ async fn media_flows_while_the_room_service_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_reports_list_the_published_streams_until_they_stop() {
-    let (events_url, seen) = receiver(0).await;
+    let (events_url, seen) = testing::event_receiver(0).await;
     let (base, _relay) = relay_reporting_every(&events_url, 1).await;
     let live_lists = || -> Vec<Vec<String>> {
         decoded(&seen.lock())

@@ -6,7 +6,13 @@
 //! {"event":"publish"|"unpublish"|"play"|"stop","stream":"8888_alice_3f2a",
 //!  "relay":"relay-1","seq":42,"at":1700000000123}
 //! {"event":"live","streams":["8888_alice_3f2a","8888_bob_77c1"],"relay":"relay-1",...}
+//! {"event":"recorded","stream":"8888_alice_3f2a","segment":{"path":"multi/cjE/...mp4",
+//!  "roomType":"multi_room","roomID":"r1","userID":"alice","index":0,"start":1700000000000,
+//!  "duration":30000,"bytes":1234567,"format":"mp4"},"relay":"relay-1",...}
 //! ```
+//!
+//! `recorded` tells of a closed recording segment (`segment`): where it is on the relay (or
+//! in the bucket), whose it is, when it started (epoch ms), how long it runs (ms), its size.
 //!
 //! `live` repeats, every few seconds, which streams are being published on the relay: the
 //! room service keeps their members present only while these reports keep coming, so a relay
@@ -38,6 +44,38 @@ pub enum StreamEventKind {
     Stop,
     /// The streams being published right now (repeated periodically).
     Live,
+    /// A recording segment of the stream was closed (`segment` says which).
+    Recorded,
+}
+
+/// A closed recording segment, as a `recorded` event tells of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentReport {
+    /// The file's path under the relay's recording directory (`/` separated), which is also
+    /// its key in the bucket when the relay uploads.
+    pub path: String,
+    /// `double_room`, `multi_room` or `live_room`.
+    pub room_type: crate::model::RoomType,
+    /// Empty when the push URL was signed before its room existed (the room service finds the
+    /// room by the stream).
+    #[serde(rename = "roomID")]
+    pub room_id: String,
+    #[serde(rename = "userID")]
+    pub user_id: String,
+    /// The segment's place in its recording (0 first; a publisher that came back within the
+    /// resume window continues a recording with the next).
+    pub index: u32,
+    /// Epoch ms of the segment's first media.
+    pub start: u64,
+    /// Media duration, ms.
+    pub duration: u64,
+    pub bytes: u64,
+    /// `mp4` (fragmented MP4) or `flv`.
+    pub format: String,
+    /// Where it was uploaded (`s3://bucket/key`), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
 }
 
 /// Streams one `live` event lists at most; a relay with more sends several.
@@ -58,6 +96,9 @@ pub struct StreamEvent {
     pub seq: u64,
     /// Epoch milliseconds at the relay.
     pub at: u64,
+    /// `recorded` only: the segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentReport>,
 }
 
 impl StreamEvent {
@@ -77,6 +118,12 @@ impl StreamEvent {
             StreamEventKind::Live => self.streams.iter().map(String::as_str).collect(),
             _ if !self.streams.is_empty() => {
                 return Err("only a live event lists streams".into());
+            }
+            StreamEventKind::Recorded if self.segment.is_none() => {
+                return Err("a recorded event carries its segment".into());
+            }
+            _ if self.event != StreamEventKind::Recorded && self.segment.is_some() => {
+                return Err("only a recorded event carries a segment".into());
             }
             _ if self.stream.is_empty() => return Err("stream is missing".into()),
             _ => vec![self.stream.as_str()],
@@ -181,6 +228,7 @@ mod tests {
             relay: "relay-1".into(),
             seq: 42,
             at: 1_700_000_000_123,
+            segment: None,
         };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
@@ -203,6 +251,7 @@ mod tests {
             r#"{"event":"publish","stream":"a","streams":["b"],"relay":"r","seq":1,"at":2}"#,
             r#"{"event":"live","stream":"a","relay":"r","seq":1,"at":2}"#,
             r#"{"event":"live","streams":[""],"relay":"r","seq":1,"at":2}"#,
+            r#"{"event":"recorded","stream":"a","relay":"r","seq":1,"at":2}"#,
         ] {
             assert!(event(bad).streams().is_err(), "{bad}");
         }
@@ -218,6 +267,7 @@ mod tests {
             relay: "r".into(),
             seq: 1,
             at: 2,
+            segment: None,
         };
         assert!(many.streams().is_err());
     }

@@ -34,6 +34,7 @@ use crate::rtmp::amf0::{self, Amf, metadata, status};
 use crate::rtmp::chunk::{ChunkError, ChunkReader, Framing, Message};
 use crate::rtmp::handshake;
 use crate::rtmp::{PLAY_STREAM_ID, RtmpWire};
+use rtcroom_shared::urls::record::RecordPolicy;
 
 /// The chunk size the relay writes with: most media messages fit one chunk.
 pub const OUT_CHUNK_SIZE: usize = 65_536;
@@ -332,8 +333,11 @@ impl Conn {
                 }
                 "publish" => {
                     return match self.authorise(relay, &cmd, Access::Publish).await? {
-                        Some(name) => match relay.start_publishing(&name) {
+                        Some((name, record)) => match relay.start_publishing(&name) {
                             Ok((publishing, replaced)) => {
+                                if let Some(policy) = record {
+                                    relay.recorder.record(&publishing.stream, policy);
+                                }
                                 self.on_status("status", "NetStream.Publish.Start", &name)
                                     .await?;
                                 Ok(Role::Publish(publishing, replaced))
@@ -353,7 +357,7 @@ impl Conn {
                 }
                 "play" => {
                     return match self.authorise(relay, &cmd, Access::Play).await? {
-                        Some(name) => match relay.start_playing(&name) {
+                        Some((name, _)) => match relay.start_playing(&name) {
                             Ok(playing) => {
                                 self.user_control(0, PLAY_STREAM_ID).await?;
                                 self.on_status("status", "NetStream.Play.Reset", &name)
@@ -426,17 +430,16 @@ impl Conn {
         relay: &Relay,
         cmd: &Command,
         what: Access,
-    ) -> Result<Option<String>, SessionError> {
+    ) -> Result<Option<(String, Option<RecordPolicy>)>, SessionError> {
         // publish/play: null, name, ...
         let raw = cmd.args.get(1).and_then(Amf::str).unwrap_or("");
         let (name, query) = split_name(raw);
         let query = query
             .map(str::to_owned)
             .or_else(|| self.connect_query.clone());
-        let refusal = authorise_url(relay, name, query.as_deref(), what).err();
-        match refusal {
-            None => Ok(Some(name.to_owned())),
-            Some(why) => {
+        match authorise_url(relay, name, query.as_deref(), what) {
+            Ok(record) => Ok(Some((name.to_owned(), record))),
+            Err(why) => {
                 let code = if what == Access::Publish {
                     "NetStream.Publish.BadName"
                 } else {

@@ -14,6 +14,7 @@
 //! the original Tencent deployments, and the cloud profile's default). The SRT addresses carry
 //! the same signatures (same `txTime`) in their stream ids.
 
+pub mod record;
 pub mod srt;
 mod srt_urls;
 
@@ -60,10 +61,7 @@ pub fn verify(
     let (Some(secret), Some(time)) = (tx_secret_given, tx_time_given) else {
         return Err(UrlAuthError::Missing);
     };
-    if time.is_empty() || time.len() > 16 {
-        return Err(UrlAuthError::MalformedTime);
-    }
-    let expires_at = u64::from_str_radix(time, 16).map_err(|_| UrlAuthError::MalformedTime)?;
+    let expires_at = parse_tx_time(time)?;
     let expected = tx_secret(key, stream, time);
     let given = secret.to_ascii_lowercase();
     if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
@@ -76,6 +74,14 @@ pub fn verify(
         });
     }
     Ok(())
+}
+
+/// The expiry (epoch seconds) a `txTime` names.
+fn parse_tx_time(time: &str) -> Result<u64, UrlAuthError> {
+    if time.is_empty() || time.len() > 16 {
+        return Err(UrlAuthError::MalformedTime);
+    }
+    u64::from_str_radix(time, 16).map_err(|_| UrlAuthError::MalformedTime)
 }
 
 /// Where streams are pushed and played, and how they are signed.
@@ -155,6 +161,28 @@ impl UrlSigner {
 
     fn flv_url_with(&self, stream: &str, query: &str) -> String {
         format!("{}/live/{stream}.flv?{query}", self.flv_base)
+    }
+
+    /// The push URL of a stream to be recorded as `policy` says: `record={policy}`, and a
+    /// `txSecret` that covers it (`record`).
+    pub fn recorded_push_url(
+        &self,
+        stream: &str,
+        now: u64,
+        policy: &record::RecordPolicy,
+    ) -> String {
+        let time = tx_time(now.saturating_add(self.ttl_secs));
+        let encoded = policy.encode();
+        let secret = record::record_secret(&self.push_key, stream, &time, &encoded);
+        rtmp_url(
+            &self.push_host,
+            stream,
+            &format!(
+                "bizid={}&txSecret={secret}&txTime={time}&{}={encoded}",
+                self.bizid,
+                record::RECORD_PARAM
+            ),
+        )
     }
 
     /// Every address of a stream: the push URLs signed with the push key, the play URLs with

@@ -1,0 +1,363 @@
+//! Segment files: where they go, how they are named, written (each piece made durable before
+//! the next), closed (`.part` renamed away), and how a `.part` a crash left behind is cut back
+//! to what reads and closed at the next start.
+//!
+//! ```text
+//! {RTCROOM_RECORD_DIR}/{room type}/{room}/{user}_{stream}_{start ms}_{index}.{mp4|flv}[.part]
+//! ```
+//!
+//! The room and user are percent-encoded (anything but ASCII letters, digits, `-` and `.`,
+//! so `_` separates the name's fields); a room not known when the URL was signed is `_`.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rtcroom_shared::model::RoomType;
+use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
+
+use super::flv_file::whole_tags;
+use super::fmp4::{box_header, fragment_end_ms, track_timescales};
+
+/// What a segment's name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentName {
+    pub room_type: RoomType,
+    pub room_id: String,
+    pub user_id: String,
+    pub stream: String,
+    /// Epoch ms of the segment's first media.
+    pub start_ms: u64,
+    pub index: u32,
+    pub format: RecordFormat,
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    // `.` and `..` alone are not names a directory may have.
+    match out.as_str() {
+        "." => "%2E".into(),
+        ".." => "%2E%2E".into(),
+        _ => out,
+    }
+}
+
+fn decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+const NO_ROOM: &str = "_";
+
+impl SegmentName {
+    pub fn new(
+        policy: &RecordPolicy,
+        stream: &str,
+        start_ms: u64,
+        index: u32,
+        format: RecordFormat,
+    ) -> Self {
+        Self {
+            room_type: policy.room_type,
+            room_id: policy.room_id.clone(),
+            user_id: policy.user_id.clone(),
+            stream: stream.to_owned(),
+            start_ms,
+            index,
+            format,
+        }
+    }
+
+    /// The closed file's path under the recording directory, `/`-separated.
+    pub fn relative(&self) -> String {
+        let room = if self.room_id.is_empty() {
+            NO_ROOM.to_owned()
+        } else {
+            encode(&self.room_id)
+        };
+        format!(
+            "{}/{room}/{}_{}_{}_{}.{}",
+            self.room_type.as_path(),
+            encode(&self.user_id),
+            self.stream,
+            self.start_ms,
+            self.index,
+            self.format.extension()
+        )
+    }
+
+    /// Reads a closed or `.part` file's path under the recording directory.
+    pub fn parse(relative: &str) -> Option<Self> {
+        let relative = relative.strip_suffix(".part").unwrap_or(relative);
+        let mut parts = relative.split('/');
+        let (Some(room_type), Some(room), Some(file), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let (stem, ext) = file.rsplit_once('.')?;
+        let (rest, index) = stem.rsplit_once('_')?;
+        let (rest, start) = rest.rsplit_once('_')?;
+        let (user, stream) = rest.split_once('_')?;
+        Some(Self {
+            room_type: RoomType::from_path(room_type)?,
+            room_id: if room == NO_ROOM {
+                String::new()
+            } else {
+                decode(room)?
+            },
+            user_id: decode(user)?,
+            stream: stream.to_owned(),
+            start_ms: start.parse().ok()?,
+            index: index.parse().ok()?,
+            format: RecordFormat::from_token(ext)?,
+        })
+    }
+}
+
+/// An open segment: appended to piece by piece, each made durable before the call returns.
+pub struct SegmentFile {
+    file: Arc<File>,
+    part: PathBuf,
+    done: PathBuf,
+    pub bytes: u64,
+}
+
+impl SegmentFile {
+    /// Creates `{dir}/{relative}.part` (and its directories).
+    pub async fn create(dir: &Path, relative: &str) -> std::io::Result<Self> {
+        let done = dir.join(relative);
+        let part = PathBuf::from(format!("{}.part", done.display()));
+        let file = {
+            let part = part.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Some(parent) = part.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                OpenOptions::new().create_new(true).write(true).open(&part)
+            })
+            .await
+            .map_err(std::io::Error::other)??
+        };
+        Ok(Self {
+            file: Arc::new(file),
+            part,
+            done,
+            bytes: 0,
+        })
+    }
+
+    /// Appends `pieces` and waits until they are on disk (`fdatasync`).
+    pub async fn append(&mut self, pieces: Vec<Bytes>) -> std::io::Result<()> {
+        let file = self.file.clone();
+        let n: usize = pieces.iter().map(Bytes::len).sum();
+        tokio::task::spawn_blocking(move || {
+            let mut f: &File = &file;
+            for piece in &pieces {
+                f.write_all(piece)?;
+            }
+            file.sync_data()
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        self.bytes += n as u64;
+        Ok(())
+    }
+
+    /// Renames the `.part` to its final name; the final path.
+    pub async fn close(self) -> std::io::Result<PathBuf> {
+        let (part, done) = (self.part, self.done);
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&part, &done)?;
+            sync_dir(&done);
+            Ok(done)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// Removes a segment that holds no media.
+    pub async fn discard(self) {
+        let part = self.part;
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(part)).await;
+    }
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(parent) = path.parent()
+        && let Ok(dir) = File::open(parent)
+    {
+        let _ = dir.sync_all();
+    }
+}
+
+/// What is left of a `.part` file after a crash: how many bytes read whole, and the media
+/// duration (ms) they hold. `None`: nothing playable.
+pub fn readable_prefix(bytes: &[u8], format: RecordFormat) -> Option<(usize, u64)> {
+    match format {
+        RecordFormat::Flv => {
+            let (end, last_ms) = whole_tags(bytes);
+            (end > 13).then_some((end, last_ms))
+        }
+        RecordFormat::Mp4 => {
+            // ftyp, moov, then moof + mdat pairs: keep through the last whole pair.
+            let mut at = 0usize;
+            let mut timescales = None;
+            let mut kept = None;
+            let mut moof: Option<(usize, usize)> = None;
+            while let Some((kind, size)) = box_header(&bytes[at..]) {
+                let size = usize::try_from(size).ok()?;
+                if size < 8 || at + size > bytes.len() {
+                    break;
+                }
+                match &kind {
+                    b"moov" => timescales = track_timescales(&bytes[at..at + size]),
+                    b"moof" => moof = Some((at, size)),
+                    b"mdat" => {
+                        if let (Some((m, len)), Some(scales)) = (moof.take(), &timescales) {
+                            let end_ms = fragment_end_ms(&bytes[m..m + len], scales)?;
+                            kept = Some((at + size, end_ms));
+                        }
+                    }
+                    _ => {}
+                }
+                at += size;
+            }
+            kept
+        }
+    }
+}
+
+/// Cuts a `.part` file back to what reads and renames it; its name and the readable prefix's
+/// size and duration. A file with nothing playable is removed (`Ok(None)`).
+pub fn finalise_part(dir: &Path, part: &Path) -> std::io::Result<Option<(SegmentName, u64, u64)>> {
+    let relative = part
+        .strip_prefix(dir)
+        .map_err(std::io::Error::other)?
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/");
+    let Some(name) = SegmentName::parse(&relative) else {
+        return Err(std::io::Error::other(format!(
+            "{relative} is not a segment's name"
+        )));
+    };
+    let bytes = std::fs::read(part)?;
+    match readable_prefix(&bytes, name.format) {
+        None => {
+            std::fs::remove_file(part)?;
+            Ok(None)
+        }
+        Some((len, duration)) => {
+            let file = OpenOptions::new().write(true).open(part)?;
+            file.set_len(len as u64)?;
+            file.sync_all()?;
+            let done = dir.join(name.relative());
+            std::fs::rename(part, &done)?;
+            sync_dir(&done);
+            Ok(Some((name, len as u64, duration)))
+        }
+    }
+}
+
+/// Every `.part` file under `dir` (three levels: type, room, file).
+pub fn leftover_parts(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(types) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for t in types.flatten() {
+        let Ok(rooms) = std::fs::read_dir(t.path()) else {
+            continue;
+        };
+        for r in rooms.flatten() {
+            let Ok(files) = std::fs::read_dir(r.path()) else {
+                continue;
+            };
+            found.extend(
+                files
+                    .flatten()
+                    .map(|f| f.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "part")),
+            );
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Free bytes on the file system holding `dir` (for an unprivileged process).
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a NUL-terminated string and `stat` a writable statvfs.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::useless_conversion)] // c_ulong is u32 on some targets
+    Ok(u64::from(stat.f_bavail) * u64::from(stat.f_frsize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_room_user_stream_start_and_index_whatever_the_ids_hold() {
+        for (room, user) in [
+            ("r1", "alice"),
+            ("", "bob_1"),
+            ("会议 室/..", "a%b_c"),
+            ("..", "."),
+        ] {
+            let policy = RecordPolicy {
+                format: RecordFormat::Mp4,
+                room_type: RoomType::Double,
+                room_id: room.into(),
+                user_id: user.into(),
+            };
+            let name = SegmentName::new(
+                &policy,
+                "8888_bob_1_00ff",
+                1_700_000_000_123,
+                3,
+                RecordFormat::Flv,
+            );
+            let relative = name.relative();
+            assert_eq!(relative.split('/').count(), 3, "{relative}");
+            assert!(
+                !relative.split('/').any(|p| p == "." || p == ".."),
+                "{relative}"
+            );
+            assert_eq!(
+                SegmentName::parse(&relative),
+                Some(name.clone()),
+                "{relative}"
+            );
+            assert_eq!(SegmentName::parse(&format!("{relative}.part")), Some(name));
+        }
+        assert_eq!(SegmentName::parse("double_room/r/a_s_1_2.avi"), None);
+        assert_eq!(SegmentName::parse("nowhere/r/a_s_1_2.mp4"), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! FLV segments: the FLV header, then the stream's tags as they came, their timestamps counted
+//! from the segment's start. An FLV file reads up to its last whole tag however it was cut off,
+//! so a crash loses only what had not been written yet.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::media::{Frame, TYPE_VIDEO};
+
+/// The FLV header (audio and video flagged) and PreviousTagSize0.
+pub fn header() -> Bytes {
+    Bytes::from_static(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00")
+}
+
+/// One FLV tag for `frame` at `timestamp` ms: the 11-byte header, the body, the
+/// PreviousTagSize.
+pub fn tag(frame: &Frame, timestamp: u32) -> Bytes {
+    let body = frame.payload.len();
+    let mut out = BytesMut::with_capacity(11 + body + 4);
+    out.put_u8(frame.type_id);
+    out.put_uint(body as u64, 3);
+    out.put_uint(u64::from(timestamp & 0x00ff_ffff), 3);
+    out.put_u8((timestamp >> 24) as u8);
+    out.put_uint(0, 3);
+    out.put_slice(&frame.payload);
+    out.put_u32((11 + body) as u32);
+    out.freeze()
+}
+
+/// One segment's FLV writer: sequence headers and metadata first, then media from the first
+/// keyframe (or the first message, for a stream without video).
+#[derive(Debug)]
+pub struct FlvSegment {
+    origin_ms: Option<u32>,
+    has_video: bool,
+    last_ms: u32,
+}
+
+impl FlvSegment {
+    pub fn new(has_video: bool) -> Self {
+        Self {
+            origin_ms: None,
+            has_video,
+            last_ms: 0,
+        }
+    }
+
+    /// The header and the stream's start (metadata and sequence headers, at time 0).
+    pub fn init(&self, start: &[Frame]) -> Bytes {
+        let mut out = BytesMut::from(&header()[..]);
+        for frame in start {
+            out.put_slice(&tag(frame, 0));
+        }
+        out.freeze()
+    }
+
+    /// The tag for one media message, once the segment has begun.
+    pub fn push(&mut self, frame: &Frame) -> Option<Bytes> {
+        let origin = match self.origin_ms {
+            Some(origin) => origin,
+            None if !self.has_video || (frame.type_id == TYPE_VIDEO && frame.keyframe) => {
+                self.origin_ms = Some(frame.timestamp);
+                frame.timestamp
+            }
+            None => return None,
+        };
+        let at = frame.timestamp.wrapping_sub(origin);
+        if at > u32::MAX / 2 {
+            // Before the segment's start (audio a little ahead of the keyframe): skipped.
+            return None;
+        }
+        self.last_ms = self.last_ms.max(at);
+        Some(tag(frame, at))
+    }
+
+    pub fn duration_ms(&self) -> u64 {
+        u64::from(self.last_ms)
+    }
+
+    /// The tag timestamp (ms) the segment counts from, once it has begun.
+    pub fn origin_ms(&self) -> Option<u64> {
+        self.origin_ms.map(u64::from)
+    }
+}
+
+/// Where the whole tags of an FLV file end, and the last tag's timestamp (ms): what a file cut
+/// off mid-tag keeps.
+pub fn whole_tags(bytes: &[u8]) -> (usize, u64) {
+    let mut at = 13usize;
+    let mut last_ms = 0u64;
+    if bytes.len() < at || &bytes[..3] != b"FLV" {
+        return (0, 0);
+    }
+    while let Some(head) = bytes.get(at..at + 11) {
+        let size = usize::from(head[1]) << 16 | usize::from(head[2]) << 8 | usize::from(head[3]);
+        let end = at + 11 + size + 4;
+        if end > bytes.len() {
+            break;
+        }
+        let ts = u64::from(head[7]) << 24
+            | u64::from(head[4]) << 16
+            | u64::from(head[5]) << 8
+            | u64::from(head[6]);
+        last_ms = last_ms.max(ts);
+        at = end;
+    }
+    (at, last_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::TYPE_AUDIO;
+
+    #[test]
+    fn tags_count_from_the_first_keyframe_and_torn_files_keep_whole_tags() {
+        let mut seg = FlvSegment::new(true);
+        let video = |ts, key: bool| {
+            Frame::new(
+                TYPE_VIDEO,
+                ts,
+                Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 9]),
+            )
+        };
+        assert!(
+            seg.push(&Frame::new(
+                TYPE_AUDIO,
+                990,
+                Bytes::from_static(&[0xaf, 1, 7])
+            ))
+            .is_none()
+        );
+        assert!(seg.push(&video(995, false)).is_none());
+        let mut file = seg.init(&[]).to_vec();
+        file.extend_from_slice(&seg.push(&video(1000, true)).unwrap());
+        file.extend_from_slice(&seg.push(&video(1040, false)).unwrap());
+        assert_eq!(seg.duration_ms(), 40);
+        assert_eq!(whole_tags(&file), (file.len(), 40));
+        let whole = file.len();
+        file.extend_from_slice(&seg.push(&video(1080, false)).unwrap()[..7]);
+        assert_eq!(whole_tags(&file), (whole, 40));
+    }
+}

@@ -1,0 +1,671 @@
+//! Fragmented MP4 from the relay's FLV-tag media: an init segment (`ftyp` + `moov`) built from
+//! the stream's own decoder configuration records (H.264's `avcC`, AAC's AudioSpecificConfig),
+//! then one `moof` + `mdat` fragment per keyframe, cut sooner when a fragment would span more
+//! than the configured time. The boxes are encoded by `mp4-atom`; what goes in them (tracks,
+//! timing, fragment boundaries) is decided here.
+//!
+//! Timing: both tracks count from the segment's first video keyframe (or its first audio frame
+//! when it has no video): video in a 90 kHz timescale, audio in its sample rate, both from the
+//! tags' millisecond timestamps, so a fragment's `tfdt` is the real decode time and the tracks
+//! stay in sync however the fragments fall. A sample's duration is the distance to the next
+//! sample of its track, so each track holds its last sample back until the next one comes (or
+//! the segment ends).
+
+use bytes::Bytes;
+use mp4_atom::{
+    Audio, Avc1, Avcc, Decode, Dinf, Dref, Encode, Esds, Ftyp, Hdlr, Mdhd, Mdia, Mfhd, Minf, Moof,
+    Moov, Mp4a, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, Stsd, Stsz, Stts, Tfdt, Tfhd, Tkhd, Traf, Trak,
+    Trex, Trun, TrunEntry, TrunSamples, Url, Visual, Vmhd, esds,
+};
+
+use crate::media::{Frame, TYPE_AUDIO, TYPE_VIDEO};
+
+const VIDEO_TIMESCALE: u64 = 90_000;
+const VIDEO_TRACK: u32 = 1;
+/// Sample flags: a sync sample (depends on nothing), and a non-sync one.
+const SYNC: u32 = 0x0200_0000;
+const NOT_SYNC: u32 = 0x0101_0000;
+
+/// Why a stream cannot be written as MP4 here (it is recorded as FLV instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    #[error("video codec {0} is not recorded as MP4 (H.264 is)")]
+    Video(u8),
+    #[error("audio format {0} is not recorded as MP4 (AAC is)")]
+    Audio(u8),
+    #[error("a decoder configuration record cannot be read: {0}")]
+    BadConfig(String),
+}
+
+/// A track's decoder configuration, from its sequence header tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackConfig {
+    /// The AVCDecoderConfigurationRecord, and the picture size its SPS gives.
+    H264 {
+        record: Bytes,
+        width: u16,
+        height: u16,
+    },
+    /// The AudioSpecificConfig, and the sample rate and channels it gives.
+    Aac {
+        config: Bytes,
+        rate: u32,
+        channels: u16,
+    },
+}
+
+impl TrackConfig {
+    /// The configuration a sequence header tag carries (`None`: not a sequence header).
+    pub fn from_header(type_id: u8, payload: &[u8]) -> Result<Option<Self>, Unsupported> {
+        match (type_id, payload) {
+            (TYPE_VIDEO, [b, 0, _, _, _, record @ ..]) if b & 0x80 == 0 && b & 0x0f == 7 => {
+                let (width, height) = avc_picture_size(record)?;
+                Ok(Some(TrackConfig::H264 {
+                    record: Bytes::copy_from_slice(record),
+                    width,
+                    height,
+                }))
+            }
+            (TYPE_VIDEO, [b, ..]) if b & 0x80 != 0 || b & 0x0f != 7 => {
+                Err(Unsupported::Video(b & 0x0f))
+            }
+            (TYPE_AUDIO, [b, 0, config @ ..]) if b >> 4 == 10 => {
+                let (rate, channels) = aac_rate_and_channels(config)?;
+                Ok(Some(TrackConfig::Aac {
+                    config: Bytes::copy_from_slice(config),
+                    rate,
+                    channels,
+                }))
+            }
+            (TYPE_AUDIO, [b, ..]) if b >> 4 != 10 => Err(Unsupported::Audio(b >> 4)),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn bad(what: impl std::fmt::Display) -> Unsupported {
+    Unsupported::BadConfig(what.to_string())
+}
+
+/// The picture size of the first SPS in an AVCDecoderConfigurationRecord.
+fn avc_picture_size(record: &[u8]) -> Result<(u16, u16), Unsupported> {
+    let avcc = decode_avcc(record)?;
+    let sps = avcc
+        .sequence_parameter_sets
+        .first()
+        .ok_or_else(|| bad("no SPS"))?;
+    let nal = h264_reader::nal::RefNal::new(sps, &[], true);
+    let sps = h264_reader::nal::sps::SeqParameterSet::from_bits(h264_reader::rbsp::BitReader::new(
+        h264_reader::nal::Nal::rbsp_bytes(&nal),
+    ))
+    .map_err(|e| bad(format!("SPS: {e:?}")))?;
+    let (w, h) = sps
+        .pixel_dimensions()
+        .map_err(|e| bad(format!("SPS size: {e:?}")))?;
+    Ok((
+        u16::try_from(w).map_err(bad)?,
+        u16::try_from(h).map_err(bad)?,
+    ))
+}
+
+fn decode_avcc(record: &[u8]) -> Result<Avcc, Unsupported> {
+    let mut boxed = Vec::with_capacity(record.len() + 8);
+    boxed.extend_from_slice(&((record.len() + 8) as u32).to_be_bytes());
+    boxed.extend_from_slice(b"avcC");
+    boxed.extend_from_slice(record);
+    Avcc::decode(&mut boxed.as_slice()).map_err(|e| bad(format!("avcC: {e}")))
+}
+
+/// The sample rate and channel count an AudioSpecificConfig gives (ISO 14496-3 1.6.2.1).
+fn aac_rate_and_channels(config: &[u8]) -> Result<(u32, u16), Unsupported> {
+    const RATES: [u32; 13] = [
+        96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025,
+        8_000, 7_350,
+    ];
+    let [a, b, ..] = config else {
+        return Err(bad("AudioSpecificConfig under 2 bytes"));
+    };
+    let index = ((a & 0x07) << 1) | (b >> 7);
+    let channels = (b >> 3) & 0x0f;
+    let rate = *RATES
+        .get(index as usize)
+        .ok_or_else(|| bad(format!("AAC sampling frequency index {index}")))?;
+    Ok((rate, u16::from(channels.max(1))))
+}
+
+/// One sample, its time in its track's timescale.
+#[derive(Debug)]
+struct Sample {
+    dts: u64,
+    cts: i64,
+    data: Bytes,
+    sync: bool,
+}
+
+#[derive(Debug)]
+struct Track {
+    id: u32,
+    timescale: u64,
+    config: TrackConfig,
+    /// Samples whose durations are known, for the next fragment.
+    ready: Vec<(Sample, u32)>,
+    /// The last sample, until the next one gives its duration.
+    held: Option<Sample>,
+    last_duration: u32,
+}
+
+impl Track {
+    fn new(id: u32, config: TrackConfig) -> Self {
+        let (timescale, default) = match &config {
+            TrackConfig::H264 { .. } => (VIDEO_TIMESCALE, 3_600),
+            TrackConfig::Aac { rate, .. } => (u64::from(*rate), 1_024),
+        };
+        Self {
+            id,
+            timescale,
+            config,
+            ready: Vec::new(),
+            held: None,
+            last_duration: default,
+        }
+    }
+
+    fn ticks(&self, ms: u64) -> u64 {
+        (ms * self.timescale + 500) / 1000
+    }
+
+    fn push(&mut self, mut sample: Sample) {
+        if let Some(held) = self.held.take() {
+            // Decode times only go forward within a track.
+            sample.dts = sample.dts.max(held.dts + 1);
+            let duration = (sample.dts - held.dts).min(u64::from(u32::MAX)) as u32;
+            self.last_duration = duration;
+            self.ready.push((held, duration));
+        }
+        self.held = Some(sample);
+    }
+
+    /// At the segment's end: the held sample too, with its predecessor's duration.
+    fn release(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.ready.push((held, self.last_duration));
+        }
+    }
+
+    /// The decode time just past the ready samples.
+    fn ready_end(&self) -> Option<u64> {
+        self.ready.last().map(|(s, d)| s.dts + u64::from(*d))
+    }
+}
+
+/// What the muxer has made of a message.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Bytes to append to the segment (the init segment, fragments), in order.
+    pub bytes: Vec<Bytes>,
+}
+
+/// One segment's fragmented MP4 writer.
+#[derive(Debug)]
+pub struct Fmp4Segment {
+    video: Option<Track>,
+    audio: Option<Track>,
+    /// The tag timestamp (ms) the segment's time counts from.
+    origin_ms: Option<u64>,
+    /// The ms timestamp of the first sample in the open fragment.
+    fragment_start_ms: Option<u64>,
+    max_fragment_ms: u64,
+    sequence: u32,
+    /// Media time written so far (ms), for the segment's duration.
+    last_ms: u64,
+}
+
+impl Fmp4Segment {
+    /// A segment with the tracks the stream has (at least one).
+    pub fn new(
+        video: Option<TrackConfig>,
+        audio: Option<TrackConfig>,
+        max_fragment_ms: u64,
+    ) -> Self {
+        let audio_id = if video.is_some() { 2 } else { 1 };
+        Self {
+            video: video.map(|c| Track::new(VIDEO_TRACK, c)),
+            audio: audio.map(|c| Track::new(audio_id, c)),
+            origin_ms: None,
+            fragment_start_ms: None,
+            max_fragment_ms,
+            sequence: 1,
+            last_ms: 0,
+        }
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.video.is_some()
+    }
+
+    /// The tag timestamp (ms) the segment counts from, once it has begun.
+    pub fn origin_ms(&self) -> Option<u64> {
+        self.origin_ms
+    }
+
+    /// The init segment (`ftyp` + `moov`).
+    pub fn init(&self) -> Bytes {
+        let mut out = Vec::new();
+        Ftyp {
+            major_brand: b"iso6".into(),
+            minor_version: 0,
+            compatible_brands: vec![b"iso6".into(), b"mp41".into(), b"isom".into()],
+        }
+        .encode(&mut out)
+        .expect("ftyp encodes");
+        let tracks: Vec<&Track> = self.video.iter().chain(self.audio.iter()).collect();
+        Moov {
+            mvhd: Mvhd {
+                timescale: 1000,
+                rate: 1.into(),
+                volume: 1.into(),
+                next_track_id: tracks.len() as u32 + 1,
+                ..Default::default()
+            },
+            mvex: Some(Mvex {
+                trex: tracks
+                    .iter()
+                    .map(|t| Trex {
+                        track_id: t.id,
+                        default_sample_description_index: 1,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            trak: tracks.iter().map(|t| trak(t)).collect(),
+            ..Default::default()
+        }
+        .encode(&mut out)
+        .expect("moov encodes");
+        out.into()
+    }
+
+    /// Takes one media message of the stream (not a sequence header); returns whatever
+    /// fragment it completes. Messages before the segment's first keyframe (or, without
+    /// video, its first audio frame) are skipped.
+    pub fn push(&mut self, frame: &Frame) -> Option<Bytes> {
+        let ms = u64::from(frame.timestamp);
+        let is_video = frame.type_id == TYPE_VIDEO;
+        let origin = match self.origin_ms {
+            Some(origin) => origin,
+            None if (is_video && frame.keyframe) || (!is_video && self.video.is_none()) => {
+                self.origin_ms = Some(ms);
+                ms
+            }
+            None => return None,
+        };
+        // A keyframe closes the fragment before it; so does a fragment grown past its bound.
+        let cut = self.fragment_start_ms.is_some_and(|start| {
+            (is_video && frame.keyframe) || ms.saturating_sub(start) >= self.max_fragment_ms
+        });
+        let fragment = if cut { self.fragment() } else { None };
+        let rel = ms.saturating_sub(origin);
+        let sample = match (frame.type_id, frame.payload.as_ref()) {
+            (TYPE_VIDEO, [_, 1, c0, c1, c2, data @ ..]) => {
+                // The composition time offset is a signed 24-bit count of milliseconds.
+                let raw = i32::from_be_bytes([0, *c0, *c1, *c2]);
+                let cts_ms = (raw << 8) >> 8;
+                self.video.as_mut().map(|t| {
+                    let dts = t.ticks(rel);
+                    (
+                        t,
+                        Sample {
+                            dts,
+                            cts: i64::from(cts_ms) * VIDEO_TIMESCALE as i64 / 1000,
+                            data: frame.payload.slice_ref(data),
+                            sync: frame.keyframe,
+                        },
+                    )
+                })
+            }
+            (TYPE_AUDIO, [_, 1, data @ ..]) => self.audio.as_mut().map(|t| {
+                let dts = t.ticks(rel);
+                (
+                    t,
+                    Sample {
+                        dts,
+                        cts: 0,
+                        data: frame.payload.slice_ref(data),
+                        sync: true,
+                    },
+                )
+            }),
+            _ => None,
+        };
+        if let Some((track, sample)) = sample {
+            if sample.data.is_empty() {
+                return fragment;
+            }
+            track.push(sample);
+            self.fragment_start_ms.get_or_insert(ms);
+            self.last_ms = self.last_ms.max(rel);
+        }
+        fragment
+    }
+
+    /// The segment's end: its last fragment, with every held sample.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        for track in self.video.iter_mut().chain(self.audio.iter_mut()) {
+            track.release();
+        }
+        self.fragment()
+    }
+
+    /// Media time from the segment's first sample to the end of what has been fragmented.
+    pub fn duration_ms(&self) -> u64 {
+        self.video
+            .iter()
+            .chain(self.audio.iter())
+            .filter_map(|t| t.ready_end().map(|end| end * 1000 / t.timescale))
+            .max()
+            .unwrap_or(self.last_ms)
+    }
+
+    /// A `moof` + `mdat` of every ready sample (none: `None`).
+    fn fragment(&mut self) -> Option<Bytes> {
+        self.fragment_start_ms = None;
+        let tracks: Vec<&mut Track> = self
+            .video
+            .iter_mut()
+            .chain(self.audio.iter_mut())
+            .filter(|t| !t.ready.is_empty())
+            .collect();
+        if tracks.is_empty() {
+            return None;
+        }
+        let mut trafs = Vec::new();
+        let mut payload: Vec<Bytes> = Vec::new();
+        let mut sizes = Vec::new();
+        for track in tracks {
+            let samples = std::mem::take(&mut track.ready);
+            let video = matches!(track.config, TrackConfig::H264 { .. });
+            let base = samples[0].0.dts;
+            let entries = samples
+                .iter()
+                .map(|(s, duration)| TrunEntry {
+                    duration: Some(*duration),
+                    size: Some(s.data.len() as u32),
+                    flags: video.then_some(if s.sync { SYNC } else { NOT_SYNC }),
+                    cts: video.then_some(s.cts),
+                })
+                .collect();
+            sizes.push(samples.iter().map(|(s, _)| s.data.len()).sum::<usize>());
+            payload.extend(samples.into_iter().map(|(s, _)| s.data));
+            trafs.push(Traf {
+                tfhd: Tfhd {
+                    track_id: track.id,
+                    default_sample_flags: (!video).then_some(SYNC),
+                    default_base_is_moof: true,
+                    ..Default::default()
+                },
+                tfdt: Some(Tfdt {
+                    base_media_decode_time: base,
+                }),
+                trun: vec![Trun {
+                    data_offset: Some(0),
+                    samples: TrunSamples::Explicit(entries),
+                }],
+                ..Default::default()
+            });
+        }
+        let mut moof = Moof {
+            mfhd: Mfhd {
+                sequence_number: self.sequence,
+            },
+            traf: trafs,
+        };
+        self.sequence += 1;
+        // Data offsets count from the moof's start: its size, the mdat header, then the
+        // tracks' data in order. The offsets' own size does not change with their values.
+        let mut sized = Vec::new();
+        moof.encode(&mut sized).expect("moof encodes");
+        let mut offset = sized.len() + 8;
+        for (traf, size) in moof.traf.iter_mut().zip(&sizes) {
+            traf.trun[0].data_offset = Some(offset as i32);
+            offset += size;
+        }
+        let mut out = Vec::with_capacity(offset);
+        moof.encode(&mut out).expect("moof encodes");
+        let data_len: usize = sizes.iter().sum();
+        out.extend_from_slice(&((data_len + 8) as u32).to_be_bytes());
+        out.extend_from_slice(b"mdat");
+        for piece in payload {
+            out.extend_from_slice(&piece);
+        }
+        Some(out.into())
+    }
+}
+
+fn trak(track: &Track) -> Trak {
+    let dinf = Dinf {
+        dref: Dref {
+            entries: vec![
+                Url {
+                    location: String::new(),
+                }
+                .into(),
+            ],
+        },
+    };
+    let empty_tables = |stsd: Stsd| Stbl {
+        stsd,
+        stts: Stts::default(),
+        stsc: Stsc::default(),
+        stsz: Stsz::default(),
+        stco: Some(Stco::default()),
+        ..Default::default()
+    };
+    let mdhd = Mdhd {
+        timescale: track.timescale as u32,
+        language: "und".into(),
+        ..Default::default()
+    };
+    match &track.config {
+        TrackConfig::H264 {
+            record,
+            width,
+            height,
+        } => Trak {
+            tkhd: Tkhd {
+                track_id: track.id,
+                enabled: true,
+                in_movie: true,
+                width: (*width).into(),
+                height: (*height).into(),
+                ..Default::default()
+            },
+            mdia: Mdia {
+                mdhd,
+                hdlr: Hdlr {
+                    handler: b"vide".into(),
+                    name: "rtcroom video".into(),
+                },
+                minf: Minf {
+                    vmhd: Some(Vmhd::default()),
+                    dinf,
+                    stbl: empty_tables(Stsd {
+                        codecs: vec![
+                            Avc1 {
+                                visual: Visual {
+                                    data_reference_index: 1,
+                                    width: *width,
+                                    height: *height,
+                                    horizresolution: 72.into(),
+                                    vertresolution: 72.into(),
+                                    frame_count: 1,
+                                    compressor: "".into(),
+                                    depth: 24,
+                                },
+                                avcc: decode_avcc(record).expect("checked when configured"),
+                                btrt: None,
+                                colr: None,
+                                pasp: None,
+                                taic: None,
+                                fiel: None,
+                                spatial: Default::default(),
+                            }
+                            .into(),
+                        ],
+                    }),
+                    ..Default::default()
+                },
+            },
+            ..Default::default()
+        },
+        TrackConfig::Aac {
+            config,
+            rate,
+            channels,
+        } => Trak {
+            tkhd: Tkhd {
+                track_id: track.id,
+                alternate_group: 1,
+                enabled: true,
+                in_movie: true,
+                volume: 1.into(),
+                ..Default::default()
+            },
+            mdia: Mdia {
+                mdhd,
+                hdlr: Hdlr {
+                    handler: b"soun".into(),
+                    name: "rtcroom audio".into(),
+                },
+                minf: Minf {
+                    smhd: Some(Smhd::default()),
+                    dinf,
+                    stbl: empty_tables(Stsd {
+                        codecs: vec![
+                            Mp4a {
+                                audio: Audio {
+                                    data_reference_index: 1,
+                                    channel_count: *channels,
+                                    sample_size: 16,
+                                    // The sample entry's rate is 16.16 fixed point: rates above
+                                    // 65,535 Hz are given by the AudioSpecificConfig alone.
+                                    sample_rate: (u16::try_from(*rate).unwrap_or(0)).into(),
+                                },
+                                esds: Esds {
+                                    es_desc: esds::EsDescriptor {
+                                        es_id: track.id as u16,
+                                        dec_config: esds::DecoderConfig {
+                                            // MPEG-4 audio, an audio stream.
+                                            object_type_indication: 0x40,
+                                            stream_type: 5,
+                                            dec_specific: Some(esds::DecoderSpecific {
+                                                profile: config[0] >> 3,
+                                                freq_index: ((config[0] & 0x07) << 1)
+                                                    | (config[1] >> 7),
+                                                chan_conf: (config[1] >> 3) & 0x0f,
+                                                raw: config.to_vec(),
+                                            }),
+                                            ..Default::default()
+                                        },
+                                        ..Default::default()
+                                    },
+                                },
+                                btrt: None,
+                                taic: None,
+                            }
+                            .into(),
+                        ],
+                    }),
+                    ..Default::default()
+                },
+            },
+            ..Default::default()
+        },
+    }
+}
+
+/// The type of the box whose header starts `bytes`, and the box's size.
+pub fn box_header(bytes: &[u8]) -> Option<([u8; 4], u64)> {
+    let size = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?);
+    let kind: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
+    let size = match size {
+        1 => u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?),
+        size => u64::from(size),
+    };
+    Some((kind, size))
+}
+
+/// Reads the media time (ms) a fragment ends at: its tracks' `tfdt` plus their samples'
+/// durations, from a whole `moof` box, given each track's timescale.
+pub fn fragment_end_ms(moof: &[u8], timescales: &[(u32, u64)]) -> Option<u64> {
+    let moof = Moof::decode(&mut &moof[..]).ok()?;
+    moof.traf
+        .iter()
+        .filter_map(|traf| {
+            let scale = timescales
+                .iter()
+                .find(|(id, _)| *id == traf.tfhd.track_id)?
+                .1;
+            let base = traf.tfdt.as_ref()?.base_media_decode_time;
+            let durations: u64 = traf
+                .trun
+                .iter()
+                .flat_map(|t| t.samples.iter())
+                .map(|e| {
+                    u64::from(
+                        e.duration
+                            .or(traf.tfhd.default_sample_duration)
+                            .unwrap_or(0),
+                    )
+                })
+                .sum();
+            Some((base + durations) * 1000 / scale)
+        })
+        .max()
+}
+
+/// Each track's id and timescale, from a whole `moov` box.
+pub fn track_timescales(moov: &[u8]) -> Option<Vec<(u32, u64)>> {
+    let moov = Moov::decode(&mut &moov[..]).ok()?;
+    Some(
+        moov.trak
+            .iter()
+            .map(|t| (t.tkhd.track_id, u64::from(t.mdia.mdhd.timescale)))
+            .collect(),
+    )
+}
+
+/// An `mdat` that is empty of media can make readers reject a file; the muxer never writes one.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aac_configs_give_rate_and_channels() {
+        // AAC-LC, 44.1 kHz, stereo; 48 kHz mono.
+        assert_eq!(aac_rate_and_channels(&[0x12, 0x10]), Ok((44_100, 2)));
+        assert_eq!(aac_rate_and_channels(&[0x11, 0x88]), Ok((48_000, 1)));
+        assert!(aac_rate_and_channels(&[0x17, 0x80]).is_err());
+        assert!(aac_rate_and_channels(&[0x12]).is_err());
+    }
+
+    #[test]
+    fn other_codecs_are_refused_for_mp4() {
+        assert_eq!(
+            TrackConfig::from_header(TYPE_VIDEO, &[0x1c, 0, 0, 0, 0]),
+            Err(Unsupported::Video(12))
+        );
+        assert_eq!(
+            TrackConfig::from_header(TYPE_AUDIO, &[0x2f, 0]),
+            Err(Unsupported::Audio(2))
+        );
+        assert_eq!(
+            TrackConfig::from_header(TYPE_AUDIO, &[0xaf, 1, 9]),
+            Ok(None)
+        );
+        assert!(matches!(
+            TrackConfig::from_header(TYPE_VIDEO, &[0x17, 0, 0, 0, 0, 1, 2]),
+            Err(Unsupported::BadConfig(_))
+        ));
+    }
+}

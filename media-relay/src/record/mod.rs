@@ -1,0 +1,287 @@
+//! Recording: every stream whose push URL carries a signed recording policy
+//! (`rtcroom_shared::urls::record`) is written to disk while it is published, in segments.
+//!
+//! - A recording reads the stream's broadcast like a player. It never slows the publisher or
+//!   the players: when the disk is slower than the stream and the recording falls a whole ring
+//!   behind, the open segment is closed there (a gap, counted and logged) and the next one
+//!   starts at the next keyframe.
+//! - Fragmented MP4 by default (`fmp4`), FLV on request or for codecs MP4 is not written for
+//!   here (`flv_file`). Each piece (an MP4 fragment: one per keyframe, and at most
+//!   `RTCROOM_RECORD_FRAGMENT_MS` of media) is made durable (`fdatasync`) before the next, so a
+//!   crash loses at most the piece in flight.
+//! - Segments are cut at the first keyframe past `RTCROOM_RECORD_SEGMENT_SECS`. A publisher
+//!   that comes back within `RTCROOM_RECORD_RESUME_SECS` continues the recording with the next
+//!   segment index.
+//! - A segment is written as `….part` and renamed when closed; at start the relay cuts the
+//!   `.part` files a crash left back to what reads, and closes them (`file`).
+//! - Each closed segment is told to the room service (a `recorded` stream event).
+//! - Below `RTCROOM_RECORD_MIN_FREE_MB` of free space no segment starts (counted, logged).
+
+mod file;
+pub mod flv_file;
+pub mod fmp4;
+mod session;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rtcroom_shared::metrics::{Counter, Gauge};
+use rtcroom_shared::stream_events::SegmentReport;
+use rtcroom_shared::urls::record::RecordPolicy;
+
+pub use file::{SegmentName, free_bytes, readable_prefix};
+
+use crate::hub::Stream;
+use crate::metrics::Metrics;
+use crate::settings::{ConfigError, positive};
+use crate::stream_events::EventSink;
+
+/// The recording settings (`RTCROOM_RECORD_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// `RTCROOM_RECORD_DIR`: where segments are written. Unset: nothing is recorded (a URL
+    /// that asks for it publishes unrecorded, counted and logged).
+    pub dir: Option<PathBuf>,
+    /// `RTCROOM_RECORD_SEGMENT_SECS` (default 1800): segments are cut at the first keyframe
+    /// past this.
+    pub segment: Duration,
+    /// `RTCROOM_RECORD_RESUME_SECS` (default 30): a publisher back within this continues its
+    /// recording.
+    pub resume: Duration,
+    /// `RTCROOM_RECORD_FRAGMENT_MS` (default 500): the most media one MP4 fragment (or FLV
+    /// write) holds, so the most a crash can lose.
+    pub fragment_ms: u64,
+    /// `RTCROOM_RECORD_MIN_FREE_MB` (default 1024): no segment starts with less free space.
+    pub min_free_bytes: u64,
+}
+
+impl RecordConfig {
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |var: &'static str, default: usize| positive(get, var, default);
+        Ok(Self {
+            dir: get("RTCROOM_RECORD_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
+            segment: Duration::from_secs(number("RTCROOM_RECORD_SEGMENT_SECS", 1800)? as u64),
+            resume: Duration::from_secs(number("RTCROOM_RECORD_RESUME_SECS", 30)? as u64),
+            fragment_ms: number("RTCROOM_RECORD_FRAGMENT_MS", 500)? as u64,
+            min_free_bytes: number("RTCROOM_RECORD_MIN_FREE_MB", 1024)? as u64 * 1024 * 1024,
+        })
+    }
+}
+
+/// The recorder's counters (rendered into `/metrics`).
+#[derive(Debug, Default)]
+pub struct RecordMetrics {
+    pub active: Gauge,
+    pub segments: Counter,
+    pub bytes: Counter,
+    /// Segments closed early because the recording fell a ring behind (a slow disk).
+    pub gaps: Counter,
+    /// Segments not started: too little free space, or no recording directory.
+    pub refused_disk: Counter,
+    pub refused_disabled: Counter,
+    /// Writes that failed (the segment is closed where it was).
+    pub write_errors: Counter,
+    /// `.part` files closed at start.
+    pub recovered: Counter,
+    /// Streams recorded as FLV because MP4 is not written for their codecs here.
+    pub flv_fallbacks: Counter,
+}
+
+impl RecordMetrics {
+    fn render(&self, out: &mut String) {
+        let mut line = |name: &str, kind: &str, help: &str, value: i128| {
+            let _ = writeln!(out, "# HELP rtcroom_relay_record_{name} {help}");
+            let _ = writeln!(out, "# TYPE rtcroom_relay_record_{name} {kind}");
+            let _ = writeln!(out, "rtcroom_relay_record_{name} {value}");
+        };
+        line(
+            "active",
+            "gauge",
+            "Streams being recorded.",
+            self.active.get().into(),
+        );
+        line(
+            "segments_total",
+            "counter",
+            "Segments closed.",
+            self.segments.get().into(),
+        );
+        line(
+            "bytes_total",
+            "counter",
+            "Bytes written to segments.",
+            self.bytes.get().into(),
+        );
+        line(
+            "gaps_total",
+            "counter",
+            "Segments closed early: the recording fell a ring behind (slow disk).",
+            self.gaps.get().into(),
+        );
+        line(
+            "refused_disk_total",
+            "counter",
+            "Segments not started: free space below RTCROOM_RECORD_MIN_FREE_MB.",
+            self.refused_disk.get().into(),
+        );
+        line(
+            "refused_disabled_total",
+            "counter",
+            "Recordings asked for with no RTCROOM_RECORD_DIR set.",
+            self.refused_disabled.get().into(),
+        );
+        line(
+            "write_errors_total",
+            "counter",
+            "Segment writes that failed.",
+            self.write_errors.get().into(),
+        );
+        line(
+            "recovered_total",
+            "counter",
+            "Segments a crash left open, closed at start.",
+            self.recovered.get().into(),
+        );
+        line(
+            "flv_fallbacks_total",
+            "counter",
+            "Segments written as FLV: MP4 is not written for the stream's codecs.",
+            self.flv_fallbacks.get().into(),
+        );
+    }
+}
+
+/// Where a stopped recording may be continued.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    next_index: u32,
+    until: Instant,
+}
+
+/// The relay's recorder.
+pub struct Recorder {
+    pub config: RecordConfig,
+    pub metrics: Arc<RecordMetrics>,
+    events: Arc<EventSink>,
+    /// Streams being recorded now (one recording per stream however often it is taken over).
+    active: Mutex<HashMap<String, ()>>,
+    /// Recordings that stopped, by (stream, room, user), while they may be continued.
+    resumable: Mutex<HashMap<(String, String, String), Resume>>,
+}
+
+impl Recorder {
+    /// A recorder; its counters are added to `metrics`' rendering.
+    pub fn new(config: RecordConfig, events: Arc<EventSink>, metrics: &Metrics) -> Arc<Self> {
+        let own = Arc::new(RecordMetrics::default());
+        let shown = own.clone();
+        metrics
+            .sections
+            .add(Box::new(move |out: &mut String| shown.render(out)));
+        Arc::new(Self {
+            config,
+            metrics: own,
+            events,
+            active: Mutex::new(HashMap::new()),
+            resumable: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Closes the `.part` files a crash left (each told to the room service like any closed
+    /// segment). Call once at start, before anything is published.
+    pub fn recover(&self) {
+        let Some(dir) = &self.config.dir else { return };
+        for part in file::leftover_parts(dir) {
+            match file::finalise_part(dir, &part) {
+                Ok(Some((name, bytes, duration))) => {
+                    self.metrics.recovered.inc();
+                    tracing::warn!(path = %part.display(), bytes, duration_ms = duration,
+                        "closed a segment a crash left open");
+                    self.closed(&name, bytes, duration);
+                }
+                Ok(None) => {
+                    tracing::warn!(path = %part.display(), "removed a segment a crash left with no media")
+                }
+                Err(e) => {
+                    tracing::error!(path = %part.display(), error = %e, "cannot close a segment a crash left open")
+                }
+            }
+        }
+    }
+
+    /// Starts recording `stream` as `policy` says, unless it is being recorded already (a
+    /// publisher that took the stream over continues the same recording).
+    pub fn record(self: &Arc<Self>, stream: &Arc<Stream>, policy: RecordPolicy) {
+        if self.config.dir.is_none() {
+            self.metrics.refused_disabled.inc();
+            tracing::warn!(stream = %stream.name, "recording asked for, but RTCROOM_RECORD_DIR is not set");
+            return;
+        }
+        if self.active.lock().insert(stream.name.clone(), ()).is_some() {
+            return;
+        }
+        self.metrics.active.inc();
+        let recorder = self.clone();
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            let name = stream.name.clone();
+            session::run(&recorder, stream, policy).await;
+            recorder.active.lock().remove(&name);
+            recorder.metrics.active.dec();
+        });
+    }
+
+    /// The first segment index of a recording of (stream, policy) starting now: the next of a
+    /// recording stopped within the resume window, else 0.
+    fn first_index(&self, stream: &str, policy: &RecordPolicy) -> u32 {
+        let mut resumable = self.resumable.lock();
+        let now = Instant::now();
+        resumable.retain(|_, r| r.until > now);
+        resumable
+            .remove(&(
+                stream.to_owned(),
+                policy.room_id.clone(),
+                policy.user_id.clone(),
+            ))
+            .map_or(0, |r| r.next_index)
+    }
+
+    fn stopped(&self, stream: &str, policy: &RecordPolicy, next_index: u32) {
+        self.resumable.lock().insert(
+            (
+                stream.to_owned(),
+                policy.room_id.clone(),
+                policy.user_id.clone(),
+            ),
+            Resume {
+                next_index,
+                until: Instant::now() + self.config.resume,
+            },
+        );
+    }
+
+    /// A segment was closed: counted and told.
+    fn closed(&self, name: &SegmentName, bytes: u64, duration_ms: u64) {
+        self.metrics.segments.inc();
+        self.events.recorded(
+            &name.stream,
+            SegmentReport {
+                path: name.relative(),
+                room_type: name.room_type,
+                room_id: name.room_id.clone(),
+                user_id: name.user_id.clone(),
+                index: name.index,
+                start: name.start_ms,
+                duration: duration_ms,
+                bytes,
+                format: name.format.token().to_owned(),
+                stored: None,
+            },
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! One stream's recording: reads the stream's broadcast from its publish to its end and
+//! writes segments (see the module above).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::Recorder;
+use super::file::{SegmentFile, SegmentName, free_bytes};
+use super::flv_file::FlvSegment;
+use super::fmp4::{Fmp4Segment, TrackConfig};
+use crate::hub::Stream;
+use crate::media::{Frame, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO, is_sequence_header};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The stream's decoder configuration and metadata, as last sent.
+#[derive(Default)]
+struct Headers {
+    metadata: Option<Frame>,
+    video: Option<Frame>,
+    audio: Option<Frame>,
+}
+
+impl Headers {
+    /// Takes a header or metadata message; whether it changes a track's configuration (an
+    /// open segment then ends: its init no longer describes what follows).
+    fn take(&mut self, frame: &Frame) -> bool {
+        let slot = match frame.type_id {
+            TYPE_DATA => {
+                self.metadata = Some(frame.clone());
+                return false;
+            }
+            TYPE_VIDEO => &mut self.video,
+            _ => &mut self.audio,
+        };
+        let changed = slot
+            .as_ref()
+            .is_some_and(|old| old.payload != frame.payload);
+        *slot = Some(frame.clone());
+        changed
+    }
+
+    fn start(&self) -> Vec<Frame> {
+        [&self.metadata, &self.video, &self.audio]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+enum Mux {
+    Mp4(Box<Fmp4Segment>),
+    Flv(FlvSegment),
+}
+
+impl Mux {
+    fn push(&mut self, frame: &Frame) -> Option<Bytes> {
+        match self {
+            Mux::Mp4(m) => m.push(frame),
+            Mux::Flv(f) => f.push(frame),
+        }
+    }
+
+    fn duration_ms(&self) -> u64 {
+        match self {
+            Mux::Mp4(m) => m.duration_ms(),
+            Mux::Flv(f) => f.duration_ms(),
+        }
+    }
+
+    /// The timestamp (ms) the segment's media starts at, once it has begun.
+    fn origin_ms(&self) -> Option<u64> {
+        match self {
+            Mux::Mp4(m) => m.origin_ms(),
+            Mux::Flv(f) => f.origin_ms(),
+        }
+    }
+}
+
+/// The segment being written.
+struct Open {
+    name: SegmentName,
+    file: SegmentFile,
+    mux: Mux,
+    /// Whether any media has been written (a segment without is removed, not told).
+    media: bool,
+    /// Pieces not yet written: written together once they span the fragment time.
+    pending: Vec<Bytes>,
+    pending_from_ms: Option<u32>,
+}
+
+struct Recording<'a> {
+    recorder: &'a Recorder,
+    stream: String,
+    policy: RecordPolicy,
+    headers: Headers,
+    open: Option<Open>,
+    next_index: u32,
+}
+
+pub(super) async fn run(recorder: &Recorder, stream: Arc<Stream>, policy: RecordPolicy) {
+    let subscription = stream.subscribe();
+    let mut rec = Recording {
+        recorder,
+        stream: stream.name.clone(),
+        next_index: recorder.first_index(&stream.name, &policy),
+        policy,
+        headers: Headers::default(),
+        open: None,
+    };
+    drop(stream);
+    tracing::info!(stream = %rec.stream, room = %rec.policy.room_id, user = %rec.policy.user_id,
+        index = rec.next_index, "recording");
+    for frame in subscription.start {
+        rec.take(&frame).await;
+    }
+    let mut live = subscription.live;
+    loop {
+        match live.recv().await {
+            Ok(frame) if frame.is_end() => break,
+            Ok(frame) => rec.take(&frame).await,
+            Err(RecvError::Lagged(missed)) => {
+                recorder.metrics.gaps.inc();
+                tracing::warn!(stream = %rec.stream, missed,
+                    "recording fell behind the stream (slow disk): segment closed, next starts at a keyframe");
+                rec.close().await;
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+    rec.close().await;
+    recorder.stopped(&rec.stream, &rec.policy, rec.next_index);
+}
+
+impl Recording<'_> {
+    async fn take(&mut self, frame: &Frame) {
+        if frame.type_id == TYPE_DATA || is_sequence_header(frame.type_id, &frame.payload) {
+            if self.headers.take(frame) {
+                self.close().await;
+            }
+            return;
+        }
+        if frame.type_id != TYPE_VIDEO && frame.type_id != TYPE_AUDIO {
+            return;
+        }
+        let starts_segment = frame.keyframe || self.headers.video.is_none();
+        if let Some(open) = &self.open
+            && starts_segment
+            && open.mux.origin_ms().is_some_and(|first| {
+                u64::from(frame.timestamp).saturating_sub(first)
+                    >= self.recorder.config.segment.as_millis() as u64
+            })
+        {
+            self.close().await;
+        }
+        if self.open.is_none() {
+            if !starts_segment || self.headers.audio.is_none() && self.headers.video.is_none() {
+                return;
+            }
+            self.open_segment().await;
+        }
+        let Some(open) = &mut self.open else { return };
+        if let Some(piece) = open.mux.push(frame) {
+            open.media = true;
+            open.pending.push(piece);
+            open.pending_from_ms.get_or_insert(frame.timestamp);
+        }
+        // MP4 pieces are whole fragments, each written at once; FLV tags are gathered into
+        // writes of at most the fragment time.
+        let due = match open.mux {
+            Mux::Mp4(_) => !open.pending.is_empty(),
+            Mux::Flv(_) => open.pending_from_ms.is_some_and(|from| {
+                u64::from(frame.timestamp.wrapping_sub(from)) >= self.recorder.config.fragment_ms
+            }),
+        };
+        if due {
+            self.flush().await;
+        }
+    }
+
+    /// Starts the next segment, unless the disk is short of space.
+    async fn open_segment(&mut self) {
+        let config = &self.recorder.config;
+        let dir = config
+            .dir
+            .as_ref()
+            .expect("recording only with a directory");
+        let free = free_bytes(dir).or_else(|_| {
+            std::fs::create_dir_all(dir)?;
+            free_bytes(dir)
+        });
+        match free {
+            Ok(free) if free >= config.min_free_bytes => {}
+            Ok(free) => {
+                self.recorder.metrics.refused_disk.inc();
+                tracing::error!(stream = %self.stream, free_mb = free / (1024 * 1024),
+                    "recording not started: free space below RTCROOM_RECORD_MIN_FREE_MB");
+                return;
+            }
+            Err(e) => {
+                self.recorder.metrics.write_errors.inc();
+                tracing::error!(stream = %self.stream, error = %e, "recording directory unusable");
+                return;
+            }
+        }
+        let (mux, format, init) = self.muxer();
+        let name = SegmentName::new(
+            &self.policy,
+            &self.stream,
+            now_ms(),
+            self.next_index,
+            format,
+        );
+        let file = match SegmentFile::create(dir, &name.relative()).await {
+            Ok(file) => file,
+            Err(e) => {
+                self.recorder.metrics.write_errors.inc();
+                tracing::error!(stream = %self.stream, error = %e, "cannot create a segment");
+                return;
+            }
+        };
+        self.next_index += 1;
+        self.open = Some(Open {
+            name,
+            file,
+            mux,
+            media: false,
+            pending: vec![init],
+            pending_from_ms: None,
+        });
+    }
+
+    /// The segment's writer in the policy's format, or FLV when MP4 is not written for the
+    /// stream's codecs; and the segment's first bytes.
+    fn muxer(&self) -> (Mux, RecordFormat, Bytes) {
+        let has_video = self.headers.video.is_some();
+        if self.policy.format == RecordFormat::Mp4 {
+            let config = |f: &Option<Frame>| {
+                f.as_ref()
+                    .map(|f| TrackConfig::from_header(f.type_id, &f.payload))
+                    .transpose()
+                    .map(Option::flatten)
+            };
+            match (config(&self.headers.video), config(&self.headers.audio)) {
+                (Ok(video), Ok(audio)) if video.is_some() || audio.is_some() => {
+                    let mux = Fmp4Segment::new(video, audio, self.recorder.config.fragment_ms);
+                    let init = mux.init();
+                    return (Mux::Mp4(Box::new(mux)), RecordFormat::Mp4, init);
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    self.recorder.metrics.flv_fallbacks.inc();
+                    tracing::warn!(stream = %self.stream, reason = %e, "recording as FLV");
+                }
+                _ => {}
+            }
+        }
+        let flv = FlvSegment::new(has_video);
+        let init = flv.init(&self.headers.start());
+        (Mux::Flv(flv), RecordFormat::Flv, init)
+    }
+
+    /// Writes what is pending; a failed write closes the segment there.
+    async fn flush(&mut self) {
+        let Some(open) = &mut self.open else { return };
+        if open.pending.is_empty() {
+            return;
+        }
+        let pieces = std::mem::take(&mut open.pending);
+        open.pending_from_ms = None;
+        let n: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+        match open.file.append(pieces).await {
+            Ok(()) => self.recorder.metrics.bytes.add(n),
+            Err(e) => {
+                self.recorder.metrics.write_errors.inc();
+                tracing::error!(stream = %self.stream, error = %e, "segment write failed; segment closed");
+                self.close().await;
+            }
+        }
+    }
+
+    /// Ends the open segment: its last fragment written, renamed, told.
+    async fn close(&mut self) {
+        if let Some(open) = &mut self.open
+            && let Mux::Mp4(m) = &mut open.mux
+            && let Some(last) = m.finish()
+        {
+            open.media = true;
+            open.pending.push(last);
+        }
+        if self.open.as_ref().is_some_and(|o| !o.pending.is_empty()) {
+            let open = self.open.as_mut().expect("checked");
+            let pieces = std::mem::take(&mut open.pending);
+            let n: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+            match open.file.append(pieces).await {
+                Ok(()) => self.recorder.metrics.bytes.add(n),
+                Err(e) => {
+                    self.recorder.metrics.write_errors.inc();
+                    tracing::error!(stream = %self.stream, error = %e, "last segment write failed");
+                }
+            }
+        }
+        let Some(open) = self.open.take() else { return };
+        if !open.media {
+            open.file.discard().await;
+            return;
+        }
+        let duration = open.mux.duration_ms();
+        let bytes = open.file.bytes;
+        match open.file.close().await {
+            Ok(path) => {
+                tracing::info!(path = %path.display(), bytes, duration_ms = duration, "segment closed");
+                self.recorder.closed(&open.name, bytes, duration);
+            }
+            Err(e) => {
+                self.recorder.metrics.write_errors.inc();
+                tracing::error!(stream = %self.stream, error = %e, "cannot close a segment");
+            }
+        }
+    }
+}
