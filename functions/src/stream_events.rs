@@ -85,17 +85,28 @@ pub async fn handle(
             return answer(200, "ok", Some(0));
         }
         StreamEventKind::Recorded => {
-            // Logged for the operator; the room's list of recordings (`get_recordings`) and
-            // its `recordingReady` event are issue 16's next step.
-            if let Some(segment) = &event.segment {
-                tracing::info!(
-                    target: "rtcroom::relay_event",
-                    relay = %event.relay, seq = event.seq, stream = %event.stream,
-                    path = %segment.path, room = %segment.room_id, duration = segment.duration,
-                    bytes = segment.bytes, "recording segment closed"
-                );
-            }
-            return answer(200, "ok", Some(0));
+            let Some(segment) = &event.segment else {
+                return answer(400, "a recorded event carries its segment", None);
+            };
+            return match app.rooms.recorded(&event.stream, segment).await {
+                Ok(filed) => {
+                    if !filed {
+                        tracing::warn!(
+                            target: "rtcroom::relay_event", stream = %event.stream,
+                            path = %segment.path, "a recording segment of no known room"
+                        );
+                    }
+                    tracing::info!(
+                        target: "rtcroom::relay_event",
+                        relay = %event.relay, seq = event.seq, stream = %event.stream,
+                        path = %segment.path, room = %segment.room_id, duration = segment.duration,
+                        bytes = segment.bytes, filed, "recording segment closed"
+                    );
+                    answer(200, "ok", Some(0))
+                }
+                // The relay retries.
+                Err(e) => answer(503, &e.to_string(), None),
+            };
         }
     };
     let streams: Vec<String> = streams.into_iter().map(str::to_owned).collect();

@@ -41,7 +41,12 @@ async fn stampede(room_type: RoomType, capacity: usize) {
             grant: None,
         };
         let token = gw.app.tokens.issue(&session);
-        let push_url = gw.app.rooms.push_urls(&session, None).unwrap().push_url;
+        let push_url = gw
+            .app
+            .rooms
+            .push_urls(&session, room_type, None)
+            .unwrap()
+            .push_url;
         prepared.push((session.user_id, token, push_url));
     }
     let path = format!("{}/add_pusher", room_type.as_path());

@@ -7,72 +7,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{Killed, free_port, wait_for_port};
+use common::local::gateway;
+use common::process::{Killed, log_in, post};
 use rtcroom_relay::testing::{self, TestPattern};
-use serde_json::Value;
-
-fn get(url: &str) -> Value {
-    let out = Command::new("curl").args(["-sf", url]).output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn post(url: &str, body: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-sf", "-X", "POST", "-d", body, url])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-/// Where a test gateway's relay listens.
-struct Ports {
-    rtmp: u16,
-    http: u16,
-    srt: u16,
-}
-
-/// The `local-gateway` binary on free ports, its relay in-process: the process, the API base
-/// and the relay's ports.
-fn gateway() -> (Killed, String, Ports) {
-    let (api, rtmp, http, srt) = (free_port(), free_port(), free_port(), free_port());
-    let process = Killed(
-        Command::new(env!("CARGO_BIN_EXE_local-gateway"))
-            .env_clear()
-            .env("RTCROOM_LISTEN", format!("127.0.0.1:{api}"))
-            .env("RTCROOM_RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp}"))
-            .env("RTCROOM_RELAY_HTTP_LISTEN", format!("127.0.0.1:{http}"))
-            .env("RTCROOM_RELAY_SRT_LISTEN", format!("127.0.0.1:{srt}"))
-            .env("RTCROOM_RELAY_LIVE_REPORT_SECS", "1")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the local-gateway binary starts"),
-    );
-    wait_for_port(api);
-    (
-        process,
-        format!("http://127.0.0.1:{api}/weapp"),
-        Ports { rtmp, http, srt },
-    )
-}
-
-/// A dev-mode UserSig for `user`, then a live_room login: its token.
-fn log_in(base: &str, user: &str) -> String {
-    let sig = get(&format!("{base}/utils/get_login_info?userID={user}"))["userSig"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    post(
-        &format!("{base}/live_room/login?sdkAppID=1400000000&userID={user}&userSig={sig}"),
-        "{}",
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 fn frames_played(url: &str) -> u32 {
     testing::play(url, 50).1
@@ -80,9 +19,9 @@ fn frames_played(url: &str) -> u32 {
 
 #[test]
 fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
-    let (_gateway, base, ports) = gateway();
+    let (_gateway, base, ports) = gateway(&[]);
     let (rtmp, http) = (ports.rtmp, ports.http);
-    let token = log_in(&base, "alice");
+    let token = log_in(&base, "live_room", "alice");
     let urls = post(
         &format!("{base}/live_room/get_push_url?userID=alice&token={token}"),
         r#"{"userID":"alice"}"#,
@@ -149,9 +88,9 @@ fn the_urls_the_gateway_hands_out_carry_media_through_its_own_relay() {
 
 #[test]
 fn the_srt_urls_the_gateway_hands_out_publish_and_play_through_its_relay() {
-    let (_gateway, base, ports) = gateway();
+    let (_gateway, base, ports) = gateway(&[]);
     let srt = ports.srt;
-    let token = log_in(&base, "bob");
+    let token = log_in(&base, "live_room", "bob");
     let auth = format!("userID=bob&token={token}");
     let urls = post(
         &format!("{base}/live_room/get_push_url?{auth}"),

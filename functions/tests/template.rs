@@ -207,7 +207,14 @@ fn functions_get_the_table_access_they_use_and_no_more() {
             "logout" => &["dynamodb:UpdateItem", "USER#*"],
             "login" | "get_push_url" | "merge_stream" => &["dynamodb:GetItem", "USER#*"],
             "pusher_heartbeat" => &["dynamodb:UpdateItem", "dynamodb:GetItem"],
-            "relay_event" => &["dynamodb:Query", "dynamodb:UpdateItem"],
+            // Stream reports; and recording segments filed, and told to their rooms.
+            "relay_event" => &[
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "dynamodb:GetItem",
+                "RECORDINGS#*",
+                "dynamodb:PutItem",
+            ],
             "ws_connect" => &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:GetItem"],
             "ws_disconnect" => &["dynamodb:GetItem", "dynamodb:DeleteItem"],
             "ws_message" => &[
@@ -229,7 +236,7 @@ fn functions_get_the_table_access_they_use_and_no_more() {
             "get_pushers" | "get_room_list" | "get_audiences" | "get_custom_info" => {
                 &["dynamodb:Query", "dynamodb:GetItem"]
             }
-            "get_room_events" => &["dynamodb:Query", "dynamodb:GetItem"],
+            "get_room_events" | "get_recordings" => &["dynamodb:Query", "dynamodb:GetItem"],
             "sweeper" => &["dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"],
             _ => &[
                 "dynamodb:Query",

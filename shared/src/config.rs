@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::rooms::Limits;
 use crate::store::StoreLimits;
 use crate::urls::UrlSigner;
+use crate::urls::record::RecordFormat;
 
 mod urls;
 
@@ -171,6 +172,25 @@ impl Config {
             limits.max_members[i] = env.bounded(members_var, limits.max_members[i], 1, 1000)?;
         }
         limits.max_audiences = env.bounded("RTCROOM_LIVE_ROOM_MAX_AUDIENCES", 30, 0, 100_000)?;
+        for (i, var) in [
+            "RTCROOM_DOUBLE_ROOM_RECORD",
+            "RTCROOM_MULTI_ROOM_RECORD",
+            "RTCROOM_LIVE_ROOM_RECORD",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            limits.record[i] = match env.string(var).as_deref() {
+                None | Some("off") => None,
+                Some("on" | "mp4") => Some(RecordFormat::Mp4),
+                Some("flv") => Some(RecordFormat::Flv),
+                Some(_) => return Err(env.error(var, "off, on (fragmented MP4), mp4 or flv")),
+            };
+        }
+        limits.recordings_keep_ms =
+            env.bounded("RTCROOM_RECORDINGS_KEEP_DAYS", 30, 1, 3_650)? as u64 * 86_400_000;
+        limits.recordings_for_members =
+            env.flag("RTCROOM_RECORDINGS_FOR_MEMBERS")?.unwrap_or(false);
 
         let create_table = env.flag("RTCROOM_CREATE_TABLE")?.unwrap_or(false);
         let store = match env.string("RTCROOM_STORE").as_deref() {

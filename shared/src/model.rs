@@ -310,6 +310,17 @@ event_kinds! {
         user_id: String,
         stream: String,
     },
+    /// A recording segment of a member's stream was closed (`get_recordings` lists it with
+    /// its download URL). From the relay, not from a member: no presence is required.
+    #[serde(rename_all = "camelCase")]
+    RecordingReady = "recordingReady" {
+        #[serde(rename = "userID")]
+        user_id: String,
+        index: u32,
+        start: u64,
+        duration: u64,
+        format: String,
+    },
     ;
     /// The room ended.
     RoomDissolved = "roomClosed" stored "roomDissolved" {

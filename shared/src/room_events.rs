@@ -76,6 +76,14 @@ fn data(kind: &EventKind) -> Value {
         EventKind::StreamUp { user_id, stream } | EventKind::StreamDown { user_id, stream } => {
             json!({"userID": user_id, "stream": stream})
         }
+        EventKind::RecordingReady {
+            user_id,
+            index,
+            start,
+            duration,
+            format,
+        } => json!({"userID": user_id, "index": index, "start": start, "duration": duration,
+                    "format": format}),
     }
 }
 

@@ -39,7 +39,7 @@ impl GetPushUrl {
         let urls = call
             .app
             .rooms
-            .push_urls(&call.session, self.room_id.as_deref())?;
+            .push_urls(&call.session, call.room_type, self.room_id.as_deref())?;
         let reply = Reply::ok()
             .with("pushURL", urls.push_url)
             .with("accelerateURL", urls.accelerate_url)

@@ -139,6 +139,7 @@ registry! {
     GetLoginInfo = get_login_info::GetLoginInfo, Utils, Open;
     SendRoomMsg = send_room_msg::SendRoomMsg, RoomTypes, Session;
     GetRoomEvents = get_room_events::GetRoomEvents, RoomTypes, Session;
+    GetRecordings = get_recordings::GetRecordings, RoomTypes, Session;
 }
 
 impl Endpoint {

@@ -1,8 +1,10 @@
 //! Child processes for the tests that run the real `local-gateway` binary.
 
 use std::net::TcpListener;
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 /// A child process, killed when dropped.
 pub struct Killed(pub Child);
@@ -33,4 +35,34 @@ pub fn wait_for_port(port: u16) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `curl -sf {url}`'s JSON (`null` when it fails).
+pub fn get(url: &str) -> Value {
+    let out = Command::new("curl").args(["-sf", url]).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// `curl -sf -X POST -d {body} {url}`'s JSON (`null` when it fails).
+pub fn post(url: &str, body: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-sf", "-X", "POST", "-d", body, url])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// A dev-mode UserSig for `user`, then a login under `room_type`: its token.
+pub fn log_in(base: &str, room_type: &str, user: &str) -> String {
+    let sig = get(&format!("{base}/utils/get_login_info?userID={user}"))["userSig"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(
+        &format!("{base}/{room_type}/login?sdkAppID=1400000000&userID={user}&userSig={sig}"),
+        "{}",
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod apigw_ws;
+pub mod local;
 pub mod management;
 
 pub use rtcroom_functions::testing::*;

@@ -4,6 +4,7 @@
 //! ```text
 //! GET /live/{stream}.flv?bizid=&txSecret=&txTime=   200 video/x-flv: FLV header, then tags
 //!                                                   (403 bad or expired signature, 404 bad name)
+//! GET /record/{path}?txSecret=&txTime=             a recording segment (`record::serve`)
 //! GET /metrics                                      200 text/plain (Prometheus)
 //! GET /healthz                                      200 ok
 //! ```
@@ -158,7 +159,10 @@ async fn respond(
     socket.shutdown().await
 }
 
-async fn read_head(socket: &mut TcpStream) -> std::io::Result<Option<(String, String)>> {
+/// The request's method, target and `Range` header.
+type Head = (String, String, Option<String>);
+
+async fn read_head(socket: &mut TcpStream) -> std::io::Result<Option<Head>> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -167,7 +171,12 @@ async fn read_head(socket: &mut TcpStream) -> std::io::Result<Option<(String, St
             Ok(httparse::Status::Complete(_)) => {
                 let method = request.method.unwrap_or("").to_owned();
                 let path = request.path.unwrap_or("").to_owned();
-                return Ok(Some((method, path)));
+                let range = request
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("range"))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned());
+                return Ok(Some((method, path, range)));
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
             _ => return Ok(None),
@@ -186,7 +195,7 @@ async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> 
     let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut socket))
         .await
         .unwrap_or(Ok(None))?;
-    let Some((method, target)) = head else {
+    let Some((method, target, range)) = head else {
         return respond(
             &mut socket,
             "400 Bad Request",
@@ -216,6 +225,10 @@ async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> 
                 text.as_bytes(),
             )
             .await
+        }
+        _ if path.starts_with("/record/") => {
+            let raw = &path["/record/".len()..];
+            crate::record::serve::serve(relay, &mut socket, raw, query, range.as_deref()).await
         }
         _ => {
             let Some(name) = path

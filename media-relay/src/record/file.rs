@@ -19,7 +19,7 @@ use rtcroom_shared::model::RoomType;
 use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
 
 use super::flv_file::whole_tags;
-use super::fmp4::{box_header, fragment_end_ms, track_timescales};
+use super::mp4_read::{box_header, fragment_end_ms, track_timescales};
 
 /// What a segment's name says.
 #[derive(Debug, Clone, PartialEq, Eq)]

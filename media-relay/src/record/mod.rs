@@ -20,6 +20,9 @@
 mod file;
 pub mod flv_file;
 pub mod fmp4;
+mod mp4_init;
+mod mp4_read;
+pub mod serve;
 mod session;
 
 use std::collections::HashMap;

@@ -3,6 +3,7 @@
 //! exactly one protocol code (see `RoomError`); the HTTP layer maps them once.
 
 mod messages;
+mod recording;
 
 pub use messages::{EventsPage, MessageInput};
 
@@ -10,11 +11,13 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::model::{Audience, CustomOp, MAX_CUSTOM_FIELDS, Member, RoomKey, RoomType, RoomView};
+use crate::store::recordings::RecordedStream;
 use crate::store::{
     AudienceOutcome, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome, JoinRequest,
     LeaveOutcome, Limit, RoomStore, StoreError, StreamReport, SweepReport,
 };
 use crate::token::Session;
+use crate::urls::record::{RecordFormat, RecordPolicy};
 use crate::urls::{StreamUrls, UrlSigner, stream_of};
 use crate::usersig::privilege;
 
@@ -69,6 +72,14 @@ pub struct Limits {
     pub max_audiences: u32,
     /// Viewers have no heartbeat in the 2018 protocol; `add_audience` refreshes them.
     pub audience_ttl_ms: u64,
+    /// Per room type, the format its streams are recorded in (`RTCROOM_{TYPE}_ROOM_RECORD`);
+    /// `None`: not recorded.
+    pub record: [Option<RecordFormat>; 3],
+    /// How long a room's list of recordings is kept (`RTCROOM_RECORDINGS_KEEP_DAYS`).
+    pub recordings_keep_ms: u64,
+    /// Whether members (not only the creator) may list a room's recordings
+    /// (`RTCROOM_RECORDINGS_FOR_MEMBERS`).
+    pub recordings_for_members: bool,
 }
 
 impl Default for Limits {
@@ -78,6 +89,9 @@ impl Default for Limits {
             max_members: [2, 4, 4],
             max_audiences: 30,
             audience_ttl_ms: 2 * 60 * 60 * 1000,
+            record: [None; 3],
+            recordings_keep_ms: 30 * 86_400_000,
+            recordings_for_members: false,
         }
     }
 }
@@ -123,7 +137,17 @@ impl Rooms {
     }
 
     /// Signed push, low-latency play and FLV URLs for a fresh stream of the caller's.
-    pub fn push_urls(&self, caller: &Session, room_id: Option<&str>) -> RoomResult<StreamUrls> {
+    ///
+    /// In a room type that is recorded, the push URL carries the recording policy, signed
+    /// (`urls::record`): the room (when `room_id` is given: a live room's anchor asks before
+    /// its room exists) and the caller. Such a stream has no SRT addresses: SRT push URLs
+    /// carry no policy, and a recorded stream must not be published around it.
+    pub fn push_urls(
+        &self,
+        caller: &Session,
+        room_type: RoomType,
+        room_id: Option<&str>,
+    ) -> RoomResult<StreamUrls> {
         if let Some(room_id) = room_id {
             validate_room_id(room_id)?;
         }
@@ -134,7 +158,19 @@ impl Rooms {
             privilege::SEND_AUDIO | privilege::SEND_VIDEO,
         )?;
         let stream = self.urls.new_stream_name(&caller.user_id, rand::random());
-        Ok(self.urls.urls(&stream, self.clock.now_secs()))
+        let now = self.clock.now_secs();
+        let mut urls = self.urls.urls(&stream, now);
+        if let Some(format) = self.limits.record[room_type.index()] {
+            let policy = RecordPolicy {
+                format,
+                room_type,
+                room_id: room_id.unwrap_or_default().to_owned(),
+                user_id: caller.user_id.clone(),
+            };
+            urls.push_url = self.urls.recorded_push_url(&stream, now, &policy);
+            urls.srt = None;
+        }
+        Ok(urls)
     }
 
     /// Creates an inactive room; its first joiner becomes the creator. Returns the roomID.
@@ -214,6 +250,7 @@ impl Rooms {
                 "pushURL is not a stream issued to this userID (use get_push_url)".into(),
             ));
         }
+        self.check_recorded(room_type, &input.room_id, &input.push_url)?;
         self.check_grant(
             caller,
             Some(&input.room_id),
@@ -225,20 +262,22 @@ impl Rooms {
             .as_ref()
             .is_none_or(|g| g.privileges & privilege::CREATE_ROOM != 0);
         let now = self.clock.now_ms();
+        let stream_id = stream.to_owned();
         let member = Member {
             user_id: caller.user_id.clone(),
             user_name: input.user_name,
             user_avatar: input.user_avatar,
-            stream_id: stream.to_owned(),
+            stream_id: stream_id.clone(),
             push_url: input.push_url.clone(),
             joined_at_ms: now,
             alive_until_ms: now + self.limits.heartbeat_timeout_ms[room_type.index()],
             stream_live_until_ms: 0,
         };
+        let key = RoomKey::new(room_type, input.room_id);
         let outcome = self
             .store
             .join(JoinRequest {
-                key: RoomKey::new(room_type, input.room_id),
+                key: key.clone(),
                 member,
                 capacity: self.limits.max_members[room_type.index()],
                 create_with_info: may_create.then(|| input.room_info.clone().unwrap_or_default()),
@@ -250,7 +289,26 @@ impl Rooms {
             JoinOutcome::Full => Err(RoomError::RoomFull),
             JoinOutcome::NoRoom => Err(RoomError::NoSuchRoom),
             JoinOutcome::LimitReached(limit) => Err(limit_reached(limit)),
-            joined => Ok(joined),
+            joined => {
+                if self.limits.record[room_type.index()].is_some() {
+                    // Its segments may name no room (a live room's anchor): filed by this.
+                    let creator = self
+                        .store
+                        .room(&key, now)
+                        .await?
+                        .map(|r| r.creator)
+                        .unwrap_or_default();
+                    self.store
+                        .bind_recorded_stream(
+                            &stream_id,
+                            &RecordedStream { key, creator },
+                            now + self.limits.recordings_keep_ms,
+                            now,
+                        )
+                        .await?;
+                }
+                Ok(joined)
+            }
         }
     }
 

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use crate::model::{Audience, CustomOp, Event, EventKind, Member, RoomKey, RoomType, RoomView};
+use recordings::{RecordedStream, Recording};
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
 mod embedded;
 pub mod record;
+pub mod recordings;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
@@ -358,4 +360,34 @@ pub trait RoomStore: Send + Sync + 'static {
     /// The issue time through which `user_id`'s tokens are revoked (epoch ms), 0 when none
     /// is in force.
     async fn sessions_revoked_through(&self, user_id: &str, now_ms: u64) -> StoreResult<u64>;
+
+    /// Remembers the room a recorded stream was joined into, until `keep_until_ms`.
+    async fn bind_recorded_stream(
+        &self,
+        stream: &str,
+        bound: &RecordedStream,
+        keep_until_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<()>;
+
+    /// The room a recorded stream was joined into, while remembered.
+    async fn recorded_stream(
+        &self,
+        stream: &str,
+        now_ms: u64,
+    ) -> StoreResult<Option<RecordedStream>>;
+
+    /// Files a closed segment under its room until `keep_until_ms` (the same path again
+    /// replaces it: the relay retries its events). A room's list keeps at most
+    /// [`recordings::MAX_RECORDINGS_PER_ROOM`], the oldest going first.
+    async fn add_recording(
+        &self,
+        key: &RoomKey,
+        recording: &Recording,
+        keep_until_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<()>;
+
+    /// A room's segments still kept, oldest first.
+    async fn recordings(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Vec<Recording>>;
 }

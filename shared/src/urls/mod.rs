@@ -185,6 +185,21 @@ impl UrlSigner {
         )
     }
 
+    /// The download address of a recording segment the relay keeps at `path` (under its
+    /// recording directory): `{flvBase}/record/{path}?txSecret=&txTime=`, signed with the
+    /// play key (`record::download_secret`).
+    pub fn recording_url(&self, path: &str, now: u64) -> String {
+        let time = tx_time(now.saturating_add(self.ttl_secs));
+        let secret = record::download_secret(&self.play_key, path, &time);
+        // Segment paths hold letters, digits, `-._/` and the `%` of their percent-encoded
+        // ids, which a URL carries as `%25`.
+        let in_url = path.replace('%', "%25");
+        format!(
+            "{}/record/{in_url}?txSecret={secret}&txTime={time}",
+            self.flv_base
+        )
+    }
+
     /// Every address of a stream: the push URLs signed with the push key, the play URLs with
     /// the play key (SRT's only when an SRT host is configured).
     pub fn urls(&self, stream: &str, now: u64) -> StreamUrls {

@@ -137,6 +137,45 @@ pub fn record_secret(key: &str, stream: &str, tx_time: &str, policy: &str) -> St
     hex(&mac.finalize().into_bytes()[..16])
 }
 
+/// The signature of a recording's download URL: HMAC-SHA256(play key,
+/// `"rtcroom-download\n" + path + "\n" + txTime`), 16 bytes in lower-case hex.
+pub fn download_secret(key: &str, path: &str, tx_time: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
+    for part in ["rtcroom-download\n", path, "\n", tx_time] {
+        mac.update(part.as_bytes());
+    }
+    hex(&mac.finalize().into_bytes()[..16])
+}
+
+/// Checks a download URL's signature for `path` at `now` (epoch seconds).
+pub fn verify_download(
+    key: &str,
+    path: &str,
+    secret: Option<&str>,
+    time: Option<&str>,
+    now: u64,
+) -> Result<(), UrlAuthError> {
+    let (Some(secret), Some(time)) = (secret, time) else {
+        return Err(UrlAuthError::Missing);
+    };
+    let expires_at = super::parse_tx_time(time)?;
+    let expected = download_secret(key, path, time);
+    if !bool::from(
+        expected
+            .as_bytes()
+            .ct_eq(secret.to_ascii_lowercase().as_bytes()),
+    ) {
+        return Err(UrlAuthError::BadSecret);
+    }
+    if now > expires_at {
+        return Err(UrlAuthError::Expired {
+            expired_at: expires_at,
+            now,
+        });
+    }
+    Ok(())
+}
+
 /// Checks a recorded stream's push signature at `now` (epoch seconds) and reads its policy.
 pub fn verify_recorded(
     key: &str,

@@ -15,6 +15,7 @@ pub mod connections;
 mod counters;
 pub mod items;
 mod locks;
+mod recordings;
 mod sessions;
 mod single;
 mod table;
@@ -40,6 +41,7 @@ use self::counters::Counters;
 pub use self::counters::RequestCounts;
 use self::items::*;
 use super::record::{RoomRecord, RoomState};
+use super::recordings::{RecordedStream, Recording};
 use super::{
     AudienceOutcome, ChangeListener, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome,
     JoinRequest, LeaveOutcome, Listeners, Message, MessageOutcome, RoomStore, StoreError,
@@ -543,6 +545,38 @@ impl RoomStore for DynamoStore {
 
     async fn sessions_revoked_through(&self, user_id: &str, now_ms: u64) -> StoreResult<u64> {
         self.revoked_through(user_id, now_ms).await
+    }
+
+    async fn bind_recorded_stream(
+        &self,
+        stream: &str,
+        bound: &RecordedStream,
+        keep_until_ms: u64,
+        _now_ms: u64,
+    ) -> StoreResult<()> {
+        self.put_recorded_stream(stream, bound, keep_until_ms).await
+    }
+
+    async fn recorded_stream(
+        &self,
+        stream: &str,
+        now_ms: u64,
+    ) -> StoreResult<Option<RecordedStream>> {
+        self.get_recorded_stream(stream, now_ms).await
+    }
+
+    async fn add_recording(
+        &self,
+        key: &RoomKey,
+        recording: &Recording,
+        keep_until_ms: u64,
+        _now_ms: u64,
+    ) -> StoreResult<()> {
+        self.put_recording(key, recording, keep_until_ms).await
+    }
+
+    async fn recordings(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Vec<Recording>> {
+        self.query_recordings(key, now_ms).await
     }
 
     async fn sweep(&self, now_ms: u64) -> StoreResult<SweepReport> {

@@ -10,6 +10,7 @@
 //! to reach their readers. Time is applied by a sweeper that visits only the rooms something
 //! is due in (a deadline index), a few hundred per hold of the lock, never by a scan.
 
+mod recordings;
 mod state;
 
 use std::collections::{BTreeSet, HashMap};
@@ -25,6 +26,7 @@ use super::{
 };
 use state::Inner;
 
+use super::recordings::{RecordedStream, Recording};
 use crate::model::{Audience, CustomOp, Event, RoomKey, RoomType, RoomView};
 
 /// Rooms the sweeper visits per hold of the lock.
@@ -38,6 +40,8 @@ pub struct EmbeddedStore {
     visits: std::sync::atomic::AtomicU64,
     /// Logged-out sessions, under their own lock: every authenticated call reads them.
     revoked: Mutex<Revocations>,
+    /// Recording segments by room, and recorded streams' rooms, under their own lock.
+    recordings: Mutex<recordings::RecordingIndex>,
 }
 
 /// Per user, the issue time its tokens are revoked through and until when that matters;
@@ -59,6 +63,7 @@ impl EmbeddedStore {
             limits,
             visits: Default::default(),
             revoked: Mutex::default(),
+            recordings: Mutex::default(),
         }
     }
 
@@ -386,6 +391,44 @@ impl RoomStore for EmbeddedStore {
             Some(&(through, keep)) if keep.saturating_mul(1000) >= now_ms => through,
             _ => 0,
         })
+    }
+
+    async fn bind_recorded_stream(
+        &self,
+        stream: &str,
+        bound: &RecordedStream,
+        keep_until_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        self.recordings
+            .lock()
+            .bind(stream, bound, keep_until_ms, now_ms);
+        Ok(())
+    }
+
+    async fn recorded_stream(
+        &self,
+        stream: &str,
+        now_ms: u64,
+    ) -> StoreResult<Option<RecordedStream>> {
+        Ok(self.recordings.lock().stream(stream, now_ms))
+    }
+
+    async fn add_recording(
+        &self,
+        key: &RoomKey,
+        recording: &Recording,
+        keep_until_ms: u64,
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        self.recordings
+            .lock()
+            .add(key, recording, keep_until_ms, now_ms);
+        Ok(())
+    }
+
+    async fn recordings(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Vec<Recording>> {
+        Ok(self.recordings.lock().list(key, now_ms))
     }
 
     /// Visits the rooms something is due in, a batch per hold of the lock, yielding between

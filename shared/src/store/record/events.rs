@@ -21,6 +21,9 @@ fn event_size(event: &Event) -> usize {
         | EventKind::AudienceJoined { user_id }
         | EventKind::AudienceLeft { user_id, .. } => user_id.len(),
         EventKind::RoomDissolved { .. } | EventKind::PusherChange => 0,
+        EventKind::RecordingReady {
+            user_id, format, ..
+        } => user_id.len() + format.len(),
         EventKind::CustomChanged { field, .. } => field.len(),
         EventKind::ChatText {
             user_id,

@@ -384,7 +384,9 @@ impl RoomRecord {
                     .iter()
                     .any(|a| a.user_id == user && a.is_alive(now_ms))
         };
-        if !present(state, &message.from) {
+        // The relay's news of a recording is from nobody in the room.
+        let from_relay = matches!(message.kind, EventKind::RecordingReady { .. });
+        if !from_relay && !present(state, &message.from) {
             return MessageOutcome::NotPresent;
         }
         let kick = match message.kind.addressee() {

@@ -69,7 +69,8 @@ macro_rules! room_store_suite {
             concurrent_joins_admit_exactly_the_capacity,
             concurrent_creates_of_one_id_make_one_room,
             concurrent_counter_increments_are_not_lost,
-            logout_revokes_sessions_issued_up_to_a_moment_and_never_moves_back
+            logout_revokes_sessions_issued_up_to_a_moment_and_never_moves_back,
+            recordings_are_filed_once_per_path_in_start_order_and_lapse
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

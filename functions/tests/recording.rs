@@ -1,0 +1,295 @@
+//! Recording through the one-command local run (issue 16): a double_room recorded by the
+//! operator's setting, the 2018 call sequence (create_room, get_push_url with the roomID,
+//! add_pusher), ffmpeg publishing both members' push URLs as they are; the relay's segments
+//! are filed under the room, `recordingReady` reaches the members, `get_recordings` lists them
+//! for the creator with download URLs that curl fetches and ffprobe reads. A room type that is
+//! not recorded writes nothing, and a push URL from it cannot be used in a recorded room.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::local::gateway;
+use common::process::{Killed, log_in, post};
+use rtcroom_relay::testing::{self, TestPattern};
+use serde_json::{Value, json};
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn probe_duration(file: &Path) -> (String, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name:format=duration",
+        ])
+        .args(["-of", "json"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let codecs: Vec<&str> = json["streams"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["codec_name"].as_str()).collect())
+        .unwrap_or_default();
+    let duration = json["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    (codecs.join(","), duration)
+}
+
+#[test]
+fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files() {
+    let dir = std::env::temp_dir().join(format!("rtcroom-gw-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_var = dir.to_string_lossy().into_owned();
+    let (_gateway, base, _ports) = gateway(&[
+        ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
+        ("RTCROOM_RECORD_DIR", &dir_var),
+        ("RTCROOM_RECORD_MIN_FREE_MB", "1"),
+    ]);
+    let api = |user: &str, token: &str, room_type: &str, name: &str, body: Value| {
+        post(
+            &format!("{base}/{room_type}/{name}?userID={user}&token={token}"),
+            &body.to_string(),
+        )
+    };
+    let alice = log_in(&base, "double_room", "alice");
+    let bob = log_in(&base, "double_room", "bob");
+    let created = api(
+        "alice",
+        &alice,
+        "double_room",
+        "create_room",
+        json!({"userID": "alice", "roomInfo": "claim 42"}),
+    );
+    let room = created["roomID"].as_str().unwrap().to_owned();
+    let push = |user: &str, token: &str| {
+        let urls = api(
+            user,
+            token,
+            "double_room",
+            "get_push_url",
+            json!({"userID": user, "roomID": room}),
+        );
+        let push = urls["pushURL"].as_str().unwrap().to_owned();
+        assert!(
+            push.contains("&record=") && urls.get("srtPushURL").is_none(),
+            "{urls}"
+        );
+        push
+    };
+    let (alice_push, bob_push) = (push("alice", &alice), push("bob", &bob));
+
+    // A push URL from a room type that is not recorded does not join a recorded room.
+    let unrecorded = api(
+        "bob",
+        &bob,
+        "multi_room",
+        "get_push_url",
+        json!({"userID": "bob"}),
+    );
+    let unrecorded = unrecorded["pushURL"].as_str().unwrap().to_owned();
+    assert!(!unrecorded.contains("record="));
+    let refused = api(
+        "bob",
+        &bob,
+        "double_room",
+        "add_pusher",
+        json!({"roomID": room, "userID": "bob", "userName": "B", "userAvatar": "", "pushURL": unrecorded}),
+    );
+    assert_eq!(refused["code"], 1, "{refused}");
+
+    for (user, token, url) in [("alice", &alice, &alice_push), ("bob", &bob, &bob_push)] {
+        let joined = api(
+            user,
+            token,
+            "double_room",
+            "add_pusher",
+            json!({"roomID": room, "userID": user, "userName": user, "userAvatar": "", "pushURL": url}),
+        );
+        assert_eq!(joined["code"], 0, "{joined}");
+    }
+    let since = api(
+        "bob",
+        &bob,
+        "double_room",
+        "get_room_events",
+        json!({"roomID": room}),
+    )["lastSeq"]
+        .clone();
+    let pattern = TestPattern {
+        audio: true,
+        secs: 6,
+    };
+    let publishers = [
+        Killed(testing::publish(&alice_push, pattern)),
+        Killed(testing::publish(&bob_push, pattern)),
+    ];
+    // Heartbeats as the 2018 clients send them, while the streams run and their last segments close.
+    let started = Instant::now();
+    let ready = loop {
+        for (user, token) in [("alice", &alice), ("bob", &bob)] {
+            api(
+                user,
+                token,
+                "double_room",
+                "pusher_heartbeat",
+                json!({"roomID": room, "userID": user}),
+            );
+        }
+        let events = api(
+            "bob",
+            &bob,
+            "double_room",
+            "get_room_events",
+            json!({"roomID": room, "since": since}),
+        );
+        let ready: Vec<Value> = events["events"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter(|e| e["type"] == "recordingReady")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ready.len() == 2 {
+            break ready;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "recordingReady x2: {events}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    drop(publishers);
+    let mut users: Vec<&str> = ready
+        .iter()
+        .filter_map(|e| e["data"]["userID"].as_str())
+        .collect();
+    users.sort();
+    assert_eq!(users, ["alice", "bob"]);
+
+    let listed = api(
+        "alice",
+        &alice,
+        "double_room",
+        "get_recordings",
+        json!({"roomID": room}),
+    );
+    assert_eq!(listed["code"], 0, "{listed}");
+    let recordings = listed["recordings"].as_array().unwrap().clone();
+    assert_eq!(recordings.len(), 2, "{listed}");
+    for (i, r) in recordings.iter().enumerate() {
+        let url = r["url"].as_str().unwrap();
+        let file = dir.join(format!("download-{i}.mp4"));
+        let fetched = Command::new("curl")
+            .args(["-sf", "-o"])
+            .arg(&file)
+            .arg(url)
+            .status()
+            .unwrap();
+        assert!(fetched.success(), "{url}");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            r["bytes"].as_u64().unwrap()
+        );
+        let (codecs, duration) = probe_duration(&file);
+        assert_eq!(codecs, "h264,aac", "{r}");
+        assert!((duration - 6.0).abs() <= 1.0, "{duration} s: {r}");
+        // A range, as a browser's player asks.
+        let head = Command::new("curl")
+            .args([
+                "-sf",
+                "-r",
+                "0-99",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{size_download}",
+            ])
+            .arg(url)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&head.stdout), "206 100");
+        // The signature covers the path: another file is not reachable with it.
+        let forged = url.replacen("/record/double_room/", "/record/multi_room/", 1);
+        let code = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(&forged)
+            .output()
+            .unwrap();
+        assert_ne!(String::from_utf8_lossy(&code.stdout), "200");
+    }
+    // Only the creator may list them (members too where the operator allows it).
+    let by_bob = api(
+        "bob",
+        &bob,
+        "double_room",
+        "get_recordings",
+        json!({"roomID": room}),
+    );
+    assert_eq!(by_bob["code"], 3, "{by_bob}");
+
+    // A room type that is not recorded writes nothing.
+    let carol = log_in(&base, "multi_room", "carol");
+    let urls = api(
+        "carol",
+        &carol,
+        "multi_room",
+        "get_push_url",
+        json!({"userID": "carol", "roomID": "open"}),
+    );
+    let plain = urls["pushURL"].as_str().unwrap().to_owned();
+    let joined = api(
+        "carol",
+        &carol,
+        "multi_room",
+        "add_pusher",
+        json!({"roomID": "open", "userID": "carol", "userName": "C", "userAvatar": "", "pushURL": plain}),
+    );
+    assert_eq!(joined["code"], 0, "{joined}");
+    let out = testing::publish(
+        &plain,
+        TestPattern {
+            audio: false,
+            secs: 2,
+        },
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.success());
+    assert!(
+        files(&dir)
+            .iter()
+            .all(|f| f.starts_with("double_room/") || f.starts_with("download-")),
+        "{:?}",
+        files(&dir)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
