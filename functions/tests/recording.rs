@@ -1,7 +1,8 @@
 //! Recording through the one-command local run (issue 16): a double_room recorded by the
 //! operator's setting, the 2018 call sequence (create_room, get_push_url with the roomID,
 //! add_pusher), ffmpeg publishing both members' push URLs as they are; the relay's segments
-//! are filed under the room, `recordingReady` reaches the members, `get_recordings` lists them
+//! are filed under the room, `recordingReady` reaches the members (over the WebSocket and
+//! `get_room_events`), `get_recordings` lists them
 //! for the creator with download URLs that curl fetches and ffprobe reads. A room type that is
 //! not recorded writes nothing, and a push URL from it cannot be used in a recorded room.
 
@@ -134,6 +135,27 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
         );
         assert_eq!(joined["code"], 0, "{joined}");
     }
+    // Bob listens on the room's WebSocket, as the IM file does.
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ws_url = format!(
+        "{}/ws?userID=bob&token={bob}&roomType=double_room&roomID={room}",
+        base.replace("http://", "ws://").trim_end_matches("/weapp")
+    );
+    let (mut socket, _) = runtime
+        .block_on(tokio_tungstenite::connect_async(&ws_url))
+        .expect("bob's WebSocket opens");
+    let sink = heard.clone();
+    runtime.spawn(async move {
+        use futures_util::StreamExt;
+        while let Some(Ok(frame)) = socket.next().await {
+            if let Ok(text) = frame.into_text()
+                && let Ok(event) = serde_json::from_str::<Value>(&text)
+            {
+                sink.lock().unwrap().push(event);
+            }
+        }
+    });
     let since = api(
         "bob",
         &bob,
@@ -194,6 +216,27 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
         .collect();
     users.sort();
     assert_eq!(users, ["alice", "bob"]);
+    // The same two events reached bob's WebSocket.
+    let started = Instant::now();
+    loop {
+        let over_ws: Vec<Value> = heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "recordingReady")
+            .cloned()
+            .collect();
+        if over_ws.len() == 2 {
+            assert_eq!(over_ws, ready);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "over the WebSocket: {over_ws:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(runtime);
 
     let listed = api(
         "alice",
