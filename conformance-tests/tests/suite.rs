@@ -150,6 +150,33 @@ async fn the_srt_cases_pass_a_server_without_srt_and_catch_a_wrong_key() {
     assert_eq!(report.passed(), 1, "the shapes hold whatever the key");
 }
 
+/// Recording is optional: a server that records a room type passes the recording cases with
+/// its policies checked, and one that signs them with another key fails the policy case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recording_cases_check_a_recording_server_and_catch_a_wrong_key() {
+    let recording = gateway(
+        &[
+            ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
+            ("RTCROOM_LIVE_ROOM_RECORD", "flv"),
+        ],
+        Arc::new(EmbeddedStore::new()),
+    )
+    .await;
+    let report = run(&recording, options(None), Some("recording.")).await;
+    assert_all_passed("recording on", &report);
+    assert_eq!(report.passed(), 1);
+    let other_key = gateway(
+        &[
+            ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
+            ("RTCROOM_PUSH_KEY", "not-the-runners-push-key"),
+        ],
+        Arc::new(EmbeddedStore::new()),
+    )
+    .await;
+    let report = run(&other_key, options(None), Some("recording.")).await;
+    assert_eq!(report.failures(), vec!["recording.policy_in_push_urls"]);
+}
+
 #[test]
 fn every_clause_is_cited_by_a_case_and_every_citation_names_a_clause() {
     let defined = clauses();
@@ -197,9 +224,9 @@ fn the_authenticated_apis_come_from_the_documents_security() {
     for api in ["login", "logout", "get_login_info", "get_im_login_info"] {
         assert!(!names.contains(api), "{api} can be called without a token");
     }
-    // 10 APIs under every room type, 6 live_room ones.
-    assert_eq!(names.len(), 16);
-    assert_eq!(apis.len(), 10 * 3 + 6);
+    // 11 APIs under every room type, 6 live_room ones.
+    assert_eq!(names.len(), 17);
+    assert_eq!(apis.len(), 11 * 3 + 6);
     assert!(apis.contains(&("live_room", "merge_stream".to_owned())));
     assert!(!apis.contains(&("multi_room", "merge_stream".to_owned())));
 }
@@ -208,8 +235,8 @@ fn the_authenticated_apis_come_from_the_documents_security() {
 fn every_operation_has_a_response_schema_the_runner_can_validate_with() {
     let spec = Spec::get();
     let paths = spec.document["paths"].as_object().unwrap();
-    // 20 APIs, and login once more without a room type (AUTH-1).
-    assert_eq!(paths.len(), 21);
+    // 21 APIs, and login once more without a room type (AUTH-1).
+    assert_eq!(paths.len(), 22);
     for path in paths.keys() {
         let api = path.rsplit('/').next().unwrap();
         let schema = Spec::response_schema_name(api);

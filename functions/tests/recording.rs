@@ -168,9 +168,14 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
         audio: true,
         secs: 6,
     };
+    // Carol, not in the room, gets a push URL signed for it and publishes without joining:
+    // the relay records her stream, but nothing of it is filed under the room.
+    let carol = log_in(&base, "double_room", "carol");
+    let intruder = push("carol", &carol);
     let publishers = [
         Killed(testing::publish(&alice_push, pattern)),
         Killed(testing::publish(&bob_push, pattern)),
+        Killed(testing::publish(&intruder, pattern)),
     ];
     // Heartbeats as the 2018 clients send them, while the streams run and their last segments close.
     let started = Instant::now();
@@ -298,23 +303,33 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
         json!({"roomID": room}),
     );
     assert_eq!(by_bob["code"], 3, "{by_bob}");
+    // Carol's stream was recorded by the relay, but never filed under the room she did not join.
+    assert!(
+        files(&dir).iter().any(|f| f.contains("/carol_")),
+        "{:?}",
+        files(&dir)
+    );
+    assert!(
+        recordings.iter().all(|r| r["userID"] != "carol"),
+        "{recordings:?}"
+    );
 
     // A room type that is not recorded writes nothing.
-    let carol = log_in(&base, "multi_room", "carol");
+    let dave = log_in(&base, "multi_room", "dave");
     let urls = api(
-        "carol",
-        &carol,
+        "dave",
+        &dave,
         "multi_room",
         "get_push_url",
-        json!({"userID": "carol", "roomID": "open"}),
+        json!({"userID": "dave", "roomID": "open"}),
     );
     let plain = urls["pushURL"].as_str().unwrap().to_owned();
     let joined = api(
-        "carol",
-        &carol,
+        "dave",
+        &dave,
         "multi_room",
         "add_pusher",
-        json!({"roomID": "open", "userID": "carol", "userName": "C", "userAvatar": "", "pushURL": plain}),
+        json!({"roomID": "open", "userID": "dave", "userName": "D", "userAvatar": "", "pushURL": plain}),
     );
     assert_eq!(joined["code"], 0, "{joined}");
     let out = testing::publish(

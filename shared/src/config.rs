@@ -191,6 +191,13 @@ impl Config {
             env.bounded("RTCROOM_RECORDINGS_KEEP_DAYS", 30, 1, 3_650)? as u64 * 86_400_000;
         limits.recordings_for_members =
             env.flag("RTCROOM_RECORDINGS_FOR_MEMBERS")?.unwrap_or(false);
+        if limits.record.iter().any(Option::is_some) && urls.play_key == urls.push_key {
+            return Err(env.error(
+                "RTCROOM_PLAY_KEY",
+                "must differ from RTCROOM_PUSH_KEY when a room type is recorded: signed with \
+                 the push key, a play URL's signature would publish the stream unrecorded",
+            ));
+        }
 
         let create_table = env.flag("RTCROOM_CREATE_TABLE")?.unwrap_or(false);
         let store = match env.string("RTCROOM_STORE").as_deref() {
@@ -453,6 +460,37 @@ mod tests {
         assert_eq!(c.account_type, "1", "a non-empty accType by default");
         assert_eq!(c.events_url, None);
         assert_eq!(c.join_wait, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn recording_is_per_room_type_and_needs_a_play_key_of_its_own() {
+        let c = config(
+            Profile::LocalGateway,
+            &[
+                ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
+                ("RTCROOM_LIVE_ROOM_RECORD", "flv"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.limits.record,
+            [Some(RecordFormat::Mp4), None, Some(RecordFormat::Flv)]
+        );
+        let bad = config(
+            Profile::LocalGateway,
+            &[("RTCROOM_MULTI_ROOM_RECORD", "yes")],
+        );
+        assert_eq!(bad.unwrap_err().var, "RTCROOM_MULTI_ROOM_RECORD");
+        // Play URLs signed with the push key could publish the stream without its policy.
+        let shared = config(
+            Profile::LocalGateway,
+            &[
+                ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
+                ("RTCROOM_PUSH_KEY", "same-key"),
+                ("RTCROOM_PLAY_KEY", "same-key"),
+            ],
+        );
+        assert_eq!(shared.unwrap_err().var, "RTCROOM_PLAY_KEY");
     }
 
     #[test]

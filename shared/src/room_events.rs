@@ -183,6 +183,13 @@ mod tests {
                 user_id: user(),
                 stream: user(),
             },
+            EventKind::RecordingReady {
+                user_id: user(),
+                index: 1,
+                start: 2,
+                duration: 3,
+                format: "mp4".into(),
+            },
         ];
         let mut types: Vec<&str> = kinds.iter().map(EventKind::wire_type).collect();
         types.push(RESYNC);

@@ -9,6 +9,7 @@ mod leaving;
 mod list;
 mod live;
 mod presence;
+mod recording;
 mod rooms;
 mod session;
 mod sessions;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Case> {
         wire::cases(),
         streams::cases(),
         srt::cases(),
+        recording::cases(),
         rooms::cases(),
         leaving::cases(),
         presence::cases(),

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use rtcroom_shared::model::RoomType;
 use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
 
-use super::flv_file::whole_tags;
+use super::flv_file::whole_tags_by;
 use super::mp4_read::{box_header, fragment_end_ms, track_timescales};
 
 /// What a segment's name says.
@@ -212,37 +212,58 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// What is left of a `.part` file after a crash: how many bytes read whole, and the media
-/// duration (ms) they hold. `None`: nothing playable.
-pub fn readable_prefix(bytes: &[u8], format: RecordFormat) -> Option<(usize, u64)> {
+/// `n` bytes of `file` at `at`, or `None` past its end.
+fn read_at(file: &File, at: u64, n: usize) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; n];
+    file.read_exact_at(&mut buf, at).ok()?;
+    Some(buf)
+}
+
+/// The most a `moov` or `moof` box may be for recovery to read it (ours are a few KiB).
+const MAX_HEADER_BOX: u64 = 16 * 1024 * 1024;
+
+/// What is left of a `.part` file of `len` bytes after a crash: how many bytes read whole,
+/// and the media duration (ms) they hold. `None`: nothing playable. Reads box and tag headers
+/// (and MP4's `moov` and `moof` boxes), never the media.
+pub fn readable_prefix(file: &File, len: u64, format: RecordFormat) -> Option<(u64, u64)> {
     match format {
         RecordFormat::Flv => {
-            let (end, last_ms) = whole_tags(bytes);
+            let (end, last_ms) = whole_tags_by(len, |at, n| read_at(file, at, n));
             (end > 13).then_some((end, last_ms))
         }
         RecordFormat::Mp4 => {
             // ftyp, moov, then moof + mdat pairs: keep through the last whole pair.
-            let mut at = 0usize;
+            let mut at = 0u64;
             let mut timescales = None;
             let mut kept = None;
-            let mut moof: Option<(usize, usize)> = None;
-            while let Some((kind, size)) = box_header(&bytes[at..]) {
-                let size = usize::try_from(size).ok()?;
-                if size < 8 || at + size > bytes.len() {
+            let mut moof: Option<Vec<u8>> = None;
+            while let Some(head) = read_at(file, at, 16).or_else(|| read_at(file, at, 8)) {
+                let Some((kind, size)) = box_header(&head) else {
                     break;
-                }
+                };
+                let Some(end) = at.checked_add(size).filter(|end| size >= 8 && *end <= len) else {
+                    break;
+                };
+                let whole_box = || {
+                    (size <= MAX_HEADER_BOX)
+                        .then(|| read_at(file, at, size as usize))
+                        .flatten()
+                };
                 match &kind {
-                    b"moov" => timescales = track_timescales(&bytes[at..at + size]),
-                    b"moof" => moof = Some((at, size)),
+                    b"moov" => timescales = whole_box().and_then(|b| track_timescales(&b)),
+                    b"moof" => moof = whole_box(),
                     b"mdat" => {
-                        if let (Some((m, len)), Some(scales)) = (moof.take(), &timescales) {
-                            let end_ms = fragment_end_ms(&bytes[m..m + len], scales)?;
-                            kept = Some((at + size, end_ms));
+                        if let (Some(m), Some(scales)) = (moof.take(), &timescales) {
+                            match fragment_end_ms(&m, scales) {
+                                Some(end_ms) => kept = Some((end, end_ms)),
+                                None => break,
+                            }
                         }
                     }
                     _ => {}
                 }
-                at += size;
+                at = end;
             }
             kept
         }
@@ -262,20 +283,24 @@ pub fn finalise_part(dir: &Path, part: &Path) -> std::io::Result<Option<(Segment
             "{relative} is not a segment's name"
         )));
     };
-    let bytes = std::fs::read(part)?;
-    match readable_prefix(&bytes, name.format) {
+    let readable = {
+        let file = File::open(part)?;
+        let len = file.metadata()?.len();
+        readable_prefix(&file, len, name.format)
+    };
+    match readable {
         None => {
             std::fs::remove_file(part)?;
             Ok(None)
         }
         Some((len, duration)) => {
             let file = OpenOptions::new().write(true).open(part)?;
-            file.set_len(len as u64)?;
+            file.set_len(len)?;
             file.sync_all()?;
             let done = dir.join(name.relative());
             std::fs::rename(part, &done)?;
             sync_dir(&done);
-            Ok(Some((name, len as u64, duration)))
+            Ok(Some((name, len, duration)))
         }
     }
 }

@@ -83,17 +83,32 @@ impl FlvSegment {
 }
 
 /// Where the whole tags of an FLV file end, and the last tag's timestamp (ms): what a file cut
-/// off mid-tag keeps.
-pub fn whole_tags(bytes: &[u8]) -> (usize, u64) {
-    let mut at = 13usize;
+/// off mid-tag keeps. A tag is whole when its type is audio, video or script data and the
+/// PreviousTagSize after it matches (a tail of zeros or garbage is not a tag).
+pub fn whole_tags(bytes: &[u8]) -> (u64, u64) {
+    whole_tags_by(bytes.len() as u64, |at, n| {
+        let at = usize::try_from(at).ok()?;
+        bytes.get(at..at.checked_add(n)?).map(<[u8]>::to_vec)
+    })
+}
+
+/// [`whole_tags`] over a file of `len` bytes read through `read(at, n)` (`None` past its end).
+pub fn whole_tags_by(len: u64, read: impl Fn(u64, usize) -> Option<Vec<u8>>) -> (u64, u64) {
     let mut last_ms = 0u64;
-    if bytes.len() < at || &bytes[..3] != b"FLV" {
-        return (0, 0);
+    match read(0, 13) {
+        Some(head) if &head[..3] == b"FLV" => {}
+        _ => return (0, 0),
     }
-    while let Some(head) = bytes.get(at..at + 11) {
-        let size = usize::from(head[1]) << 16 | usize::from(head[2]) << 8 | usize::from(head[3]);
+    let mut at = 13u64;
+    while let Some(head) = read(at, 11) {
+        let size = u64::from(head[1]) << 16 | u64::from(head[2]) << 8 | u64::from(head[3]);
         let end = at + 11 + size + 4;
-        if end > bytes.len() {
+        let whole = matches!(head[0], 8 | 9 | 18)
+            && end <= len
+            && read(end - 4, 4).is_some_and(|p| {
+                u64::from(u32::from_be_bytes([p[0], p[1], p[2], p[3]])) == 11 + size
+            });
+        if !whole {
             break;
         }
         let ts = u64::from(head[7]) << 24
@@ -134,9 +149,13 @@ mod tests {
         file.extend_from_slice(&seg.push(&video(1000, true)).unwrap());
         file.extend_from_slice(&seg.push(&video(1040, false)).unwrap());
         assert_eq!(seg.duration_ms(), 40);
-        assert_eq!(whole_tags(&file), (file.len(), 40));
+        assert_eq!(whole_tags(&file), (file.len() as u64, 40));
         let whole = file.len();
         file.extend_from_slice(&seg.push(&video(1080, false)).unwrap()[..7]);
-        assert_eq!(whole_tags(&file), (whole, 40));
+        assert_eq!(whole_tags(&file), (whole as u64, 40));
+        // A tail of zeros is not a tag.
+        let mut zeros = file[..whole].to_vec();
+        zeros.extend_from_slice(&[0; 64]);
+        assert_eq!(whole_tags(&zeros), (whole as u64, 40));
     }
 }

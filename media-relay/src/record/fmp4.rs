@@ -80,6 +80,17 @@ impl Track {
         self.held = Some(sample);
     }
 
+    /// The held sample, its duration given by the next sample's decode time `next_dts`.
+    fn settle(&mut self, next_dts: u64) {
+        if let Some(held) = self.held.take() {
+            let duration = next_dts
+                .saturating_sub(held.dts)
+                .clamp(1, u64::from(u32::MAX)) as u32;
+            self.last_duration = duration;
+            self.ready.push((held, duration));
+        }
+    }
+
     /// At the segment's end: the held sample too, with its predecessor's duration.
     fn release(&mut self) {
         if let Some(held) = self.held.take() {
@@ -111,8 +122,9 @@ pub struct Fmp4Segment {
     fragment_start_ms: Option<u64>,
     max_fragment_ms: u64,
     sequence: u32,
-    /// Media time written so far (ms), for the segment's duration.
+    /// The latest media time (ms) a sample has begun at, and one fragmented has ended at.
     last_ms: u64,
+    written_end_ms: u64,
 }
 
 impl Fmp4Segment {
@@ -131,6 +143,7 @@ impl Fmp4Segment {
             max_fragment_ms,
             sequence: 1,
             last_ms: 0,
+            written_end_ms: 0,
         }
     }
 
@@ -198,12 +211,26 @@ impl Fmp4Segment {
             }
             None => return None,
         };
-        // A keyframe closes the fragment before it; so does a fragment grown past its bound.
-        let cut = self.fragment_start_ms.is_some_and(|start| {
-            (is_video && frame.keyframe) || ms.saturating_sub(start) >= self.max_fragment_ms
-        });
+        // Audio from before the segment's first keyframe has no place in it.
+        if ms < origin {
+            return None;
+        }
+        let rel = ms - origin;
+        // A keyframe closes the fragment before it, with the video sample held back for its
+        // duration (the keyframe gives it), so that the next fragment starts at the keyframe;
+        // a fragment grown past its bound is closed too.
+        let keyframe = is_video && frame.keyframe;
+        let cut = self
+            .fragment_start_ms
+            .is_some_and(|start| keyframe || ms.saturating_sub(start) >= self.max_fragment_ms);
+        if cut
+            && keyframe
+            && let Some(video) = self.video.as_mut()
+        {
+            let dts = video.ticks(rel);
+            video.settle(dts);
+        }
         let fragment = if cut { self.fragment() } else { None };
-        let rel = ms.saturating_sub(origin);
         let sample = match (frame.type_id, frame.payload.as_ref()) {
             (TYPE_VIDEO, [_, 1, c0, c1, c2, data @ ..]) => {
                 // The composition time offset is a signed 24-bit count of milliseconds.
@@ -255,14 +282,16 @@ impl Fmp4Segment {
         self.fragment()
     }
 
-    /// Media time from the segment's first sample to the end of what has been fragmented.
+    /// Media time from the segment's first sample to the end of what has been fragmented (or
+    /// is ready to be).
     pub fn duration_ms(&self) -> u64 {
         self.video
             .iter()
             .chain(self.audio.iter())
             .filter_map(|t| t.ready_end().map(|end| end * 1000 / t.timescale))
+            .chain([self.written_end_ms, self.last_ms])
             .max()
-            .unwrap_or(self.last_ms)
+            .unwrap_or(0)
     }
 
     /// A `moof` + `mdat` of every ready sample (none: `None`).
@@ -281,6 +310,9 @@ impl Fmp4Segment {
         let mut payload: Vec<Bytes> = Vec::new();
         let mut sizes = Vec::new();
         for track in tracks {
+            if let Some(end) = track.ready_end() {
+                self.written_end_ms = self.written_end_ms.max(end * 1000 / track.timescale);
+            }
             let samples = std::mem::take(&mut track.ready);
             let video = matches!(track.config, TrackConfig::H264 { .. });
             let base = samples[0].0.dts;
@@ -337,5 +369,102 @@ impl Fmp4Segment {
             out.extend_from_slice(&piece);
         }
         Some(out.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mp4_atom::Decode;
+
+    use super::*;
+    use crate::media::Frame;
+
+    /// An AVCDecoderConfigurationRecord around a real 1280x720 SPS and PPS.
+    fn avc_record() -> Vec<u8> {
+        let sps = b"gd\0\x1f\xac$\x84\x01@\x16\xec\x04@\0\0\x03\0@\0\0\x0c#\xc6\x0c\x92";
+        let pps = b"h\xee2\xc8\xb0";
+        let mut r = vec![1, 0x64, 0, 0x1f, 0xff, 0xe1];
+        r.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+        r.extend_from_slice(sps);
+        r.push(1);
+        r.extend_from_slice(&(pps.len() as u16).to_be_bytes());
+        r.extend_from_slice(pps);
+        r
+    }
+
+    fn video(ms: u32, key: bool) -> Frame {
+        let head = if key { 0x17 } else { 0x27 };
+        Frame::new(
+            TYPE_VIDEO,
+            ms,
+            Bytes::from(vec![head, 1, 0, 0, 0, 0, 0, 0, 1, 0x65]),
+        )
+    }
+
+    fn audio(ms: u32) -> Frame {
+        Frame::new(TYPE_AUDIO, ms, Bytes::from_static(&[0xaf, 1, 0x21, 0x10]))
+    }
+
+    #[test]
+    fn fragments_start_at_keyframes_and_carry_the_tags_times() {
+        let mut header = vec![0x17, 0, 0, 0, 0];
+        header.extend_from_slice(&avc_record());
+        let config = TrackConfig::from_header(TYPE_VIDEO, &header)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            config,
+            TrackConfig::H264 {
+                width: 1280,
+                height: 720,
+                ..
+            }
+        ));
+        let aac = TrackConfig::from_header(TYPE_AUDIO, &[0xaf, 0, 0x12, 0x10]).unwrap();
+        let mut seg = Fmp4Segment::new(Some(config), aac, 500);
+        // Audio before the first keyframe is not in the segment; video at 25 fps from 1000 ms
+        // with a keyframe every 10 frames, audio every ~23 ms.
+        let mut fragments = Vec::new();
+        assert!(seg.push(&audio(990)).is_none());
+        let mut a = 1000;
+        for i in 0..40u32 {
+            let ms = 1000 + i * 40;
+            while a < ms {
+                fragments.extend(seg.push(&audio(a)));
+                a += 23;
+            }
+            fragments.extend(seg.push(&video(ms, i % 10 == 0)));
+        }
+        fragments.extend(seg.finish());
+        assert!(fragments.len() >= 4, "{} fragments", fragments.len());
+        let mut next_video_dts = 0;
+        for (i, bytes) in fragments.iter().enumerate() {
+            let moof = Moof::decode(&mut &bytes[..]).unwrap();
+            let video = moof.traf.iter().find(|t| t.tfhd.track_id == 1).unwrap();
+            let first = video.trun[0].samples.get(0).unwrap();
+            if i < 4 {
+                // Each keyframe opens a fragment.
+                assert_eq!(first.flags, Some(SYNC), "fragment {i}");
+            }
+            let base = video.tfdt.as_ref().unwrap().base_media_decode_time;
+            assert_eq!(
+                base, next_video_dts,
+                "fragment {i} starts where the last ended"
+            );
+            let durations: u64 = video.trun[0]
+                .samples
+                .iter()
+                .map(|e| u64::from(e.duration.unwrap()))
+                .sum();
+            next_video_dts = base + durations;
+            // Audio starts with the video (the first keyframe is time 0).
+            if i == 0 {
+                let audio = moof.traf.iter().find(|t| t.tfhd.track_id == 2).unwrap();
+                assert_eq!(audio.tfdt.as_ref().unwrap().base_media_decode_time, 0);
+            }
+        }
+        // 40 frames of 40 ms.
+        assert_eq!(next_video_dts, 40 * 3_600);
+        assert_eq!(seg.duration_ms(), 1_600);
     }
 }

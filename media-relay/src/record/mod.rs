@@ -167,13 +167,18 @@ struct Resume {
     until: Instant,
 }
 
+/// A publish to record once the stream's current recording has ended: the stream, its
+/// policy, and its publisher's generation then.
+type Pending = (Arc<Stream>, RecordPolicy, u64);
+
 /// The relay's recorder.
 pub struct Recorder {
     pub config: RecordConfig,
     pub metrics: Arc<RecordMetrics>,
     events: Arc<EventSink>,
-    /// Streams being recorded now (one recording per stream however often it is taken over).
-    active: Mutex<HashMap<String, ()>>,
+    /// Streams being recorded now (one recording per stream however often it is taken over),
+    /// each with the publish that came while its recording was ending, if one did.
+    active: Mutex<HashMap<String, Option<Pending>>>,
     /// Recordings that stopped, by (stream, room, user), while they may be continued.
     resumable: Mutex<HashMap<(String, String, String), Resume>>,
 }
@@ -218,25 +223,54 @@ impl Recorder {
     }
 
     /// Starts recording `stream` as `policy` says, unless it is being recorded already (a
-    /// publisher that took the stream over continues the same recording).
+    /// publisher that took the stream over continues the same recording). A publish that
+    /// comes while the stream's last recording is still ending is recorded once that one has
+    /// ended, as its continuation.
     pub fn record(self: &Arc<Self>, stream: &Arc<Stream>, policy: RecordPolicy) {
         if self.config.dir.is_none() {
             self.metrics.refused_disabled.inc();
             tracing::warn!(stream = %stream.name, "recording asked for, but RTCROOM_RECORD_DIR is not set");
             return;
         }
-        if self.active.lock().insert(stream.name.clone(), ()).is_some() {
-            return;
+        {
+            let mut active = self.active.lock();
+            if let Some(pending) = active.get_mut(&stream.name) {
+                *pending = Some((stream.clone(), policy, stream.generation()));
+                return;
+            }
+            active.insert(stream.name.clone(), None);
         }
+        self.spawn(stream.clone(), policy);
+    }
+
+    fn spawn(self: &Arc<Self>, stream: Arc<Stream>, policy: RecordPolicy) {
         self.metrics.active.inc();
         let recorder = self.clone();
-        let stream = stream.clone();
         tokio::spawn(async move {
-            let name = stream.name.clone();
             session::run(&recorder, stream, policy).await;
-            recorder.active.lock().remove(&name);
             recorder.metrics.active.dec();
         });
+    }
+
+    /// A recording's stream ended (its last segment is still to be closed): it may be
+    /// continued within the resume window, and a publish that came meanwhile is recorded now.
+    fn ended(self: &Arc<Self>, stream: &str, policy: &RecordPolicy, next_index: u32) {
+        self.stopped(stream, policy, next_index);
+        let next = {
+            let mut active = self.active.lock();
+            match active.remove(stream).flatten() {
+                Some((s, policy, generation))
+                    if s.is_publishing() && s.generation() == generation =>
+                {
+                    active.insert(stream.to_owned(), None);
+                    Some((s, policy))
+                }
+                _ => None,
+            }
+        };
+        if let Some((s, policy)) = next {
+            self.spawn(s, policy);
+        }
     }
 
     /// The first segment index of a recording of (stream, policy) starting now: the next of a

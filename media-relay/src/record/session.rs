@@ -41,9 +41,8 @@ impl Headers {
             TYPE_VIDEO => &mut self.video,
             _ => &mut self.audio,
         };
-        let changed = slot
-            .as_ref()
-            .is_some_and(|old| old.payload != frame.payload);
+        // A new configuration, or a track the stream did not have yet.
+        let changed = slot.as_ref().is_none_or(|old| old.payload != frame.payload);
         *slot = Some(frame.clone());
         changed
     }
@@ -105,9 +104,14 @@ struct Recording<'a> {
     headers: Headers,
     open: Option<Open>,
     next_index: u32,
+    /// The last media message's timestamp.
+    last_ms: Option<u64>,
 }
 
-pub(super) async fn run(recorder: &Recorder, stream: Arc<Stream>, policy: RecordPolicy) {
+/// How far timestamps may step back (reordered audio and video) before a segment ends.
+const BACKWARDS_MS: u64 = 1_000;
+
+pub(super) async fn run(recorder: &Arc<Recorder>, stream: Arc<Stream>, policy: RecordPolicy) {
     let subscription = stream.subscribe();
     let mut rec = Recording {
         recorder,
@@ -116,6 +120,7 @@ pub(super) async fn run(recorder: &Recorder, stream: Arc<Stream>, policy: Record
         policy,
         headers: Headers::default(),
         open: None,
+        last_ms: None,
     };
     drop(stream);
     tracing::info!(stream = %rec.stream, room = %rec.policy.room_id, user = %rec.policy.user_id,
@@ -137,8 +142,10 @@ pub(super) async fn run(recorder: &Recorder, stream: Arc<Stream>, policy: Record
             Err(RecvError::Closed) => break,
         }
     }
+    // The stream is free for a new recording (or this one's continuation) before the last
+    // segment's close waits on the disk.
+    recorder.ended(&rec.stream, &rec.policy, rec.next_index);
     rec.close().await;
-    recorder.stopped(&rec.stream, &rec.policy, rec.next_index);
 }
 
 impl Recording<'_> {
@@ -151,6 +158,15 @@ impl Recording<'_> {
         }
         if frame.type_id != TYPE_VIDEO && frame.type_id != TYPE_AUDIO {
             return;
+        }
+        // Time going back (a new publisher that took the stream over counts from 0 again)
+        // ends the segment: its times would no longer rise.
+        let went_back = self
+            .last_ms
+            .is_some_and(|last| u64::from(frame.timestamp) + BACKWARDS_MS < last);
+        self.last_ms = Some(u64::from(frame.timestamp));
+        if went_back {
+            self.close().await;
         }
         let starts_segment = frame.keyframe || self.headers.video.is_none();
         if let Some(open) = &self.open
@@ -194,10 +210,17 @@ impl Recording<'_> {
             .dir
             .as_ref()
             .expect("recording only with a directory");
-        let free = free_bytes(dir).or_else(|_| {
-            std::fs::create_dir_all(dir)?;
-            free_bytes(dir)
-        });
+        let free = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                free_bytes(&dir).or_else(|_| {
+                    std::fs::create_dir_all(&dir)?;
+                    free_bytes(&dir)
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        };
         match free {
             Ok(free) if free >= config.min_free_bytes => {}
             Ok(free) => {

@@ -291,17 +291,22 @@ impl Rooms {
             JoinOutcome::LimitReached(limit) => Err(limit_reached(limit)),
             joined => {
                 if self.limits.record[room_type.index()].is_some() {
-                    // Its segments may name no room (a live room's anchor): filed by this.
-                    let creator = self
+                    // The room its segments are filed under (they may name none: a live
+                    // room's anchor), and which instance of that roomID it is.
+                    let (creator, room_created_ms) = self
                         .store
                         .room(&key, now)
                         .await?
-                        .map(|r| r.creator)
+                        .map(|r| (r.creator, r.created_at_ms))
                         .unwrap_or_default();
                     self.store
                         .bind_recorded_stream(
                             &stream_id,
-                            &RecordedStream { key, creator },
+                            &RecordedStream {
+                                key,
+                                creator,
+                                room_created_ms,
+                            },
                             now + self.limits.recordings_keep_ms,
                             now,
                         )

@@ -55,28 +55,33 @@ impl Rooms {
         Ok(())
     }
 
-    /// A closed recording segment the relay told of (`recorded`): filed under its room (the
-    /// one its URL named, else the one its stream was joined into) and, while the room is
-    /// present, told to its members as `recordingReady`. `false`: its room is not known (the
-    /// stream was never joined into a room), so it is not filed.
+    /// A closed recording segment the relay told of (`recorded`): filed under the room its
+    /// stream was joined into (`add_pusher` remembered it), which must be the room its URL
+    /// named if it named one, and, while that room is present, told to its members as
+    /// `recordingReady` (once: the relay's retries file nothing new). `false`: not filed, the
+    /// stream was never joined into such a room (a URL signed for a room, then published
+    /// without joining it, files nothing there).
     pub async fn recorded(&self, stream: &str, segment: &SegmentReport) -> RoomResult<bool> {
         let now = self.clock.now_ms();
-        let bound = self.store.recorded_stream(stream, now).await?;
-        let key = if segment.room_id.is_empty() {
-            match &bound {
-                Some(bound) => bound.key.clone(),
-                None => return Ok(false),
-            }
-        } else {
-            RoomKey::new(segment.room_type, &segment.room_id)
+        let Some(bound) = self.store.recorded_stream(stream, now).await? else {
+            return Ok(false);
         };
-        let room = self.store.room(&key, now).await?;
+        if !segment.room_id.is_empty()
+            && bound.key != RoomKey::new(segment.room_type, &segment.room_id)
+        {
+            return Ok(false);
+        }
+        let key = bound.key.clone();
+        let room = self
+            .store
+            .room(&key, now)
+            .await?
+            .filter(|r| r.created_at_ms == bound.room_created_ms);
         let creator = room
             .as_ref()
             .map(|r| r.creator.clone())
             .filter(|c| !c.is_empty())
-            .or_else(|| bound.filter(|b| b.key == key).map(|b| b.creator))
-            .unwrap_or_default();
+            .unwrap_or(bound.creator);
         let recording = Recording {
             path: segment.path.clone(),
             user_id: segment.user_id.clone(),
@@ -87,12 +92,14 @@ impl Rooms {
             bytes: segment.bytes,
             format: segment.format.clone(),
             creator,
+            room_created_ms: bound.room_created_ms,
             stored: segment.stored.clone(),
         };
-        self.store
+        let new = self
+            .store
             .add_recording(&key, &recording, now + self.limits.recordings_keep_ms, now)
             .await?;
-        if room.is_some() {
+        if new && room.is_some() {
             let message = Message {
                 from: String::new(),
                 kind: EventKind::RecordingReady {
@@ -109,10 +116,13 @@ impl Rooms {
         Ok(true)
     }
 
-    /// `get_recordings`: a room's segments still kept, oldest first, each with its signed
-    /// download URL. The room's creator may list them; its members too where the operator
-    /// allows it (`recordings_for_members`: a live member now, or one whose stream was
-    /// recorded). Anyone else, or a room with nothing kept: no such room (code 3).
+    /// `get_recordings`: the segments of a roomID the caller may see, oldest first, each with
+    /// its signed download URL: those of the calls it created; where the operator allows
+    /// members (`recordings_for_members`), also those of the calls it took part in (its own
+    /// stream was recorded in that room, or it is a live member of the present one). A roomID
+    /// is free again once its room has ended, so each segment knows which room it was in.
+    /// The creator of the present room gets an empty list before anything is filed; anyone
+    /// else who may see nothing: no such room (code 3).
     pub async fn recordings(
         &self,
         caller: &Session,
@@ -126,22 +136,28 @@ impl Rooms {
         let list = self.store.recordings(&key, now).await?;
         let room = self.store.room(&key, now).await?;
         let me = caller.user_id.as_str();
-        let creator =
-            room.as_ref().is_some_and(|r| r.creator == me) || list.iter().any(|r| r.creator == me);
-        let member = self.limits.recordings_for_members
-            && (list.iter().any(|r| r.user_id == me)
-                || room
-                    .as_ref()
-                    .is_some_and(|r| r.members.iter().any(|m| m.user_id == me)));
-        if !(creator || member) {
-            return Err(if room.is_some() || !list.is_empty() {
-                RoomError::NotCreator
-            } else {
-                RoomError::NoSuchRoom
-            });
+        let mut calls_taken_part_in: Vec<u64> = Vec::new();
+        if self.limits.recordings_for_members {
+            calls_taken_part_in.extend(
+                list.iter()
+                    .filter(|r| r.user_id == me)
+                    .map(|r| r.room_created_ms),
+            );
+            if let Some(r) = &room
+                && r.members.iter().any(|m| m.user_id == me)
+            {
+                calls_taken_part_in.push(r.created_at_ms);
+            }
+        }
+        let visible: Vec<Recording> = list
+            .into_iter()
+            .filter(|r| r.creator == me || calls_taken_part_in.contains(&r.room_created_ms))
+            .collect();
+        if visible.is_empty() && room.as_ref().is_none_or(|r| r.creator != me) {
+            return Err(RoomError::NoSuchRoom);
         }
         let secs = self.clock.now_secs();
-        Ok(list
+        Ok(visible
             .into_iter()
             .map(|r| {
                 let url = self.urls.recording_url(&r.path, secs);

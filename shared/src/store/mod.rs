@@ -378,15 +378,15 @@ pub trait RoomStore: Send + Sync + 'static {
     ) -> StoreResult<Option<RecordedStream>>;
 
     /// Files a closed segment under its room until `keep_until_ms` (the same path again
-    /// replaces it: the relay retries its events). A room's list keeps at most
-    /// [`recordings::MAX_RECORDINGS_PER_ROOM`], the oldest going first.
+    /// replaces it: the relay retries its events); whether it was new. A room's list keeps at
+    /// most [`recordings::MAX_RECORDINGS_PER_ROOM`], the oldest going first.
     async fn add_recording(
         &self,
         key: &RoomKey,
         recording: &Recording,
         keep_until_ms: u64,
         now_ms: u64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     /// A room's segments still kept, oldest first.
     async fn recordings(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Vec<Recording>>;

@@ -28,6 +28,10 @@ pub struct Recording {
     pub format: String,
     /// The room's creator when the segment was filed (who may list the room's recordings).
     pub creator: String,
+    /// When the room it was filed under was created: which of the rooms that had this id
+    /// (an id is free again once its room has ended) the call was in.
+    #[serde(default)]
+    pub room_created_ms: u64,
     /// `s3://bucket/key` when the relay uploaded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<String>,
@@ -38,4 +42,6 @@ pub struct Recording {
 pub struct RecordedStream {
     pub key: RoomKey,
     pub creator: String,
+    /// When that room was created (see [`Recording::room_created_ms`]).
+    pub room_created_ms: u64,
 }

@@ -571,7 +571,7 @@ impl RoomStore for DynamoStore {
         recording: &Recording,
         keep_until_ms: u64,
         _now_ms: u64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.put_recording(key, recording, keep_until_ms).await
     }
 

@@ -41,8 +41,11 @@ impl DynamoStore {
             .key("pk", s(stream_pk(stream)))
             .key("sk", s(META))
             .update_expression(
-                "SET #type = :type, #room = :room, #creator = :creator, #keep = :keep, #ttl = :ttl",
+                "SET #type = :type, #room = :room, #creator = :creator, #created = :created, \
+                 #keep = :keep, #ttl = :ttl",
             )
+            .expression_attribute_names("#created", "created")
+            .expression_attribute_values(":created", n(bound.room_created_ms))
             .expression_attribute_names("#type", "type")
             .expression_attribute_names("#room", "room")
             .expression_attribute_names("#creator", "creator")
@@ -85,6 +88,7 @@ impl DynamoStore {
         Ok(Some(RecordedStream {
             key: RoomKey::new(room_type, get_s(&item, "room")?),
             creator: get_s(&item, "creator")?.to_owned(),
+            room_created_ms: get_n(&item, "created")?,
         }))
     }
 
@@ -93,10 +97,11 @@ impl DynamoStore {
         key: &RoomKey,
         recording: &Recording,
         keep_until_ms: u64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let data = serde_json::to_string(recording).expect("a recording serialises");
         self.counters.update_item.fetch_add(1, Ordering::Relaxed);
-        self.client
+        let updated = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(room_pk(key)))
@@ -111,10 +116,12 @@ impl DynamoStore {
             .expression_attribute_values(":data", s(data))
             .expression_attribute_values(":keep", n(keep_until_ms))
             .expression_attribute_values(":ttl", n(keep_until_ms / 1000 + 1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(())
+        // Nothing was there before: a new segment (not the relay's retry).
+        Ok(updated.attributes.is_none_or(|old| old.is_empty()))
     }
 
     pub(super) async fn query_recordings(

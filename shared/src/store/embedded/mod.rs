@@ -420,11 +420,11 @@ impl RoomStore for EmbeddedStore {
         recording: &Recording,
         keep_until_ms: u64,
         now_ms: u64,
-    ) -> StoreResult<()> {
-        self.recordings
+    ) -> StoreResult<bool> {
+        Ok(self
+            .recordings
             .lock()
-            .add(key, recording, keep_until_ms, now_ms);
-        Ok(())
+            .add(key, recording, keep_until_ms, now_ms))
     }
 
     async fn recordings(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Vec<Recording>> {

@@ -46,8 +46,16 @@ impl RecordingIndex {
             .map(|(bound, _)| bound.clone())
     }
 
-    pub(super) fn add(&mut self, key: &RoomKey, recording: &Recording, until: u64, now_ms: u64) {
+    /// Whether the segment was new.
+    pub(super) fn add(
+        &mut self,
+        key: &RoomKey,
+        recording: &Recording,
+        until: u64,
+        now_ms: u64,
+    ) -> bool {
         let list = self.rooms.entry(key.clone()).or_default();
+        let new = !list.iter().any(|(r, _)| r.path == recording.path);
         list.retain(|(r, until)| *until > now_ms && r.path != recording.path);
         list.push((recording.clone(), until));
         list.sort_by(|a, b| (a.0.start_ms, &a.0.path).cmp(&(b.0.start_ms, &b.0.path)));
@@ -56,6 +64,7 @@ impl RecordingIndex {
             list.drain(..excess);
         }
         self.maybe_pass(now_ms);
+        new
     }
 
     pub(super) fn list(&self, key: &RoomKey, now_ms: u64) -> Vec<Recording> {

@@ -39,6 +39,7 @@ fn segment(path: &str, user: &str, start_ms: u64) -> crate::store::recordings::R
         bytes: 1_000,
         format: "mp4".into(),
         creator: "alice".into(),
+        room_created_ms: T0,
         stored: None,
     }
 }
@@ -54,10 +55,10 @@ pub async fn recordings_are_filed_once_per_path_in_start_order_and_lapse(
         segment("double_room/rec/b_1", "bob", T0 + 2),
         segment("double_room/rec/a_1", "alice", T0 + 1),
     );
-    store.add_recording(&key, &a, keep, T0).await.unwrap();
-    store.add_recording(&key, &b, keep, T0).await.unwrap();
+    assert!(store.add_recording(&key, &a, keep, T0).await.unwrap());
+    assert!(store.add_recording(&key, &b, keep, T0).await.unwrap());
     // The relay's retry of the same segment files nothing new.
-    store.add_recording(&key, &a, keep, T0).await.unwrap();
+    assert!(!store.add_recording(&key, &a, keep, T0).await.unwrap());
     assert_eq!(
         store.recordings(&key, T0).await.unwrap(),
         vec![b.clone(), a.clone()]
@@ -73,6 +74,7 @@ pub async fn recordings_are_filed_once_per_path_in_start_order_and_lapse(
     let bound = RecordedStream {
         key: key.clone(),
         creator: "alice".into(),
+        room_created_ms: T0,
     };
     assert_eq!(
         store.recorded_stream("8888_bob_0001", T0).await.unwrap(),

@@ -1,0 +1,168 @@
+//! Recording, an rtcroom extension a server may offer per room type (room-semantics.md REC-1
+//! to REC-3, url-signing.md URL-9). A server that records no room type passes the URL cases as
+//! long as its push URLs carry no policy; one that records some has their policies and
+//! signatures checked here, independently of any server's code. No media is published: what
+//! the relay files is the project's end-to-end tests' to check.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use super::streams::parse;
+use crate::case;
+use crate::case::{Case, Ctx, Needs, User};
+use crate::client::{Check, Failure, ensure};
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        case!(
+            "recording.policy_in_push_urls",
+            ["REC-1", "REC-2", "URL-9"],
+            policies,
+            needs: Needs::PushKey
+        ),
+        case!("get_recordings.creator_only", ["REC-3"], listing),
+    ]
+}
+
+const ROOM_TYPES: [(&str, &str); 3] = [
+    ("double_room", "double"),
+    ("multi_room", "multi"),
+    ("live_room", "live"),
+];
+
+/// The `record` parameter of a URL, if it has one.
+fn record_param(url: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("record="))
+        .map(str::to_owned)
+}
+
+fn text(b64: &str) -> Option<String> {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(b64).ok()?).ok()
+}
+
+async fn policies(ctx: Arc<Ctx>) -> Check {
+    let push_key = ctx
+        .server
+        .target
+        .push_key
+        .clone()
+        .expect("the runner checks --push-key");
+    let user = ctx.user("rec").await?;
+    for (room_type, token) in ROOM_TYPES {
+        let room = ctx.unique("rec");
+        let answer = ctx
+            .call(
+                &user,
+                room_type,
+                "get_push_url",
+                json!({"userID": user.id, "roomID": room}),
+            )
+            .await?;
+        ctx.expect(&answer, 0, "URL-USE-1: get_push_url")?;
+        let push_url = answer.str("pushURL").to_owned();
+        let Some(policy) = record_param(&push_url) else {
+            continue; // this room type is not recorded
+        };
+        let show = || answer.describe();
+        let url = parse(&push_url)
+            .ok_or_else(|| Failure::new("URL-4: a recorded pushURL's shape", show()))?;
+        // URL-9: {format}.{type}.{room}.{user}, and a txSecret that covers it.
+        let parts: Vec<&str> = policy.split('.').collect();
+        ensure(
+            parts.len() == 4
+                && matches!(parts[0], "mp4" | "flv")
+                && parts[1] == token
+                && text(parts[2]).as_deref() == Some(room.as_str())
+                && text(parts[3]).as_deref() == Some(user.id.as_str()),
+            "URL-9: record={format}.{room type}.{base64url roomID}.{base64url userID} for this room and caller",
+            show,
+        )?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(push_key.as_bytes()).expect("any key length");
+        mac.update(format!("rtcroom-record\n{}\n{}\n{policy}", url.stream, url.tx_time).as_bytes());
+        let expected: String = mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        ensure(
+            url.tx_secret.eq_ignore_ascii_case(&expected),
+            "URL-9: txSecret = hex(HMAC-SHA256(push key, \"rtcroom-record\\n\" + stream + \"\\n\" + txTime + \"\\n\" + policy)[..16])",
+            || format!("{} (expected txSecret {expected})", answer.describe()),
+        )?;
+        ensure(
+            answer.body.get("srtPushURL").is_none(),
+            "REC-1: no SRT push address for a recorded stream",
+            show,
+        )?;
+        // REC-2: the same URL without its policy does not join a room of this type.
+        let stripped = push_url.replace(&format!("&record={policy}"), "");
+        let refused = ctx
+            .add_pusher_with(&user, room_type, &room, &stripped)
+            .await?;
+        ctx.expect(
+            &refused,
+            1,
+            "REC-2: add_pusher with a pushURL without its policy",
+        )?;
+        let joined = ctx
+            .add_pusher_with(&user, room_type, &room, &push_url)
+            .await?;
+        ctx.expect(
+            &joined,
+            0,
+            "REC-2: add_pusher with get_push_url's recorded pushURL",
+        )?;
+        ctx.leave(&user, room_type, &room).await?;
+    }
+    Ok(())
+}
+
+async fn listing(ctx: Arc<Ctx>) -> Check {
+    let [alice, bob] = <[User; 2]>::try_from(ctx.users("recl", 2).await?).expect("two users");
+    let call = |user: &User, room: &str| {
+        let ctx = ctx.clone();
+        let (user, room) = (user.clone(), room.to_owned());
+        async move {
+            ctx.call(
+                &user,
+                "multi_room",
+                "get_recordings",
+                json!({"roomID": room}),
+            )
+            .await
+        }
+    };
+    let never = ctx.unique("recl");
+    let answer = call(&alice, &never).await?;
+    ctx.expect(&answer, 3, "REC-3: get_recordings of a room that never was")?;
+    let room = ctx.unique("recl");
+    ctx.join(&alice, "multi_room", &room).await?;
+    let mine = call(&alice, &room).await?;
+    ctx.expect(
+        &mine,
+        0,
+        "REC-3: the creator of the present room, before anything is filed",
+    )?;
+    ensure(
+        mine.body["recordings"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "REC-3: an empty recordings list",
+        || mine.describe(),
+    )?;
+    let theirs = call(&bob, &room).await?;
+    ctx.expect(
+        &theirs,
+        3,
+        "REC-3: get_recordings by someone who may see nothing",
+    )?;
+    ctx.leave(&alice, "multi_room", &room).await?;
+    Ok(())
+}
