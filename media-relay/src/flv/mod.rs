@@ -26,6 +26,7 @@ use crate::fanout::Listen;
 use crate::media::{Frame, Framed, Media, TYPE_AUDIO, TYPE_VIDEO};
 use crate::player::Wire;
 use crate::protocol::FrontEnd;
+use crate::record::serve::{Downloads, serve as serve_download};
 use crate::relay::{Access, Relay, authorise_url};
 use crate::settings::{ConfigError, listen_address};
 
@@ -228,7 +229,12 @@ async fn serve_one(relay: &Relay, mut socket: TcpStream) -> std::io::Result<()> 
         }
         _ if path.starts_with("/record/") => {
             let raw = &path["/record/".len()..];
-            crate::record::serve::serve(relay, &mut socket, raw, query, range.as_deref()).await
+            let downloads = Downloads {
+                recorder: &relay.recorder,
+                key: &relay.play_key,
+                refused: &relay.metrics.auth_refused,
+            };
+            serve_download(downloads, &mut socket, raw, query, range.as_deref()).await
         }
         _ => {
             let Some(name) = path

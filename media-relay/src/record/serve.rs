@@ -18,8 +18,8 @@ use rtcroom_shared::urls::record::{RecordFormat, verify_download};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::SegmentName;
-use crate::relay::Relay;
+use super::{Recorder, SegmentName};
+use rtcroom_shared::metrics::Counter;
 
 /// Percent-decodes a request path; `None` when malformed.
 fn decode(path: &str) -> Option<String> {
@@ -70,15 +70,23 @@ async fn status(socket: &mut TcpStream, status: &str, body: &str) -> std::io::Re
     socket.shutdown().await
 }
 
+/// Where downloads come from and how they are checked: the recorder's directory, the key
+/// download URLs are signed with (the play key), and the counter of refused signatures.
+pub struct Downloads<'a> {
+    pub recorder: &'a Recorder,
+    pub key: &'a str,
+    pub refused: &'a Counter,
+}
+
 /// Serves `GET /record/{raw path}?{query}` (with the request's `Range`, if any).
 pub async fn serve(
-    relay: &Relay,
+    downloads: Downloads<'_>,
     socket: &mut TcpStream,
     raw_path: &str,
     query: &str,
     range_header: Option<&str>,
 ) -> std::io::Result<()> {
-    let Some(dir) = &relay.recorder.config.dir else {
+    let Some(dir) = &downloads.recorder.config.dir else {
         return status(socket, "404 Not Found", "recording is off\n").await;
     };
     let name = decode(raw_path).and_then(|p| SegmentName::parse(&p).filter(|n| n.relative() == p));
@@ -95,13 +103,13 @@ pub async fn serve(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     if let Err(e) = verify_download(
-        &relay.play_key,
+        downloads.key,
         &path,
         param("txSecret").as_deref(),
         param("txTime").as_deref(),
         now,
     ) {
-        relay.metrics.auth_refused.inc();
+        downloads.refused.inc();
         return status(socket, "403 Forbidden", &format!("{e}\n")).await;
     }
     let Ok(mut file) = tokio::fs::File::open(dir.join(&path)).await else {
