@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rtcroom_shared::stream_events::{self, SegmentReport, StreamEvent, StreamEventKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
 
@@ -23,8 +23,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where events go; a disabled sink (no URL configured) drops them silently.
+/// An event to deliver, and who wants to know whether it was (`recorded` events).
+type Queued = (StreamEvent, Option<oneshot::Sender<bool>>);
+
 pub struct EventSink {
-    tx: Option<mpsc::Sender<StreamEvent>>,
+    tx: Option<mpsc::Sender<Queued>>,
     relay_id: String,
     seq: AtomicU64,
     metrics: Arc<Metrics>,
@@ -63,17 +66,21 @@ impl EventSink {
     }
 
     pub fn emit(&self, event: StreamEventKind, stream: &str) {
-        self.send(event, stream.to_owned(), Vec::new(), None);
+        self.send(event, stream.to_owned(), Vec::new(), None, None);
     }
 
-    /// A `recorded` event: a segment of `stream` was closed.
-    pub fn recorded(&self, stream: &str, segment: SegmentReport) {
+    /// A `recorded` event: a segment of `stream` was closed. The answer says whether the room
+    /// service took it (`false`, or dropped: it was given up on, or events are off).
+    pub fn recorded(&self, stream: &str, segment: SegmentReport) -> oneshot::Receiver<bool> {
+        let (ack, answer) = oneshot::channel();
         self.send(
             StreamEventKind::Recorded,
             stream.to_owned(),
             Vec::new(),
             Some(segment),
+            Some(ack),
         );
+        answer
     }
 
     /// The `live` report: the streams published now, in events of at most
@@ -81,7 +88,13 @@ impl EventSink {
     pub fn report_live(&self, mut streams: Vec<String>) {
         streams.sort_unstable();
         for chunk in streams.chunks(stream_events::MAX_LIVE_STREAMS) {
-            self.send(StreamEventKind::Live, String::new(), chunk.to_vec(), None);
+            self.send(
+                StreamEventKind::Live,
+                String::new(),
+                chunk.to_vec(),
+                None,
+                None,
+            );
         }
     }
 
@@ -91,6 +104,7 @@ impl EventSink {
         stream: String,
         streams: Vec<String>,
         segment: Option<SegmentReport>,
+        ack: Option<oneshot::Sender<bool>>,
     ) {
         let Some(tx) = &self.tx else { return };
         let event = StreamEvent {
@@ -102,14 +116,14 @@ impl EventSink {
             at: now_ms(),
             segment,
         };
-        if tx.try_send(event).is_err() {
+        if tx.try_send((event, ack)).is_err() {
             self.metrics.events_dropped.inc();
         }
     }
 }
 
 async fn deliver(
-    mut rx: mpsc::Receiver<StreamEvent>,
+    mut rx: mpsc::Receiver<Queued>,
     url: String,
     secret: String,
     metrics: Arc<Metrics>,
@@ -118,7 +132,7 @@ async fn deliver(
         .timeout(REQUEST_TIMEOUT)
         .build()
         .expect("an HTTP client builds");
-    while let Some(event) = rx.recv().await {
+    while let Some((event, ack)) = rx.recv().await {
         let body = serde_json::to_vec(&event).expect("events serialise");
         let mut backoff = FIRST_BACKOFF;
         let mut delivered = false;
@@ -155,6 +169,9 @@ async fn deliver(
             metrics.events_sent.inc();
         } else {
             metrics.events_failed.inc();
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(delivered);
         }
     }
 }

@@ -192,6 +192,11 @@ async fn a_recorded_stream_is_cut_into_segments_that_read_whole_and_in_sync() {
     );
 
     let told = segments(&seen);
+    // Each segment's `.unreported` marker goes once the room service has confirmed it.
+    until("the segments' markers gone", 5, || {
+        files(&dir).iter().all(|f| !f.ends_with(".unreported"))
+    })
+    .await;
     let names = files(&dir);
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(
@@ -363,6 +368,45 @@ async fn below_the_free_space_floor_no_recording_starts_and_the_stream_goes_on()
     finished(publisher);
     assert!(files(&dir).is_empty(), "{:?}", files(&dir));
     assert!(relay.handle.relay.recorder.metrics.refused_disk.get() >= 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_the_room_service_never_confirmed_is_told_again_at_the_next_start() {
+    let dir = temp_dir("unreported");
+    // A room service that refuses everything: the segment stays marked.
+    let (down, _) = testing::event_receiver(usize::MAX).await;
+    let relay = recording_relay(&dir, &down, &[]).await;
+    let url = testing::signed_recorded(
+        PUSH_KEY,
+        &relay.rtmp_base(),
+        "8888_fay_0001",
+        &policy(RecordFormat::Mp4, "r5", "fay"),
+    );
+    finished(testing::publish(
+        &url,
+        TestPattern {
+            audio: true,
+            secs: 2,
+        },
+    ));
+    until("the closed segment, marked", 10, || {
+        let f = files(&dir);
+        f.iter().any(|f| f.ends_with(".mp4")) && f.iter().any(|f| f.ends_with(".mp4.unreported"))
+    })
+    .await;
+    // The next start (the room service back) tells it, and the marker goes.
+    let (up, seen) = testing::event_receiver(0).await;
+    let _restarted = recording_relay(&dir, &up, &[]).await;
+    until("the segment told again", 10, || segments(&seen).len() == 1).await;
+    let segment = segments(&seen).remove(0);
+    assert_eq!((segment.user_id.as_str(), segment.index), ("fay", 0));
+    assert!((1_500..=2_600).contains(&segment.duration), "{segment:?}");
+    until("the marker gone", 5, || {
+        files(&dir).iter().all(|f| !f.ends_with(".unreported"))
+    })
+    .await;
+    drop(relay);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

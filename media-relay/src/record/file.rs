@@ -185,10 +185,12 @@ impl SegmentFile {
         Ok(())
     }
 
-    /// Renames the `.part` to its final name; the final path.
+    /// Renames the `.part` to its final name (marked unreported until the room service has
+    /// it); the final path.
     pub async fn close(self) -> std::io::Result<PathBuf> {
         let (part, done) = (self.part, self.done);
         tokio::task::spawn_blocking(move || {
+            File::create(unreported(&done))?;
             std::fs::rename(&part, &done)?;
             sync_dir(&done);
             Ok(done)
@@ -298,6 +300,7 @@ pub fn finalise_part(dir: &Path, part: &Path) -> std::io::Result<Option<(Segment
             file.set_len(len)?;
             file.sync_all()?;
             let done = dir.join(name.relative());
+            File::create(unreported(&done))?;
             std::fs::rename(part, &done)?;
             sync_dir(&done);
             Ok(Some((name, len, duration)))
@@ -305,8 +308,23 @@ pub fn finalise_part(dir: &Path, part: &Path) -> std::io::Result<Option<(Segment
     }
 }
 
-/// Every `.part` file under `dir` (three levels: type, room, file).
-pub fn leftover_parts(dir: &Path) -> Vec<PathBuf> {
+/// The marker beside a closed segment that the room service has not confirmed yet: it is
+/// told again at the next start, so a segment is never left unlisted.
+pub fn unreported(segment: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.unreported", segment.display()))
+}
+
+/// A closed segment's size and media duration (ms), read back from its headers.
+pub fn measure(segment: &Path, format: RecordFormat) -> std::io::Result<(u64, u64)> {
+    let file = File::open(segment)?;
+    let len = file.metadata()?.len();
+    let duration = readable_prefix(&file, len, format).map_or(0, |(_, d)| d);
+    Ok((len, duration))
+}
+
+/// Every file under `dir` whose name ends with `.{extension}` (three levels: type, room,
+/// file): `.part` files a crash left, `.unreported` markers.
+pub fn leftovers(dir: &Path, extension: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let Ok(types) = std::fs::read_dir(dir) else {
         return found;
@@ -323,7 +341,7 @@ pub fn leftover_parts(dir: &Path) -> Vec<PathBuf> {
                 files
                     .flatten()
                     .map(|f| f.path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "part")),
+                    .filter(|p| p.extension().is_some_and(|e| e == extension)),
             );
         }
     }

@@ -204,7 +204,24 @@ impl Recorder {
     /// segment). Call once at start, before anything is published.
     pub fn recover(&self) {
         let Some(dir) = &self.config.dir else { return };
-        for part in file::leftover_parts(dir) {
+        // Closed segments the room service never confirmed: told again.
+        for marker in file::leftovers(dir, "unreported") {
+            let segment = marker.with_extension("");
+            let relative = segment
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
+            let name = relative.ok().and_then(|r| SegmentName::parse(&r));
+            match name.map(|n| (file::measure(&segment, n.format), n)) {
+                Some((Ok((bytes, duration)), name)) => {
+                    tracing::warn!(path = %segment.display(), "telling the room service of a segment it never confirmed");
+                    self.closed(&name, bytes, duration);
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&marker);
+                }
+            }
+        }
+        for part in file::leftovers(dir, "part") {
             match file::finalise_part(dir, &part) {
                 Ok(Some((name, bytes, duration))) => {
                     self.metrics.recovered.inc();
@@ -302,10 +319,16 @@ impl Recorder {
         );
     }
 
-    /// A segment was closed: counted and told.
+    /// A segment was closed: counted and told; once the room service has it, its
+    /// `.unreported` marker goes (without events configured, at once).
     fn closed(&self, name: &SegmentName, bytes: u64, duration_ms: u64) {
         self.metrics.segments.inc();
-        self.events.recorded(
+        let Some(dir) = self.config.dir.clone() else {
+            return;
+        };
+        let marker = file::unreported(&dir.join(name.relative()));
+        let enabled = self.events.is_enabled();
+        let answer = self.events.recorded(
             &name.stream,
             SegmentReport {
                 path: name.relative(),
@@ -320,5 +343,10 @@ impl Recorder {
                 stored: None,
             },
         );
+        tokio::spawn(async move {
+            if !enabled || answer.await == Ok(true) {
+                let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(marker)).await;
+            }
+        });
     }
 }
