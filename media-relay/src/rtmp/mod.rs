@@ -82,6 +82,9 @@ impl FrontEnd for Rtmp {
 /// to send when the publisher stops, `idle` when nobody published within the idle time.
 pub struct RtmpWire {
     pub framing: Framing,
+    /// StreamBegin and `NetStream.Play.Reset`/`Start`: sent by the fan-out once the player
+    /// is subscribed, so nothing published after the client hears `Play.Start` misses it.
+    pub preamble: Bytes,
     pub end: Bytes,
     pub idle: Bytes,
 }
@@ -89,6 +92,10 @@ pub struct RtmpWire {
 impl Wire for RtmpWire {
     fn class(&self) -> (u8, u32) {
         (1, self.framing.chunk_size as u32)
+    }
+
+    fn preamble(&self, _start: &[Frame]) -> Option<Bytes> {
+        Some(self.preamble.clone())
     }
 
     fn pieces(&self, frame: &Frame, out: &mut Vec<Bytes>) {

@@ -265,13 +265,6 @@ impl Conn {
         .await
     }
 
-    async fn user_control(&mut self, event: u16, stream_id: u32) -> Result<(), SessionError> {
-        let mut p = Vec::with_capacity(6);
-        p.extend_from_slice(&event.to_be_bytes());
-        p.extend_from_slice(&stream_id.to_be_bytes());
-        self.send(CONTROL_CSID, 4, 0, &p).await
-    }
-
     /// Handles a protocol control message; `true` when it was one.
     async fn control(&mut self, m: &Message) -> Result<bool, SessionError> {
         self.acknowledge().await?;
@@ -357,14 +350,9 @@ impl Conn {
                 "play" => {
                     return match self.authorise(relay, &cmd, Access::Play).await? {
                         Some((name, _)) => match relay.start_playing(&name) {
-                            Ok(playing) => {
-                                self.user_control(0, PLAY_STREAM_ID).await?;
-                                self.on_status("status", "NetStream.Play.Reset", &name)
-                                    .await?;
-                                self.on_status("status", "NetStream.Play.Start", &name)
-                                    .await?;
-                                Ok(Role::Play(playing))
-                            }
+                            // StreamBegin and Play.Reset/Start go out from the fan-out,
+                            // once the player is subscribed (`roles.rs`).
+                            Ok(playing) => Ok(Role::Play(playing)),
                             Err(e) => {
                                 self.on_status("error", "NetStream.Play.Failed", &e.to_string())
                                     .await?;

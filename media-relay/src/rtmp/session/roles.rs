@@ -92,6 +92,18 @@ impl Conn {
             held: _held,
             ..
         } = self;
+        let mut preamble = BytesMut::new();
+        // User Control StreamBegin (event 0) for stream 1, then Play.Reset and Play.Start.
+        framing.encode(&mut preamble, CONTROL_CSID, 0, 4, 0, &[0, 0, 0, 0, 0, 1]);
+        for code in ["NetStream.Play.Reset", "NetStream.Play.Start"] {
+            let started = amf0::encode_all(&[
+                Amf::String("onStatus".into()),
+                Amf::Number(0.0),
+                Amf::Null,
+                status("status", code, &stream.name),
+            ]);
+            framing.encode(&mut preamble, CMD_CSID, 0, 20, PLAY_STREAM_ID, &started);
+        }
         let mut end = BytesMut::new();
         let unpublished = amf0::encode_all(&[
             Amf::String("onStatus".into()),
@@ -120,6 +132,7 @@ impl Conn {
         framing.encode(&mut idle, CMD_CSID, 0, 20, PLAY_STREAM_ID, &not_found);
         framing.encode(&mut idle, CONTROL_CSID, 0, 4, 0, &[0, 1, 0, 0, 0, 1]);
         let wire = RtmpWire {
+            preamble: preamble.freeze(),
             framing,
             end: end.freeze(),
             idle: idle.freeze(),
