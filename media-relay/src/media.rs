@@ -92,6 +92,14 @@ impl Frame {
     }
 }
 
+/// An FLV tag header: type, body size (24 bits), timestamp (low 24 bits, then the high 8),
+/// stream id 0. The body and the PreviousTagSize (`11 + size`) follow it.
+pub fn flv_tag_header(type_id: u8, size: usize, timestamp: u32) -> [u8; 11] {
+    let [_, s0, s1, s2] = (size as u32).to_be_bytes();
+    let [t3, t0, t1, t2] = timestamp.to_be_bytes();
+    [type_id, s0, s1, s2, t0, t1, t2, t3, 0, 0, 0]
+}
+
 /// A video tag's frame type is the high nibble of its first byte (legacy FLV), or bits 4-6
 /// with the Enhanced-RTMP ExHeader bit 7 set: 1 means keyframe in both.
 pub fn is_keyframe(payload: &[u8]) -> bool {

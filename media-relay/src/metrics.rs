@@ -64,13 +64,18 @@ impl std::fmt::Debug for Sections {
     }
 }
 
+/// One metric in Prometheus' text format: `rtcroom_relay_{name}`, its help, type and value.
+pub fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: i128) {
+    let _ = writeln!(out, "# HELP rtcroom_relay_{name} {help}");
+    let _ = writeln!(out, "# TYPE rtcroom_relay_{name} {kind}");
+    let _ = writeln!(out, "rtcroom_relay_{name} {value}");
+}
+
 impl Metrics {
     pub fn render(&self, streams: usize) -> String {
         let mut out = String::new();
         let mut line = |name: &str, kind: &str, help: &str, value: i128| {
-            let _ = writeln!(out, "# HELP rtcroom_relay_{name} {help}");
-            let _ = writeln!(out, "# TYPE rtcroom_relay_{name} {kind}");
-            let _ = writeln!(out, "rtcroom_relay_{name} {value}");
+            metric(&mut out, name, kind, help, value)
         };
         line(
             "connections",

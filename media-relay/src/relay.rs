@@ -15,6 +15,7 @@ use crate::record::Recorder;
 use crate::settings::Limits;
 use crate::stream_events::EventSink;
 use rtcroom_shared::stream_events::StreamEventKind;
+use rtcroom_shared::urls::query_param;
 use rtcroom_shared::urls::record::{RECORD_PARAM, RecordPolicy};
 
 /// What a session needs from the relay.
@@ -158,12 +159,6 @@ pub(crate) fn split_name(s: &str) -> (&str, Option<&str>) {
         Some((name, query)) => (name, Some(query)),
         None => (s, None),
     }
-}
-
-fn query_param(query: &str, key: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }
 
 fn valid_stream_name(name: &str) -> bool {

@@ -23,7 +23,7 @@ use tokio::sync::Semaphore;
 use bytes::Bytes;
 
 use crate::fanout::Listen;
-use crate::media::{Frame, Framed, Media, TYPE_AUDIO, TYPE_VIDEO};
+use crate::media::{Frame, Framed, Media, TYPE_AUDIO, TYPE_VIDEO, flv_tag_header};
 use crate::player::Wire;
 use crate::protocol::FrontEnd;
 use crate::record::serve::{Downloads, serve as serve_download};
@@ -68,15 +68,9 @@ impl FrontEnd for Flv {
     /// The FLV tag header (11 bytes) and the PreviousTagSize after the body (4 bytes).
     fn frame(media: &Media) -> Framed {
         let len = media.payload.len() as u32;
-        let ts = media.timestamp;
-        let mut head = Vec::with_capacity(11);
-        head.push(media.type_id);
-        head.extend_from_slice(&len.to_be_bytes()[1..]);
-        head.extend_from_slice(&ts.to_be_bytes()[1..]);
-        head.push((ts >> 24) as u8);
-        head.extend_from_slice(&[0, 0, 0]);
+        let head = flv_tag_header(media.type_id, media.payload.len(), media.timestamp);
         Framed {
-            head: Bytes::from(head),
+            head: Bytes::copy_from_slice(&head),
             tail: Bytes::copy_from_slice(&(11 + len).to_be_bytes()),
         }
     }

@@ -51,7 +51,9 @@ fn encode(s: &str) -> String {
     }
 }
 
-fn decode(s: &str) -> Option<String> {
+/// Percent-decodes `s` (`None` when malformed or not UTF-8): segment names' ids, and
+/// download paths.
+pub(super) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -125,9 +127,9 @@ impl SegmentName {
             room_id: if room == NO_ROOM {
                 String::new()
             } else {
-                decode(room)?
+                percent_decode(room)?
             },
-            user_id: decode(user)?,
+            user_id: percent_decode(user)?,
             stream: stream.to_owned(),
             start_ms: start.parse().ok()?,
             index: index.parse().ok()?,

@@ -4,7 +4,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::media::{Frame, TYPE_VIDEO};
+use crate::media::{Frame, TYPE_VIDEO, flv_tag_header};
 
 /// The FLV header (audio and video flagged) and PreviousTagSize0.
 pub fn header() -> Bytes {
@@ -16,11 +16,7 @@ pub fn header() -> Bytes {
 pub fn tag(frame: &Frame, timestamp: u32) -> Bytes {
     let body = frame.payload.len();
     let mut out = BytesMut::with_capacity(11 + body + 4);
-    out.put_u8(frame.type_id);
-    out.put_uint(body as u64, 3);
-    out.put_uint(u64::from(timestamp & 0x00ff_ffff), 3);
-    out.put_u8((timestamp >> 24) as u8);
-    out.put_uint(0, 3);
+    out.put_slice(&flv_tag_header(frame.type_id, body, timestamp));
     out.put_slice(&frame.payload);
     out.put_u32((11 + body) as u32);
     out.freeze()

@@ -26,7 +26,6 @@ pub mod serve;
 mod session;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +38,7 @@ use rtcroom_shared::urls::record::RecordPolicy;
 pub use file::{SegmentName, free_bytes, readable_prefix};
 
 use crate::hub::Stream;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, metric};
 use crate::settings::{ConfigError, positive};
 use crate::stream_events::EventSink;
 
@@ -99,9 +98,7 @@ pub struct RecordMetrics {
 impl RecordMetrics {
     fn render(&self, out: &mut String) {
         let mut line = |name: &str, kind: &str, help: &str, value: i128| {
-            let _ = writeln!(out, "# HELP rtcroom_relay_record_{name} {help}");
-            let _ = writeln!(out, "# TYPE rtcroom_relay_record_{name} {kind}");
-            let _ = writeln!(out, "rtcroom_relay_record_{name} {value}");
+            metric(out, &format!("record_{name}"), kind, help, value)
         };
         line(
             "active",

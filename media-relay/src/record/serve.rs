@@ -14,29 +14,14 @@
 use std::io::SeekFrom;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rtcroom_shared::urls::query_param;
 use rtcroom_shared::urls::record::{RecordFormat, verify_download};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::file::percent_decode;
 use super::{Recorder, SegmentName};
 use rtcroom_shared::metrics::Counter;
-
-/// Percent-decodes a request path; `None` when malformed.
-fn decode(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(path.get(i + 1..i + 3)?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n` within a file of `len` bytes: the first and last
 /// byte. `Err`: not satisfiable.
@@ -89,16 +74,13 @@ pub async fn serve(
     let Some(dir) = &downloads.recorder.config.dir else {
         return status(socket, "404 Not Found", "recording is off\n").await;
     };
-    let name = decode(raw_path).and_then(|p| SegmentName::parse(&p).filter(|n| n.relative() == p));
+    let name =
+        percent_decode(raw_path).and_then(|p| SegmentName::parse(&p).filter(|n| n.relative() == p));
     let Some(name) = name else {
         return status(socket, "404 Not Found", "not a segment\n").await;
     };
     let path = name.relative();
-    let param = |key: &str| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    };
+    let param = |key: &str| query_param(query, key);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -167,9 +149,9 @@ mod tests {
         assert_eq!(range("items=0-1", 1000), Err(()));
         assert_eq!(range("bytes=0-0", 0), Err(()));
         assert_eq!(
-            decode("double_room/r%25201/a"),
+            percent_decode("double_room/r%25201/a"),
             Some("double_room/r%201/a".into())
         );
-        assert_eq!(decode("bad%zz"), None);
+        assert_eq!(percent_decode("bad%zz"), None);
     }
 }

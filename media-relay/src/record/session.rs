@@ -293,19 +293,32 @@ impl Recording<'_> {
 
     /// Writes what is pending; a failed write closes the segment there.
     async fn flush(&mut self) {
-        let Some(open) = &mut self.open else { return };
+        if !self.write_pending().await {
+            self.close().await;
+        }
+    }
+
+    /// Writes the open segment's pending pieces; `false` when the write failed (counted,
+    /// logged).
+    async fn write_pending(&mut self) -> bool {
+        let Some(open) = &mut self.open else {
+            return true;
+        };
         if open.pending.is_empty() {
-            return;
+            return true;
         }
         let pieces = std::mem::take(&mut open.pending);
         open.pending_from_ms = None;
         let n: u64 = pieces.iter().map(|p| p.len() as u64).sum();
         match open.file.append(pieces).await {
-            Ok(()) => self.recorder.metrics.bytes.add(n),
+            Ok(()) => {
+                self.recorder.metrics.bytes.add(n);
+                true
+            }
             Err(e) => {
                 self.recorder.metrics.write_errors.inc();
                 tracing::error!(stream = %self.stream, error = %e, "segment write failed; segment closed");
-                self.close().await;
+                false
             }
         }
     }
@@ -319,18 +332,7 @@ impl Recording<'_> {
             open.media = true;
             open.pending.push(last);
         }
-        if self.open.as_ref().is_some_and(|o| !o.pending.is_empty()) {
-            let open = self.open.as_mut().expect("checked");
-            let pieces = std::mem::take(&mut open.pending);
-            let n: u64 = pieces.iter().map(|p| p.len() as u64).sum();
-            match open.file.append(pieces).await {
-                Ok(()) => self.recorder.metrics.bytes.add(n),
-                Err(e) => {
-                    self.recorder.metrics.write_errors.inc();
-                    tracing::error!(stream = %self.stream, error = %e, "last segment write failed");
-                }
-            }
-        }
+        self.write_pending().await;
         let Some(open) = self.open.take() else { return };
         if !open.media {
             open.file.discard().await;

@@ -8,7 +8,7 @@ use crate::store::recordings::Recording;
 use crate::stream_events::SegmentReport;
 use crate::token::Session;
 use crate::urls::record::{RECORD_PARAM, verify_recorded};
-use crate::urls::stream_of;
+use crate::urls::{query_param, stream_of};
 
 impl Rooms {
     /// In a recorded room type, a pushURL must carry a recording policy for this room type
@@ -31,11 +31,7 @@ impl Rooms {
         };
         let stream = stream_of(push_url).ok_or_else(refused)?;
         let query = push_url.split_once('?').map_or("", |(_, q)| q);
-        let param = |key: &str| {
-            form_urlencoded::parse(query.as_bytes())
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.into_owned())
-        };
+        let param = |key: &str| query_param(query, key);
         let policy = param(RECORD_PARAM).ok_or_else(refused)?;
         let policy = verify_recorded(
             &self.urls.push_key,

@@ -58,13 +58,25 @@ pub fn verify(
     tx_time_given: Option<&str>,
     now: u64,
 ) -> Result<(), UrlAuthError> {
-    let (Some(secret), Some(time)) = (tx_secret_given, tx_time_given) else {
+    check_signature(tx_secret_given, tx_time_given, now, |time| {
+        tx_secret(key, stream, time)
+    })
+}
+
+/// The check every signed URL gets: `txSecret` and `txTime` present, `txTime` hex, the secret
+/// equal (constant time, case-insensitively) to `expected(txTime)`, and not expired at `now`.
+pub(crate) fn check_signature(
+    secret: Option<&str>,
+    time: Option<&str>,
+    now: u64,
+    expected: impl FnOnce(&str) -> String,
+) -> Result<(), UrlAuthError> {
+    let (Some(secret), Some(time)) = (secret, time) else {
         return Err(UrlAuthError::Missing);
     };
     let expires_at = parse_tx_time(time)?;
-    let expected = tx_secret(key, stream, time);
     let given = secret.to_ascii_lowercase();
-    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+    if !bool::from(expected(time).as_bytes().ct_eq(given.as_bytes())) {
         return Err(UrlAuthError::BadSecret);
     }
     if now > expires_at {
@@ -74,6 +86,13 @@ pub fn verify(
         });
     }
     Ok(())
+}
+
+/// The value of `key` in a URL's query string (form-decoded).
+pub fn query_param(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The expiry (epoch seconds) a `txTime` names.

@@ -13,9 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
-use super::{UrlAuthError, hex};
+use super::{UrlAuthError, check_signature, hex};
 use crate::model::RoomType;
 
 /// The query parameter that carries the policy.
@@ -128,23 +127,27 @@ impl RecordPolicy {
     }
 }
 
-/// The `txSecret` of a recorded stream's push URL (see the module's text).
-pub fn record_secret(key: &str, stream: &str, tx_time: &str, policy: &str) -> String {
+/// The first 16 bytes, in lower-case hex, of HMAC-SHA256(`key`, the `parts` joined).
+fn hmac16(key: &str, parts: &[&str]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
-    for part in ["rtcroom-record\n", stream, "\n", tx_time, "\n", policy] {
+    for part in parts {
         mac.update(part.as_bytes());
     }
     hex(&mac.finalize().into_bytes()[..16])
 }
 
+/// The `txSecret` of a recorded stream's push URL (see the module's text).
+pub fn record_secret(key: &str, stream: &str, tx_time: &str, policy: &str) -> String {
+    hmac16(
+        key,
+        &["rtcroom-record\n", stream, "\n", tx_time, "\n", policy],
+    )
+}
+
 /// The signature of a recording's download URL: HMAC-SHA256(play key,
 /// `"rtcroom-download\n" + path + "\n" + txTime`), 16 bytes in lower-case hex.
 pub fn download_secret(key: &str, path: &str, tx_time: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key");
-    for part in ["rtcroom-download\n", path, "\n", tx_time] {
-        mac.update(part.as_bytes());
-    }
-    hex(&mac.finalize().into_bytes()[..16])
+    hmac16(key, &["rtcroom-download\n", path, "\n", tx_time])
 }
 
 /// Checks a download URL's signature for `path` at `now` (epoch seconds).
@@ -155,25 +158,7 @@ pub fn verify_download(
     time: Option<&str>,
     now: u64,
 ) -> Result<(), UrlAuthError> {
-    let (Some(secret), Some(time)) = (secret, time) else {
-        return Err(UrlAuthError::Missing);
-    };
-    let expires_at = super::parse_tx_time(time)?;
-    let expected = download_secret(key, path, time);
-    if !bool::from(
-        expected
-            .as_bytes()
-            .ct_eq(secret.to_ascii_lowercase().as_bytes()),
-    ) {
-        return Err(UrlAuthError::BadSecret);
-    }
-    if now > expires_at {
-        return Err(UrlAuthError::Expired {
-            expired_at: expires_at,
-            now,
-        });
-    }
-    Ok(())
+    check_signature(secret, time, now, |time| download_secret(key, path, time))
 }
 
 /// Checks a recorded stream's push signature at `now` (epoch seconds) and reads its policy.
@@ -185,26 +170,10 @@ pub fn verify_recorded(
     policy: &str,
     now: u64,
 ) -> Result<RecordPolicy, UrlAuthError> {
-    let (Some(secret), Some(time)) = (secret, time) else {
-        return Err(UrlAuthError::Missing);
-    };
-    let expires_at = super::parse_tx_time(time)?;
-    let parsed = RecordPolicy::decode(policy).map_err(|_| UrlAuthError::BadSecret)?;
-    let expected = record_secret(key, stream, time, policy);
-    if !bool::from(
-        expected
-            .as_bytes()
-            .ct_eq(secret.to_ascii_lowercase().as_bytes()),
-    ) {
-        return Err(UrlAuthError::BadSecret);
-    }
-    if now > expires_at {
-        return Err(UrlAuthError::Expired {
-            expired_at: expires_at,
-            now,
-        });
-    }
-    Ok(parsed)
+    check_signature(secret, time, now, |time| {
+        record_secret(key, stream, time, policy)
+    })?;
+    RecordPolicy::decode(policy).map_err(|_| UrlAuthError::BadSecret)
 }
 
 #[cfg(test)]

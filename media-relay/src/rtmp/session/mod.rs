@@ -142,6 +142,16 @@ enum Role<'a> {
 }
 
 /// A command: name, transaction id, and the rest.
+/// An `onStatus` command's values.
+fn on_status(level: &str, code: &str, description: &str) -> [Amf; 4] {
+    [
+        Amf::String("onStatus".into()),
+        Amf::Number(0.0),
+        Amf::Null,
+        status(level, code, description),
+    ]
+}
+
 struct Command {
     name: String,
     txn: f64,
@@ -253,16 +263,8 @@ impl Conn {
         code: &str,
         description: &str,
     ) -> Result<(), SessionError> {
-        self.command(
-            PLAY_STREAM_ID,
-            &[
-                Amf::String("onStatus".into()),
-                Amf::Number(0.0),
-                Amf::Null,
-                status(level, code, description),
-            ],
-        )
-        .await
+        self.command(PLAY_STREAM_ID, &on_status(level, code, description))
+            .await
     }
 
     /// Handles a protocol control message; `true` when it was one.

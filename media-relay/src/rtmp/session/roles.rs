@@ -8,12 +8,12 @@ use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 
-use super::{CMD_CSID, CONTROL_CSID, Conn, SessionError, parse_command};
+use super::{CMD_CSID, CONTROL_CSID, Conn, SessionError, on_status, parse_command};
 use crate::fanout::Listen;
 use crate::hub::Stream;
 use crate::media::{Frame, TYPE_AUDIO, TYPE_DATA, TYPE_VIDEO};
 use crate::relay::Relay;
-use crate::rtmp::amf0::{self, Amf, metadata, status};
+use crate::rtmp::amf0::{self, metadata};
 use crate::rtmp::{PLAY_STREAM_ID, RtmpWire};
 
 impl Conn {
@@ -96,39 +96,24 @@ impl Conn {
         // User Control StreamBegin (event 0) for stream 1, then Play.Reset and Play.Start.
         framing.encode(&mut preamble, CONTROL_CSID, 0, 4, 0, &[0, 0, 0, 0, 0, 1]);
         for code in ["NetStream.Play.Reset", "NetStream.Play.Start"] {
-            let started = amf0::encode_all(&[
-                Amf::String("onStatus".into()),
-                Amf::Number(0.0),
-                Amf::Null,
-                status("status", code, &stream.name),
-            ]);
+            let started = amf0::encode_all(&on_status("status", code, &stream.name));
             framing.encode(&mut preamble, CMD_CSID, 0, 20, PLAY_STREAM_ID, &started);
         }
         let mut end = BytesMut::new();
-        let unpublished = amf0::encode_all(&[
-            Amf::String("onStatus".into()),
-            Amf::Number(0.0),
-            Amf::Null,
-            status(
-                "status",
-                "NetStream.Play.UnpublishNotify",
-                "the publisher stopped",
-            ),
-        ]);
+        let unpublished = amf0::encode_all(&on_status(
+            "status",
+            "NetStream.Play.UnpublishNotify",
+            "the publisher stopped",
+        ));
         framing.encode(&mut end, CMD_CSID, 0, 20, PLAY_STREAM_ID, &unpublished);
         // User Control StreamEOF (event 1) for stream 1.
         framing.encode(&mut end, CONTROL_CSID, 0, 4, 0, &[0, 1, 0, 0, 0, 1]);
         let mut idle = BytesMut::new();
-        let not_found = amf0::encode_all(&[
-            Amf::String("onStatus".into()),
-            Amf::Number(0.0),
-            Amf::Null,
-            status(
-                "error",
-                "NetStream.Play.StreamNotFound",
-                "nobody published the stream",
-            ),
-        ]);
+        let not_found = amf0::encode_all(&on_status(
+            "error",
+            "NetStream.Play.StreamNotFound",
+            "nobody published the stream",
+        ));
         framing.encode(&mut idle, CMD_CSID, 0, 20, PLAY_STREAM_ID, &not_found);
         framing.encode(&mut idle, CONTROL_CSID, 0, 4, 0, &[0, 1, 0, 0, 0, 1]);
         let wire = RtmpWire {

@@ -1,6 +1,9 @@
 //! Committing a room write: what changed between the partition as read and the record after
 //! the rule, as one conditional transaction (and the batch of leftovers that do not fit).
 
+use std::collections::HashMap;
+
+use super::load::Loaded;
 use super::*;
 
 impl DynamoStore {

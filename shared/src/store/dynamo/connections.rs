@@ -102,18 +102,7 @@ impl DynamoStore {
 
     /// The registered connection with this id, if any.
     pub async fn connection(&self, connection_id: &str) -> StoreResult<Option<Connection>> {
-        self.counters.get_item.fetch_add(1, Ordering::Relaxed);
-        let found = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key("pk", s(by_id_pk(connection_id)))
-            .key("sk", s("META"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = found.item else {
+        let Some(item) = self.get_consistent(by_id_pk(connection_id), "META").await? else {
             return Ok(None);
         };
         let key = match item.get("room") {

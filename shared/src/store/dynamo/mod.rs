@@ -14,6 +14,7 @@ mod commit;
 pub mod connections;
 mod counters;
 pub mod items;
+mod load;
 mod locks;
 mod recordings;
 mod sessions;
@@ -22,7 +23,7 @@ mod table;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod testing;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,7 @@ use aws_sdk_dynamodb::types::{
 use self::counters::Counters;
 pub use self::counters::RequestCounts;
 use self::items::*;
-use super::record::{RoomRecord, RoomState};
+use super::record::RoomRecord;
 use super::recordings::{RecordedStream, Recording};
 use super::{
     AudienceOutcome, ChangeListener, CreateOutcome, CustomOutcome, DestroyOutcome, JoinOutcome,
@@ -63,17 +64,6 @@ pub struct DynamoStore {
     /// Writes to one room from this process take turns here (`locks.rs`).
     room_locks: locks::RoomLocks,
     listeners: Listeners,
-}
-
-/// A room partition as read.
-struct Loaded {
-    record: RoomRecord,
-    meta: Option<MetaItem>,
-    /// Join order of the entries read, by user.
-    member_ord: HashMap<String, u64>,
-    audience_ord: HashMap<String, u64>,
-    /// Entries of another epoch (leftovers of an earlier room with the same id).
-    stale: Vec<String>,
 }
 
 /// Why a transaction did not commit.
@@ -128,6 +118,22 @@ impl DynamoStore {
     }
 
     /// Every page of a Query (each page is one request, counted).
+    /// One item by key, read consistently (counted as one GetItem).
+    pub(super) async fn get_consistent(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        self.counters.get_item.fetch_add(1, Ordering::Relaxed);
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
     async fn query_all(&self, query: QueryFluentBuilder) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
@@ -145,76 +151,6 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
-    }
-
-    /// Reads a room's partition (room item, members, viewers) in one consistent Query.
-    async fn load(&self, key: &RoomKey) -> StoreResult<Loaded> {
-        let pk = room_pk(key);
-        let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(&pk))
-                    .consistent_read(true),
-            )
-            .await?;
-        let meta = items
-            .iter()
-            .find(|i| matches!(i.get("sk"), Some(v) if v.as_s().is_ok_and(|s| s == META)))
-            .map(MetaItem::decode)
-            .transpose()?;
-        let epoch = meta.as_ref().map_or(0, |m| m.epoch);
-        let present = meta.as_ref().is_some_and(|m| m.state != MetaState::Closed);
-        let mut members = Vec::new();
-        let mut audiences = Vec::new();
-        let mut stale = Vec::new();
-        for item in &items {
-            let sk = get_s(item, "sk")?;
-            if sk.starts_with(MEMBER_PREFIX) {
-                let (member, item_epoch, ord) = decode_member(item)?;
-                if present && item_epoch == epoch {
-                    members.push((ord, member));
-                } else {
-                    stale.push(sk.to_owned());
-                }
-            } else if sk.starts_with(AUDIENCE_PREFIX) {
-                let (audience, item_epoch, ord) = decode_audience(item)?;
-                if present && item_epoch == epoch {
-                    audiences.push((ord, audience));
-                } else {
-                    stale.push(sk.to_owned());
-                }
-            }
-        }
-        members.sort_by(|a, b| (a.0, &a.1.user_id).cmp(&(b.0, &b.1.user_id)));
-        audiences.sort_by(|a, b| (a.0, &a.1.user_id).cmp(&(b.0, &b.1.user_id)));
-        let member_ord = members
-            .iter()
-            .map(|(o, m)| (m.user_id.clone(), *o))
-            .collect();
-        let audience_ord = audiences
-            .iter()
-            .map(|(o, a)| (a.user_id.clone(), *o))
-            .collect();
-        let state = meta.as_ref().filter(|_| present).map(|m| {
-            RoomState::loaded(
-                m.room_info.clone(),
-                m.creator.clone().filter(|_| m.state == MetaState::Active),
-                m.created_at_ms,
-                m.custom.clone(),
-                members.into_iter().map(|(_, m)| m).collect(),
-                audiences.into_iter().map(|(_, a)| a).collect(),
-            )
-        });
-        Ok(Loaded {
-            record: RoomRecord::loaded(state, meta.as_ref().map_or(0, |m| m.last_seq)),
-            meta,
-            member_ord,
-            audience_ord,
-            stale,
-        })
     }
 
     /// Runs a room rule as one atomic write: read, settle, apply, write the difference under

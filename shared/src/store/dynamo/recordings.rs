@@ -67,17 +67,7 @@ impl DynamoStore {
         stream: &str,
         now_ms: u64,
     ) -> StoreResult<Option<RecordedStream>> {
-        self.counters.get_item.fetch_add(1, Ordering::Relaxed);
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(stream_pk(stream)))
-            .key("sk", s(META))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.item else {
+        let Some(item) = self.get_consistent(stream_pk(stream), META).await? else {
             return Ok(None);
         };
         if get_n(&item, "keep")? <= now_ms {

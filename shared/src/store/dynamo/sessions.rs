@@ -59,18 +59,7 @@ impl DynamoStore {
     }
 
     pub(super) async fn revoked_through(&self, user_id: &str, now_ms: u64) -> StoreResult<u64> {
-        self.counters.get_item.fetch_add(1, Ordering::Relaxed);
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk(user_id)))
-            .key("sk", s(SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = output.item else {
+        let Some(item) = self.get_consistent(pk(user_id), SK).await? else {
             return Ok(0);
         };
         // TTL deletes late; a lapsed item revokes nothing.
