@@ -2,9 +2,11 @@
 //! the relay writes segments, ffprobe reads them; a relay killed with SIGKILL leaves `.part`
 //! files the next start closes.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -410,9 +412,9 @@ async fn a_segment_the_room_service_never_confirmed_is_told_again_at_the_next_st
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The relay as its own process (so that it can be killed), on ephemeral ports: the child and
-/// its RTMP address.
-fn relay_process(dir: &Path, events: &str) -> (Child, String) {
+/// The relay as its own process (so that it can be killed), on ephemeral ports: the child, its
+/// RTMP base and its HTTP address.
+fn relay_process(dir: &Path, events: &str) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_media-relay"))
         .env("RTCROOM_PUSH_KEY", PUSH_KEY)
         .env("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:0")
@@ -430,19 +432,58 @@ fn relay_process(dir: &Path, events: &str) -> (Child, String) {
     // Its log and the line saying where it listens share stdout.
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    let rtmp = loop {
+    let address = |line: &str, name: &str| {
+        let rest = line.split(&format!("{name} on ")).nth(1)?;
+        Some(rest.split([',', ' ', '\n']).next()?.to_owned())
+    };
+    let (rtmp, http) = loop {
         line.clear();
         assert!(
             out.read_line(&mut line).unwrap() > 0,
             "the relay says where it listens"
         );
-        if let Some(rest) = line.split("rtmp on ").nth(1) {
-            break rest.split([',', ' ', '\n']).next().unwrap().to_owned();
+        if let (Some(rtmp), Some(http)) = (address(&line, "rtmp"), address(&line, "http")) {
+            break (rtmp, http);
         }
     };
     // The rest of its output is read and dropped, so that its writes never block.
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (child, format!("rtmp://{rtmp}/live"))
+    (child, format!("rtmp://{rtmp}/live"), http)
+}
+
+/// Plays `stream` over HTTP-FLV from the relay at `http` in a thread of its own, keeping the
+/// newest media timestamp (ms) it has read: what the relay had received and passed on, which
+/// is what a crash may not lose (a publisher slower than real time sends less than the clock
+/// says).
+fn newest_timestamp_played(http: &str, stream: &str) -> Arc<AtomicU64> {
+    let newest = Arc::new(AtomicU64::new(0));
+    let seen = newest.clone();
+    let url = testing::signed(PUSH_KEY, "", stream, 3600).replacen('?', ".flv?", 1);
+    let mut socket = std::net::TcpStream::connect(http).expect("the relay's HTTP port");
+    write!(socket, "GET /live{url} HTTP/1.1\r\nHost: relay\r\n\r\n").unwrap();
+    std::thread::spawn(move || -> std::io::Result<()> {
+        let mut r = BufReader::new(socket);
+        let mut line = String::new();
+        // The response head, then the FLV header (9 bytes and a previous tag size), then tags.
+        while r.read_line(&mut line)? > 2 {
+            line.clear();
+        }
+        r.read_exact(&mut [0; 13])?;
+        loop {
+            let mut head = [0u8; 11];
+            r.read_exact(&mut head)?;
+            let size = u32::from_be_bytes([0, head[1], head[2], head[3]]);
+            std::io::copy(
+                &mut (&mut r).take(u64::from(size) + 4),
+                &mut std::io::sink(),
+            )?;
+            let ts = u32::from_be_bytes([head[7], head[4], head[5], head[6]]);
+            if matches!(head[0], 8 | 9) {
+                seen.fetch_max(u64::from(ts), Ordering::Relaxed);
+            }
+        }
+    });
+    newest
 }
 
 /// A relay killed with SIGKILL at a random moment of a publish: after a restart its segment
@@ -463,7 +504,7 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
     for run in 0..runs {
         let dir = temp_dir(&format!("crash{run}"));
         seen.lock().clear();
-        let (mut relay, base) = relay_process(&dir, &events);
+        let (mut relay, base, http) = relay_process(&dir, &events);
         let stream = format!("8888_erin_{run:04}");
         let url = testing::signed_recorded(
             PUSH_KEY,
@@ -472,11 +513,14 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
             &policy(RecordFormat::Mp4, "r4", "erin"),
         );
         let mut publisher = testing::publish(&url, TestPattern { audio: true, secs });
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let played = newest_timestamp_played(&http, &stream);
         // Some time into the publish, not in its first or last two seconds.
         let wait_ms =
-            2_000 + rand::random::<u64>() % (u64::from(secs).saturating_sub(4).max(1) * 1000);
+            500 + rand::random::<u64>() % (u64::from(secs).saturating_sub(4).max(1) * 1000);
         tokio::time::sleep(Duration::from_millis(wait_ms)).await;
         relay.kill().unwrap();
+        let had = played.load(Ordering::Relaxed) as f64 / 1000.0;
         let killed_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -489,7 +533,7 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
             left.len() == 1 && left[0].ends_with(".mp4.part"),
             "run {run}: {left:?}"
         );
-        let (mut restarted, _) = relay_process(&dir, &events);
+        let (mut restarted, _, _) = relay_process(&dir, &events);
         until("the crashed segment told", 15, || {
             segments(&seen).len() == 1
         })
@@ -510,12 +554,17 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
             Some("aac"),
             "run {run}"
         );
-        let before_kill = killed_at.saturating_sub(segment.start) as f64 / 1000.0;
-        let missing = before_kill - p.duration;
+        // What the relay had received is what a player of it had been sent (the publisher's
+        // clock, which starts at 0 in this segment); wall time since the segment began says
+        // the same unless the publisher fell behind real time.
+        let wall = killed_at.saturating_sub(segment.start) as f64 / 1000.0;
+        let missing = had - p.duration;
         println!(
-            "run {run}: killed {before_kill:.2} s into the segment, {:.2} s kept, {missing:.2} s missing",
+            "run {run}: killed {wall:.2} s into the segment with {had:.2} s of media received, \
+             {:.2} s kept, {missing:.2} s missing",
             p.duration
         );
+        assert!(had > 1.0, "run {run}: the player read only {had:.2} s");
         assert!(
             missing <= 1.0,
             "run {run}: {missing:.2} s missing ({segment:?}, {p:?})"

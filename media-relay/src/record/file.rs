@@ -1,5 +1,5 @@
-//! Segment files: where they go, how they are named, written (each piece made durable before
-//! the next), closed (`.part` renamed away), and how a `.part` a crash left behind is cut back
+//! Segment files: where they go, how they are named, written (each piece written at once and
+//! made durable by a sync task of the segment's own), closed (`.part` renamed away), and how a `.part` a crash left behind is cut back
 //! to what reads and closed at the next start.
 //!
 //! ```text
@@ -14,7 +14,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
 use bytes::Bytes;
+use parking_lot::Mutex;
 use rtcroom_shared::model::RoomType;
 use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
 
@@ -138,12 +142,58 @@ impl SegmentName {
     }
 }
 
-/// An open segment: appended to piece by piece, each made durable before the call returns.
+/// An open segment: appended to piece by piece. Each piece is written at once (in the page
+/// cache it outlives a kill of the relay) and then made durable (`fdatasync`) by the segment's
+/// sync task, so a slow sync never holds back the next write; syncs asked for while one runs
+/// are folded into the next.
 pub struct SegmentFile {
     file: Arc<File>,
     part: PathBuf,
     done: PathBuf,
     pub bytes: u64,
+    sync: Syncer,
+}
+
+/// The segment's sync task: syncs once more whenever asked since its last sync began.
+struct Syncer {
+    wanted: Arc<Notify>,
+    failed: Arc<Mutex<Option<std::io::Error>>>,
+    task: JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(file: Arc<File>) -> Self {
+        let wanted = Arc::new(Notify::new());
+        let failed = Arc::new(Mutex::new(None));
+        let task = tokio::spawn({
+            let (wanted, failed) = (wanted.clone(), failed.clone());
+            async move {
+                loop {
+                    wanted.notified().await;
+                    let file = file.clone();
+                    let synced = tokio::task::spawn_blocking(move || file.sync_data())
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|r| r);
+                    if let Err(e) = synced {
+                        *failed.lock() = Some(e);
+                        return;
+                    }
+                }
+            }
+        });
+        Self {
+            wanted,
+            failed,
+            task,
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl SegmentFile {
@@ -162,16 +212,22 @@ impl SegmentFile {
             .await
             .map_err(std::io::Error::other)??
         };
+        let file = Arc::new(file);
         Ok(Self {
-            file: Arc::new(file),
+            sync: Syncer::start(file.clone()),
+            file,
             part,
             done,
             bytes: 0,
         })
     }
 
-    /// Appends `pieces` and waits until they are on disk (`fdatasync`).
+    /// Appends `pieces` and asks for them to be made durable; fails when the write, or a sync
+    /// since the last call, failed.
     pub async fn append(&mut self, pieces: Vec<Bytes>) -> std::io::Result<()> {
+        if let Some(e) = self.sync.failed.lock().take() {
+            return Err(e);
+        }
         let file = self.file.clone();
         let n: usize = pieces.iter().map(Bytes::len).sum();
         tokio::task::spawn_blocking(move || {
@@ -179,19 +235,21 @@ impl SegmentFile {
             for piece in &pieces {
                 f.write_all(piece)?;
             }
-            file.sync_data()
+            Ok::<_, std::io::Error>(())
         })
         .await
         .map_err(std::io::Error::other)??;
         self.bytes += n as u64;
+        self.sync.wanted.notify_one();
         Ok(())
     }
 
-    /// Renames the `.part` to its final name (marked unreported until the room service has
+    /// Makes the segment durable and renames the `.part` to its final name (marked unreported until the room service has
     /// it); the final path.
     pub async fn close(self) -> std::io::Result<PathBuf> {
-        let (part, done) = (self.part, self.done);
+        let (part, done, file) = (self.part, self.done, self.file);
         tokio::task::spawn_blocking(move || {
+            file.sync_data()?;
             File::create(unreported(&done))?;
             std::fs::rename(&part, &done)?;
             sync_dir(&done);

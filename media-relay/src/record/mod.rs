@@ -7,8 +7,10 @@
 //!   starts at the next keyframe.
 //! - Fragmented MP4 by default (`fmp4`), FLV on request or for codecs MP4 is not written for
 //!   here (`flv_file`). Each piece (an MP4 fragment: one per keyframe, and at most
-//!   `RTCROOM_RECORD_FRAGMENT_MS` of media) is made durable (`fdatasync`) before the next, so a
-//!   crash loses at most the piece in flight.
+//!   `RTCROOM_RECORD_FRAGMENT_MS` of media) is written as soon as it is complete, so a killed
+//!   relay loses at most the piece it was building, and then made durable (`fdatasync`) by the
+//!   segment's sync task, so a machine crash loses at most the pieces whose sync was under way.
+//!   A slow sync does not hold back the next write.
 //! - Segments are cut at the first keyframe past `RTCROOM_RECORD_SEGMENT_SECS`. A publisher
 //!   that comes back within `RTCROOM_RECORD_RESUME_SECS` continues the recording with the next
 //!   segment index.
