@@ -156,8 +156,9 @@ async fn the_srt_cases_pass_a_server_without_srt_and_catch_a_wrong_key() {
 async fn the_recording_cases_check_a_recording_server_and_catch_a_wrong_key() {
     let recording = gateway(
         &[
+            // Each mode once: always, on request, never.
             ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
-            ("RTCROOM_LIVE_ROOM_RECORD", "flv"),
+            ("RTCROOM_MULTI_ROOM_RECORD", "on-request-flv"),
         ],
         Arc::new(EmbeddedStore::new()),
     )

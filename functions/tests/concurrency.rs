@@ -44,7 +44,8 @@ async fn stampede(room_type: RoomType, capacity: usize) {
         let push_url = gw
             .app
             .rooms
-            .push_urls(&session, room_type, None)
+            .push_urls(&session, room_type, None, false)
+            .await
             .unwrap()
             .push_url;
         prepared.push((session.user_id, token, push_url));

@@ -4,7 +4,8 @@
 //! are filed under the room, `recordingReady` reaches the members (over the WebSocket and
 //! `get_room_events`), `get_recordings` lists them
 //! for the creator with download URLs that curl fetches and ffprobe reads. A room type that is
-//! not recorded writes nothing, and a push URL from it cannot be used in a recorded room.
+//! not recorded writes nothing, and a push URL from it cannot be used in a recorded room. A room
+//! type recorded on request records the rooms whose `create_room` asked, and only those.
 
 mod common;
 
@@ -348,6 +349,166 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
             .all(|f| f.starts_with("double_room/") || f.starts_with("download-")),
         "{:?}",
         files(&dir)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A room type recorded on request (`on-request`): the rooms whose `create_room` asked are
+/// recorded, the others of the type are not, and neither kind takes the other's push URLs.
+#[test]
+fn rooms_created_to_be_recorded_are_and_the_others_of_their_type_are_not() {
+    let dir = std::env::temp_dir().join(format!("rtcroom-gw-onreq-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_var = dir.to_string_lossy().into_owned();
+    let (_gateway, base, _ports) = gateway(&[
+        ("RTCROOM_MULTI_ROOM_RECORD", "on-request"),
+        ("RTCROOM_RECORD_DIR", &dir_var),
+        ("RTCROOM_RECORD_MIN_FREE_MB", "1"),
+    ]);
+    let api = |user: &str, token: &str, room_type: &str, name: &str, body: Value| {
+        post(
+            &format!("{base}/{room_type}/{name}?userID={user}&token={token}"),
+            &body.to_string(),
+        )
+    };
+    let alice = log_in(&base, "multi_room", "alice");
+    let bob = log_in(&base, "multi_room", "bob");
+    let create = |room_type: &str, record: Value| {
+        api(
+            "alice",
+            &alice,
+            room_type,
+            "create_room",
+            json!({"userID": "alice", "roomInfo": "call", "record": record}),
+        )
+    };
+    let kept = create("multi_room", json!(true));
+    assert_eq!(kept["code"], 0, "{kept}");
+    let kept = kept["roomID"].as_str().unwrap().to_owned();
+    let plain = create("multi_room", Value::Null)["roomID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A type that is never recorded says so instead of creating an unrecorded room.
+    let refused = create("double_room", json!(true));
+    assert_eq!(refused["code"], 1, "{refused}");
+    assert_eq!(create("multi_room", json!("perhaps"))["code"], 1);
+
+    let push = |user: &str, token: &str, mut body: Value| {
+        body["userID"] = json!(user);
+        let urls = api(user, token, "multi_room", "get_push_url", body);
+        assert_eq!(urls["code"], 0, "{urls}");
+        let url = urls["pushURL"].as_str().unwrap().to_owned();
+        (
+            url.contains("&record="),
+            urls.get("srtPushURL").is_some(),
+            url,
+        )
+    };
+    // The 2018 rtc-room sequence: create_room, then get_push_url with the roomID.
+    let (recorded, srt, alice_kept) = push("alice", &alice, json!({"roomID": kept}));
+    assert!(recorded && !srt, "{alice_kept}");
+    let (recorded, _, bob_kept) = push("bob", &bob, json!({"roomID": kept}));
+    assert!(recorded);
+    let (recorded, _, bob_plain) = push("bob", &bob, json!({"roomID": plain}));
+    assert!(!recorded, "{bob_plain}");
+    // Asked for before the room exists (a live room's anchor does so), and refused for a room
+    // that was not created to be recorded.
+    let (recorded, _, _) = push("bob", &bob, json!({"record": true}));
+    assert!(recorded);
+    let asked = api(
+        "bob",
+        &bob,
+        "multi_room",
+        "get_push_url",
+        json!({"userID": "bob", "roomID": plain, "record": true}),
+    );
+    assert_eq!(asked["code"], 1, "{asked}");
+
+    let add = |user: &str, token: &str, room: &str, url: &str| {
+        api(
+            user,
+            token,
+            "multi_room",
+            "add_pusher",
+            json!({"roomID": room, "userID": user, "userName": user, "userAvatar": "", "pushURL": url}),
+        )["code"]
+            .clone()
+    };
+    // Neither kind of room takes the other's URLs.
+    assert_eq!(add("bob", &bob, &kept, &bob_plain), 1);
+    assert_eq!(add("bob", &bob, &plain, &bob_kept), 1);
+    assert_eq!(add("alice", &alice, &kept, &alice_kept), 0);
+    assert_eq!(add("bob", &bob, &kept, &bob_kept), 0);
+    let (_, _, alice_plain) = push("alice", &alice, json!({"roomID": plain}));
+    assert_eq!(add("alice", &alice, &plain, &alice_plain), 0);
+
+    let pattern = TestPattern {
+        audio: true,
+        secs: 4,
+    };
+    let publishers = [
+        Killed(testing::publish(&alice_kept, pattern)),
+        Killed(testing::publish(&bob_kept, pattern)),
+        Killed(testing::publish(&alice_plain, pattern)),
+    ];
+    let started = Instant::now();
+    let listed = loop {
+        for (user, token, room) in [
+            ("alice", &alice, &kept),
+            ("bob", &bob, &kept),
+            ("alice", &alice, &plain),
+        ] {
+            api(
+                user,
+                token,
+                "multi_room",
+                "pusher_heartbeat",
+                json!({"roomID": room, "userID": user}),
+            );
+        }
+        let listed = api(
+            "alice",
+            &alice,
+            "multi_room",
+            "get_recordings",
+            json!({"roomID": kept}),
+        );
+        if listed["recordings"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+        {
+            break listed;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "two segments: {listed}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    drop(publishers);
+    let mut users: Vec<&str> = listed["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["userID"].as_str())
+        .collect();
+    users.sort();
+    assert_eq!(users, ["alice", "bob"]);
+    let nothing = api(
+        "alice",
+        &alice,
+        "multi_room",
+        "get_recordings",
+        json!({"roomID": plain}),
+    );
+    assert_eq!(nothing["recordings"], json!([]), "{nothing}");
+    // Only the recorded room's streams were written (`_` is encoded in names' fields).
+    let written = files(&dir);
+    let folder = format!("multi_room/{}/", kept.replace('_', "%5F"));
+    assert!(
+        written.len() == 2 && written.iter().all(|f| f.starts_with(&folder)),
+        "{written:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

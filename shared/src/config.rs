@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::rooms::Limits;
+use crate::rooms::{Limits, RecordMode};
 use crate::store::StoreLimits;
 use crate::urls::UrlSigner;
 use crate::urls::record::RecordFormat;
@@ -181,17 +181,25 @@ impl Config {
         .enumerate()
         {
             limits.record[i] = match env.string(var).as_deref() {
-                None | Some("off") => None,
-                Some("on" | "mp4") => Some(RecordFormat::Mp4),
-                Some("flv") => Some(RecordFormat::Flv),
-                Some(_) => return Err(env.error(var, "off, on (fragmented MP4), mp4 or flv")),
+                None | Some("off") => RecordMode::Off,
+                Some("on" | "mp4") => RecordMode::Always(RecordFormat::Mp4),
+                Some("flv") => RecordMode::Always(RecordFormat::Flv),
+                Some("on-request") => RecordMode::OnRequest(RecordFormat::Mp4),
+                Some("on-request-flv") => RecordMode::OnRequest(RecordFormat::Flv),
+                Some(_) => {
+                    return Err(env.error(
+                        var,
+                        "off, on (fragmented MP4), mp4, flv, on-request (the rooms whose \
+                         create_room asks, in MP4) or on-request-flv",
+                    ));
+                }
             };
         }
         limits.recordings_keep_ms =
             env.bounded("RTCROOM_RECORDINGS_KEEP_DAYS", 30, 1, 3_650)? as u64 * 86_400_000;
         limits.recordings_for_members =
             env.flag("RTCROOM_RECORDINGS_FOR_MEMBERS")?.unwrap_or(false);
-        if limits.record.iter().any(Option::is_some) && urls.play_key == urls.push_key {
+        if limits.record.iter().any(|m| m.format().is_some()) && urls.play_key == urls.push_key {
             return Err(env.error(
                 "RTCROOM_PLAY_KEY",
                 "must differ from RTCROOM_PUSH_KEY when a room type is recorded: signed with \
@@ -468,13 +476,31 @@ mod tests {
             Profile::LocalGateway,
             &[
                 ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
+                ("RTCROOM_MULTI_ROOM_RECORD", "on-request"),
                 ("RTCROOM_LIVE_ROOM_RECORD", "flv"),
             ],
         )
         .unwrap();
         assert_eq!(
             c.limits.record,
-            [Some(RecordFormat::Mp4), None, Some(RecordFormat::Flv)]
+            [
+                RecordMode::Always(RecordFormat::Mp4),
+                RecordMode::OnRequest(RecordFormat::Mp4),
+                RecordMode::Always(RecordFormat::Flv)
+            ]
+        );
+        let c = config(
+            Profile::LocalGateway,
+            &[("RTCROOM_LIVE_ROOM_RECORD", "on-request-flv")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.limits.record,
+            [
+                RecordMode::Off,
+                RecordMode::Off,
+                RecordMode::OnRequest(RecordFormat::Flv)
+            ]
         );
         let bad = config(
             Profile::LocalGateway,

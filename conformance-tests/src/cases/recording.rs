@@ -1,7 +1,8 @@
 //! Recording, an rtcroom extension a server may offer per room type (room-semantics.md REC-1
-//! to REC-3, url-signing.md URL-9). A server that records no room type passes the URL cases as
-//! long as its push URLs carry no policy; one that records some has their policies and
-//! signatures checked here, independently of any server's code. No media is published: what
+//! to REC-3, url-signing.md URL-9). Each room type is found to be recorded always (its push
+//! URLs carry a policy), on request (`create_room` with `record` succeeds) or never (that is
+//! refused with code 1, as is `get_push_url` with `record`); the recorded ones have their
+//! policies and signatures checked here, independently of any server's code. No media is published: what
 //! the relay files is the project's end-to-end tests' to check.
 
 use std::sync::Arc;
@@ -58,19 +59,60 @@ async fn policies(ctx: Arc<Ctx>) -> Check {
     let user = ctx.user("rec").await?;
     for (room_type, token) in ROOM_TYPES {
         let room = ctx.unique("rec");
-        let answer = ctx
-            .call(
-                &user,
-                room_type,
-                "get_push_url",
-                json!({"userID": user.id, "roomID": room}),
-            )
-            .await?;
+        let get_push_url =
+            |body: serde_json::Value| ctx.call(&user, room_type, "get_push_url", body);
+        let mut answer = get_push_url(json!({"userID": user.id, "roomID": room})).await?;
         ctx.expect(&answer, 0, "URL-USE-1: get_push_url")?;
+        if record_param(answer.str("pushURL")).is_none() {
+            // Not recorded always: on request (create_room with record), or never.
+            let created = ctx
+                .call(
+                    &user,
+                    room_type,
+                    "create_room",
+                    json!({"userID": user.id, "roomID": room, "roomInfo": "rec", "record": true}),
+                )
+                .await?;
+            if created.code() != 0 {
+                ctx.expect(
+                    &created,
+                    1,
+                    "REC-1: create_room with record where never recorded",
+                )?;
+                let asked = get_push_url(json!({"userID": user.id, "record": true})).await?;
+                ctx.expect(
+                    &asked,
+                    1,
+                    "REC-1: get_push_url with record where never recorded",
+                )?;
+                continue;
+            }
+            answer = get_push_url(json!({"userID": user.id, "roomID": room})).await?;
+            ctx.expect(&answer, 0, "URL-USE-1: get_push_url")?;
+            ensure(
+                record_param(answer.str("pushURL")).is_some(),
+                "REC-1: get_push_url for a room created to be recorded carries the policy",
+                || answer.describe(),
+            )?;
+            // REC-2: a recorded stream does not join a room that is not recorded (one that
+            // add_pusher creates).
+            let asked = get_push_url(json!({"userID": user.id, "record": true})).await?;
+            ctx.expect(
+                &asked,
+                0,
+                "REC-1: get_push_url with record, before the room exists",
+            )?;
+            let elsewhere = ctx
+                .add_pusher_with(&user, room_type, &ctx.unique("rec"), asked.str("pushURL"))
+                .await?;
+            ctx.expect(
+                &elsewhere,
+                1,
+                "REC-2: add_pusher of a recorded stream into a room that is not recorded",
+            )?;
+        }
         let push_url = answer.str("pushURL").to_owned();
-        let Some(policy) = record_param(&push_url) else {
-            continue; // this room type is not recorded
-        };
+        let policy = record_param(&push_url).expect("checked above");
         let show = || answer.describe();
         let url = parse(&push_url)
             .ok_or_else(|| Failure::new("URL-4: a recorded pushURL's shape", show()))?;

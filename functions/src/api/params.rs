@@ -136,6 +136,20 @@ impl Params {
         self.opt_u32(name)?.ok_or(ApiError::Missing(name))
     }
 
+    /// A flag: JSON `true`/`false`, or (form-encoded) `true`, `false`, `1`, `0`.
+    pub fn opt_bool(&self, name: &'static str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if matches!(s.trim(), "true" | "1") => Ok(Some(true)),
+            Some(Value::String(s)) if matches!(s.trim(), "false" | "0") => Ok(Some(false)),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= 1) => {
+                Ok(Some(n.as_u64() == Some(1)))
+            }
+            Some(_) => Err(ApiError::Invalid(format!("{name} must be true or false"))),
+        }
+    }
+
     /// A signed integer value (custom counters).
     pub fn opt_i64(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
         let invalid = || ApiError::Invalid(format!("{name} must be an integer"));

@@ -1,7 +1,8 @@
 //! Signed addresses for a new stream of the caller's.
 //!
 //! ```text
-//! POST /weapp/{type}/get_push_url?userID=&token=    body: {"userID":"u1","roomID":"r1"?}
+//! POST /weapp/{type}/get_push_url?userID=&token=
+//!      body: {"userID":"u1","roomID":"r1"?,"record":true?}
 //! → {"code":0,"message":"请求成功",
 //!    "pushURL":"rtmp://{pushHost}/live/{bizid}_u1_3f2a?bizid=..&txSecret=..&txTime=..",
 //!    "accelerateURL":"rtmp://{playHost}/live/{bizid}_u1_3f2a?bizid=..&txSecret=..&txTime=..",
@@ -10,8 +11,13 @@
 //!    "srtPushPassphrase":"{32 hex}",
 //!    "srtPlayURL":"srt://{srtHost}?streamid=..&passphrase={srtPlayPassphrase}&pbkeylen=16",
 //!    "srtPlayPassphrase":"{32 hex}"}
-//! errors: 1 userID missing · 7 token, or a PrivateMapKey without send privileges (for roomID)
+//! errors: 1 userID missing, or `record` where not offered (or roomID's room not recorded)
+//!         7 token, or a PrivateMapKey without send privileges (for roomID)
 //! ```
+//!
+//! Where the stream is to be recorded (spec REC-1) the pushURL carries a signed policy
+//! (`&record=`) and the `srt…` fields are absent. `record` (an rtcroom extension) asks for a
+//! recorded stream before its room exists, where the room type is recorded on request.
 //!
 //! The four `srt…` fields are an rtcroom extension (2018 clients ignore them), absent when
 //! `RTCROOM_SRT_HOST=off`. The stream ids (`streamid`) are
@@ -25,6 +31,7 @@ use crate::api::{ApiError, Params, Reply};
 
 pub struct GetPushUrl {
     room_id: Option<String>,
+    record: bool,
 }
 
 impl GetPushUrl {
@@ -32,6 +39,7 @@ impl GetPushUrl {
         require_user(body)?;
         Ok(Self {
             room_id: body.opt_id("roomID")?.filter(|r| !r.is_empty()),
+            record: body.opt_bool("record")?.unwrap_or(false),
         })
     }
 
@@ -39,7 +47,13 @@ impl GetPushUrl {
         let urls = call
             .app
             .rooms
-            .push_urls(&call.session, call.room_type, self.room_id.as_deref())?;
+            .push_urls(
+                &call.session,
+                call.room_type,
+                self.room_id.as_deref(),
+                self.record,
+            )
+            .await?;
         let reply = Reply::ok()
             .with("pushURL", urls.push_url)
             .with("accelerateURL", urls.accelerate_url)

@@ -5,6 +5,8 @@
 mod messages;
 mod recording;
 
+use recording::not_recorded_here;
+
 pub use messages::{EventsPage, MessageInput};
 
 use std::sync::Arc;
@@ -17,8 +19,8 @@ use crate::store::{
     LeaveOutcome, Limit, RoomStore, StoreError, StreamReport, SweepReport,
 };
 use crate::token::Session;
-use crate::urls::record::{RecordFormat, RecordPolicy};
-use crate::urls::{StreamUrls, UrlSigner, stream_of};
+use crate::urls::record::RecordFormat;
+use crate::urls::{UrlSigner, stream_of};
 use crate::usersig::privilege;
 
 pub const MAX_ROOM_ID_BYTES: usize = 128;
@@ -72,14 +74,36 @@ pub struct Limits {
     pub max_audiences: u32,
     /// Viewers have no heartbeat in the 2018 protocol; `add_audience` refreshes them.
     pub audience_ttl_ms: u64,
-    /// Per room type, the format its streams are recorded in (`RTCROOM_{TYPE}_ROOM_RECORD`);
-    /// `None`: not recorded.
-    pub record: [Option<RecordFormat>; 3],
+    /// Per room type, whether and how its streams are recorded
+    /// (`RTCROOM_{TYPE}_ROOM_RECORD`).
+    pub record: [RecordMode; 3],
     /// How long a room's list of recordings is kept (`RTCROOM_RECORDINGS_KEEP_DAYS`).
     pub recordings_keep_ms: u64,
     /// Whether members (not only the creator) may list a room's recordings
     /// (`RTCROOM_RECORDINGS_FOR_MEMBERS`).
     pub recordings_for_members: bool,
+}
+
+/// Whether a room type's streams are recorded (`RTCROOM_{TYPE}_ROOM_RECORD`), and in what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordMode {
+    /// `off`: never (a `create_room` asking for recording is refused).
+    #[default]
+    Off,
+    /// `on`/`mp4`/`flv`: every room of the type.
+    Always(RecordFormat),
+    /// `on-request`/`on-request-flv`: the rooms whose `create_room` asked (`record: true`).
+    OnRequest(RecordFormat),
+}
+
+impl RecordMode {
+    /// The format, unless the type is never recorded.
+    pub fn format(self) -> Option<RecordFormat> {
+        match self {
+            RecordMode::Off => None,
+            RecordMode::Always(f) | RecordMode::OnRequest(f) => Some(f),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -89,7 +113,7 @@ impl Default for Limits {
             max_members: [2, 4, 4],
             max_audiences: 30,
             audience_ttl_ms: 2 * 60 * 60 * 1000,
-            record: [None; 3],
+            record: [RecordMode::Off; 3],
             recordings_keep_ms: 30 * 86_400_000,
             recordings_for_members: false,
         }
@@ -136,52 +160,20 @@ impl Rooms {
         &self.clock
     }
 
-    /// Signed push, low-latency play and FLV URLs for a fresh stream of the caller's.
-    ///
-    /// In a room type that is recorded, the push URL carries the recording policy, signed
-    /// (`urls::record`): the room (when `room_id` is given: a live room's anchor asks before
-    /// its room exists) and the caller. Such a stream has no SRT addresses: SRT push URLs
-    /// carry no policy, and a recorded stream must not be published around it.
-    pub fn push_urls(
-        &self,
-        caller: &Session,
-        room_type: RoomType,
-        room_id: Option<&str>,
-    ) -> RoomResult<StreamUrls> {
-        if let Some(room_id) = room_id {
-            validate_room_id(room_id)?;
-        }
-        self.check_grant(
-            caller,
-            room_id,
-            0,
-            privilege::SEND_AUDIO | privilege::SEND_VIDEO,
-        )?;
-        let stream = self.urls.new_stream_name(&caller.user_id, rand::random());
-        let now = self.clock.now_secs();
-        let mut urls = self.urls.urls(&stream, now);
-        if let Some(format) = self.limits.record[room_type.index()] {
-            let policy = RecordPolicy {
-                format,
-                room_type,
-                room_id: room_id.unwrap_or_default().to_owned(),
-                user_id: caller.user_id.clone(),
-            };
-            urls.push_url = self.urls.recorded_push_url(&stream, now, &policy);
-            urls.srt = None;
-        }
-        Ok(urls)
-    }
-
     /// Creates an inactive room; its first joiner becomes the creator. Returns the roomID.
+    /// `record`: the room is to be recorded (where the room type is recorded at all).
     pub async fn create_room(
         &self,
         caller: &Session,
         room_type: RoomType,
         room_id: Option<String>,
         room_info: &str,
+        record: bool,
     ) -> RoomResult<String> {
         check_len("roomInfo", room_info, MAX_ROOM_INFO_BYTES)?;
+        if record && self.limits.record[room_type.index()] == RecordMode::Off {
+            return Err(not_recorded_here());
+        }
         let room_id = room_id.or_else(|| caller.grant.as_ref().map(|g| g.room_id.clone()));
         let now = self.clock.now_ms();
         match room_id {
@@ -194,6 +186,7 @@ impl Rooms {
                         &RoomKey::new(room_type, &room_id),
                         &caller.user_id,
                         room_info,
+                        record,
                         now,
                     )
                     .await?
@@ -214,7 +207,7 @@ impl Rooms {
                     let key = RoomKey::new(room_type, &room_id);
                     match self
                         .store
-                        .create_room(&key, &caller.user_id, room_info, now)
+                        .create_room(&key, &caller.user_id, room_info, record, now)
                         .await?
                     {
                         CreateOutcome::Created => return Ok(room_id),
@@ -250,13 +243,14 @@ impl Rooms {
                 "pushURL is not a stream issued to this userID (use get_push_url)".into(),
             ));
         }
-        self.check_recorded(room_type, &input.room_id, &input.push_url)?;
         self.check_grant(
             caller,
             Some(&input.room_id),
             privilege::ENTER_ROOM,
             privilege::SEND_AUDIO | privilege::SEND_VIDEO,
         )?;
+        let recorded = self.is_recorded(room_type, &input.room_id).await?;
+        self.check_recorded(recorded, room_type, &input.room_id, &input.push_url)?;
         let may_create = caller
             .grant
             .as_ref()
@@ -290,7 +284,7 @@ impl Rooms {
             JoinOutcome::NoRoom => Err(RoomError::NoSuchRoom),
             JoinOutcome::LimitReached(limit) => Err(limit_reached(limit)),
             joined => {
-                if self.limits.record[room_type.index()].is_some() {
+                if recorded {
                     // The room its segments are filed under (they may name none: a live
                     // room's anchor), and which instance of that roomID it is.
                     let (creator, room_created_ms) = self

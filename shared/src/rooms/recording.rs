@@ -1,27 +1,118 @@
-//! Recording (issue 16): which push URLs may join a recorded room, filing the segments the
-//! relay tells of under their rooms, and listing them for `get_recordings`.
+//! Recording (issue 16): which push URLs carry a recording policy, which may join a recorded
+//! room (and which rooms are), filing the segments the relay tells of under their rooms, and
+//! listing them for `get_recordings`.
 
-use super::{RoomError, RoomResult, Rooms, validate_room_id};
+use super::{RecordMode, RoomError, RoomResult, Rooms, validate_room_id};
 use crate::model::{EventKind, RoomKey, RoomType};
 use crate::store::Message;
 use crate::store::recordings::Recording;
 use crate::stream_events::SegmentReport;
 use crate::token::Session;
-use crate::urls::record::{RECORD_PARAM, verify_recorded};
-use crate::urls::{query_param, stream_of};
+use crate::urls::record::{RECORD_PARAM, RecordPolicy, verify_recorded};
+use crate::urls::{StreamUrls, query_param, stream_of};
+use crate::usersig::privilege;
 
 impl Rooms {
-    /// In a recorded room type, a pushURL must carry a recording policy for this room type
-    /// (and this room, or none yet) whose signature holds: a URL from another room type's
-    /// `get_push_url` would publish around the recording.
+    /// Signed push, low-latency play and FLV URLs for a fresh stream of the caller's.
+    ///
+    /// The push URL carries the recording policy, signed (`urls::record`), when the stream is
+    /// to be recorded: in a room type recorded always, every stream; in one recorded on
+    /// request, when `room_id` names a room created to be recorded, or (no such room yet) when
+    /// the caller asks (`record`: a client about to create one). The policy names the room
+    /// (when given: a live room's anchor asks before its room exists) and the caller. Such a
+    /// stream has no SRT addresses: SRT push URLs carry no policy, and a recorded stream must
+    /// not be published around it.
+    pub async fn push_urls(
+        &self,
+        caller: &Session,
+        room_type: RoomType,
+        room_id: Option<&str>,
+        record: bool,
+    ) -> RoomResult<StreamUrls> {
+        if let Some(room_id) = room_id {
+            validate_room_id(room_id)?;
+        }
+        self.check_grant(
+            caller,
+            room_id,
+            0,
+            privilege::SEND_AUDIO | privilege::SEND_VIDEO,
+        )?;
+        let format = match self.limits.record[room_type.index()] {
+            RecordMode::Off if record => return Err(not_recorded_here()),
+            RecordMode::Off => None,
+            RecordMode::Always(format) => Some(format),
+            RecordMode::OnRequest(format) => {
+                let room = match room_id {
+                    Some(id) => {
+                        let key = RoomKey::new(room_type, id);
+                        self.store.room_recorded(&key, self.clock.now_ms()).await?
+                    }
+                    None => None,
+                };
+                match room {
+                    Some(false) if record => {
+                        return Err(RoomError::Invalid(
+                            "this room was not created to be recorded".into(),
+                        ));
+                    }
+                    Some(recorded) => recorded.then_some(format),
+                    None => record.then_some(format),
+                }
+            }
+        };
+        let stream = self.urls.new_stream_name(&caller.user_id, rand::random());
+        let now = self.clock.now_secs();
+        let mut urls = self.urls.urls(&stream, now);
+        if let Some(format) = format {
+            let policy = RecordPolicy {
+                format,
+                room_type,
+                room_id: room_id.unwrap_or_default().to_owned(),
+                user_id: caller.user_id.clone(),
+            };
+            urls.push_url = self.urls.recorded_push_url(&stream, now, &policy);
+            urls.srt = None;
+        }
+        Ok(urls)
+    }
+
+    /// Whether the streams joined into this room are recorded: every room of a type recorded
+    /// always; in a type recorded on request, a room created to be (one `add_pusher` creates
+    /// is not).
+    pub(super) async fn is_recorded(&self, room_type: RoomType, room_id: &str) -> RoomResult<bool> {
+        Ok(match self.limits.record[room_type.index()] {
+            RecordMode::Off => false,
+            RecordMode::Always(_) => true,
+            RecordMode::OnRequest(_) => {
+                let key = RoomKey::new(room_type, room_id);
+                self.store.room_recorded(&key, self.clock.now_ms()).await? == Some(true)
+            }
+        })
+    }
+
+    /// A recorded room takes a pushURL only with a recording policy for this room type (and
+    /// this room, or none yet) whose signature holds: a URL from another room type's
+    /// `get_push_url` would publish around the recording. A room that is not recorded takes
+    /// none with a policy: the relay would record a stream that is filed nowhere.
     pub(super) fn check_recorded(
         &self,
+        recorded: bool,
         room_type: RoomType,
         room_id: &str,
         push_url: &str,
     ) -> RoomResult<()> {
-        if self.limits.record[room_type.index()].is_none() {
-            return Ok(());
+        let query = push_url.split_once('?').map_or("", |(_, q)| q);
+        let param = |key: &str| query_param(query, key);
+        if !recorded {
+            return match param(RECORD_PARAM) {
+                None => Ok(()),
+                Some(_) => Err(RoomError::Invalid(
+                    "this room is not recorded: pushURL asks for recording (use get_push_url \
+                     with this roomID)"
+                        .into(),
+                )),
+            };
         }
         let refused = || {
             RoomError::Invalid(
@@ -30,8 +121,6 @@ impl Rooms {
             )
         };
         let stream = stream_of(push_url).ok_or_else(refused)?;
-        let query = push_url.split_once('?').map_or("", |(_, q)| q);
-        let param = |key: &str| query_param(query, key);
         let policy = param(RECORD_PARAM).ok_or_else(refused)?;
         let policy = verify_recorded(
             &self.urls.push_key,
@@ -161,4 +250,9 @@ impl Rooms {
             })
             .collect())
     }
+}
+
+/// `record: true` where the room type is never recorded.
+pub(super) fn not_recorded_here() -> RoomError {
+    RoomError::Invalid("recording is not offered for this room type".into())
 }

@@ -236,13 +236,19 @@ pub struct SweepReport {
 pub trait RoomStore: Send + Sync + 'static {
     /// Creates an inactive room unless a room with that id is present or pending; `owner`
     /// (the caller) holds it against its room limit until somebody joins it.
+    /// `record`: `create_room` asked for the room to be recorded (kept with the room).
     async fn create_room(
         &self,
         key: &RoomKey,
         owner: &str,
         room_info: &str,
+        record: bool,
         now_ms: u64,
     ) -> StoreResult<CreateOutcome>;
+
+    /// Whether the room, present or created and not yet joined, asked to be recorded; `None`:
+    /// no such room.
+    async fn room_recorded(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<bool>>;
 
     /// Joins (or updates) a member: creates/activates the room as needed, the first joiner of
     /// an inactive room becomes its creator, and the capacity counts live members only.

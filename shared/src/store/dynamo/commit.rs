@@ -42,6 +42,7 @@ impl DynamoStore {
                 last_seq: record.last_seq(),
                 version: loaded.meta.as_ref().map_or(0, |m| m.version) + 1,
                 epoch,
+                record: state.record(),
             },
             None => MetaItem {
                 state: MetaState::Closed,
@@ -52,6 +53,7 @@ impl DynamoStore {
                 last_seq: record.last_seq(),
                 version: loaded.meta.as_ref().map_or(0, |m| m.version) + 1,
                 epoch,
+                record: false,
             },
         };
         let mut required = Vec::new();

@@ -129,6 +129,8 @@ pub struct MetaItem {
     pub version: u64,
     /// Bumped each time the id starts a new room: entries of other epochs are leftovers.
     pub epoch: u64,
+    /// `create_room` asked for the room to be recorded (`rec`, present only when true).
+    pub record: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +170,9 @@ impl MetaItem {
         if let Some(creator) = &self.creator {
             item.insert("creator".into(), s(creator));
         }
+        if self.record {
+            item.insert("rec".into(), AttributeValue::Bool(true));
+        }
         match self.state {
             MetaState::Active => {
                 item.insert("gsi1pk".into(), s(list_pk(key.room_type)));
@@ -206,6 +211,7 @@ impl MetaItem {
             last_seq: get_n(item, "seq")?,
             version: get_n(item, "ver")?,
             epoch: get_n(item, "epoch")?,
+            record: matches!(item.get("rec"), Some(AttributeValue::Bool(true))),
         })
     }
 }

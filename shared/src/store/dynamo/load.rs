@@ -81,6 +81,7 @@ impl DynamoStore {
                 members.into_iter().map(|(_, m)| m).collect(),
                 audiences.into_iter().map(|(_, a)| a).collect(),
             )
+            .with_record(m.record)
         });
         Ok(Loaded {
             record: RoomRecord::loaded(state, meta.as_ref().map_or(0, |m| m.last_seq)),

@@ -233,9 +233,10 @@ impl RoomStore for DynamoStore {
         key: &RoomKey,
         _owner: &str,
         room_info: &str,
+        record: bool,
         now_ms: u64,
     ) -> StoreResult<CreateOutcome> {
-        self.apply(key, now_ms, |r| r.create(room_info, now_ms))
+        self.apply(key, now_ms, |r| r.create(room_info, record, now_ms))
             .await
     }
 
@@ -274,6 +275,10 @@ impl RoomStore for DynamoStore {
 
     async fn room(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<RoomView>> {
         Ok(self.load(key).await?.record.view(key, now_ms))
+    }
+
+    async fn room_recorded(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<bool>> {
+        Ok(self.load(key).await?.record.recorded(key, now_ms))
     }
 
     async fn list_rooms(

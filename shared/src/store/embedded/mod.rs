@@ -138,6 +138,7 @@ impl RoomStore for EmbeddedStore {
         key: &RoomKey,
         owner: &str,
         room_info: &str,
+        record: bool,
         now_ms: u64,
     ) -> StoreResult<CreateOutcome> {
         let mut inner = self.inner.lock();
@@ -149,7 +150,9 @@ impl RoomStore for EmbeddedStore {
                 return Ok(CreateOutcome::LimitReached(Limit::RoomsPerUser));
             }
         }
-        let outcome = self.write_now(&mut inner, key, now_ms, |r| r.create(room_info, now_ms));
+        let outcome = self.write_now(&mut inner, key, now_ms, |r| {
+            r.create(room_info, record, now_ms)
+        });
         if outcome == CreateOutcome::Created {
             inner.pending_owner.insert(key.clone(), owner.to_owned());
             *inner.pending_of_user.entry(owner.to_owned()).or_default() += 1;
@@ -221,6 +224,15 @@ impl RoomStore for EmbeddedStore {
             .rooms
             .get(key)
             .and_then(|r| r.view(key, now_ms)))
+    }
+
+    async fn room_recorded(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<bool>> {
+        Ok(self
+            .inner
+            .lock()
+            .rooms
+            .get(key)
+            .and_then(|r| r.recorded(key, now_ms)))
     }
 
     async fn list_rooms(

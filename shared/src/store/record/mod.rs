@@ -13,8 +13,8 @@ use super::{
     Message, MessageOutcome, StreamReport, SweepReport,
 };
 use crate::model::{
-    Audience, DissolveReason, Event, EventKind, LeaveReason, Member, RoomKey, RoomType, RoomView,
-    room_is_present,
+    Audience, DissolveReason, Event, EventKind, INACTIVE_ROOM_RECLAIM_MS, LeaveReason, Member,
+    RoomKey, RoomType, RoomView, room_is_present,
 };
 
 /// A room's slot: the room while it exists, and its event numbering (and, in memory, its event
@@ -43,6 +43,8 @@ pub struct RoomState {
     /// counts live members only.
     members: Vec<Member>,
     audiences: Vec<Audience>,
+    /// `create_room` asked for it to be recorded (where the room type records on request).
+    record: bool,
 }
 
 impl RoomState {
@@ -54,6 +56,7 @@ impl RoomState {
             custom: BTreeMap::new(),
             members: Vec::new(),
             audiences: Vec::new(),
+            record: false,
         }
     }
 
@@ -158,12 +161,26 @@ impl RoomRecord {
         self.state.as_mut().filter(|s| s.creator.is_some())
     }
 
-    pub fn create(&mut self, room_info: &str, now_ms: u64) -> CreateOutcome {
+    /// `create_room`: an inactive room, to be recorded when `record`.
+    pub fn create(&mut self, room_info: &str, record: bool, now_ms: u64) -> CreateOutcome {
         if self.state.is_some() {
             return CreateOutcome::Exists;
         }
-        self.state = Some(RoomState::new(room_info.to_owned(), None, now_ms));
+        let mut state = RoomState::new(room_info.to_owned(), None, now_ms);
+        state.record = record;
+        self.state = Some(state);
         CreateOutcome::Created
+    }
+
+    /// Whether the room, present or created and not yet reclaimed, asked to be recorded;
+    /// `None`: there is no such room.
+    pub fn recorded(&self, key: &RoomKey, now_ms: u64) -> Option<bool> {
+        let state = self.state.as_ref()?;
+        let here = match state.creator {
+            None => now_ms < state.created_at_ms + INACTIVE_ROOM_RECLAIM_MS,
+            Some(_) => self.view(key, now_ms).is_some(),
+        };
+        here.then_some(state.record)
     }
 
     pub fn join(&mut self, request: JoinRequest) -> JoinOutcome {

@@ -54,7 +54,19 @@ impl RoomState {
             custom,
             members,
             audiences,
+            record: false,
         }
+    }
+
+    /// The room as loaded, with whether `create_room` asked for it to be recorded.
+    pub fn with_record(mut self, record: bool) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// Whether `create_room` asked for it to be recorded.
+    pub fn record(&self) -> bool {
+        self.record
     }
 
     pub fn room_info(&self) -> &str {

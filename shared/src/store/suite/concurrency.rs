@@ -42,7 +42,7 @@ pub async fn concurrent_creates_of_one_id_make_one_room(store: Arc<dyn RoomStore
             let key = key.clone();
             tokio::spawn(async move {
                 store
-                    .create_room(&key, "owner", &format!("by {i}"), T0)
+                    .create_room(&key, "owner", &format!("by {i}"), false, T0)
                     .await
                     .unwrap()
             })

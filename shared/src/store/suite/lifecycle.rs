@@ -128,7 +128,7 @@ pub async fn double_and_multi_rooms_end_with_their_last_member(store: Arc<dyn Ro
         assert_eq!(store.room(&key, T0 + 2).await.unwrap(), None);
         assert_eq!(
             store
-                .create_room(&key, "owner", "again", T0 + 3)
+                .create_room(&key, "owner", "again", false, T0 + 3)
                 .await
                 .unwrap(),
             CreateOutcome::Created
@@ -165,14 +165,20 @@ pub async fn room_list_pages_present_rooms_in_creation_order(store: Arc<dyn Room
     for i in 0..7u64 {
         let key = RoomKey::new(RoomType::Multi, format!("room{i}"));
         store
-            .create_room(&key, "owner", &format!("info{i}"), T0 + i)
+            .create_room(&key, "owner", &format!("info{i}"), false, T0 + i)
             .await
             .unwrap();
         // Joined in reverse order: the list follows creation, not activation.
         join(&*store, &key, "a", T0 + 100 - i).await;
     }
     store
-        .create_room(&RoomKey::new(RoomType::Multi, "inactive"), "owner", "", T0)
+        .create_room(
+            &RoomKey::new(RoomType::Multi, "inactive"),
+            "owner",
+            "",
+            false,
+            T0,
+        )
         .await
         .unwrap();
     join(

@@ -70,7 +70,8 @@ macro_rules! room_store_suite {
             concurrent_creates_of_one_id_make_one_room,
             concurrent_counter_increments_are_not_lost,
             logout_revokes_sessions_issued_up_to_a_moment_and_never_moves_back,
-            recordings_are_filed_once_per_path_in_start_order_and_lapse
+            recordings_are_filed_once_per_path_in_start_order_and_lapse,
+            a_room_created_to_be_recorded_stays_so_until_it_ends
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

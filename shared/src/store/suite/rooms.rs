@@ -5,12 +5,15 @@ use super::*;
 pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Multi, "r1");
     assert_eq!(
-        store.create_room(&key, "owner", "info", T0).await.unwrap(),
+        store
+            .create_room(&key, "owner", "info", false, T0)
+            .await
+            .unwrap(),
         CreateOutcome::Created
     );
     assert_eq!(
         store
-            .create_room(&key, "owner", "info", T0 + 1)
+            .create_room(&key, "owner", "info", false, T0 + 1)
             .await
             .unwrap(),
         CreateOutcome::Exists
@@ -24,7 +27,13 @@ pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
     );
     assert_eq!(
         store
-            .create_room(&key, "owner", "info", T0 + INACTIVE_ROOM_RECLAIM_MS + 1)
+            .create_room(
+                &key,
+                "owner",
+                "info",
+                false,
+                T0 + INACTIVE_ROOM_RECLAIM_MS + 1
+            )
             .await
             .unwrap(),
         CreateOutcome::Exists,
@@ -33,7 +42,7 @@ pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
     let other_type = RoomKey::new(RoomType::Live, "r1");
     assert_eq!(
         store
-            .create_room(&other_type, "owner", "info", T0)
+            .create_room(&other_type, "owner", "info", false, T0)
             .await
             .unwrap(),
         CreateOutcome::Created,
@@ -41,9 +50,64 @@ pub async fn create_refuses_a_present_or_pending_id(store: Arc<dyn RoomStore>) {
     );
 }
 
+/// `create_room`'s `record` is kept with the room while it is pending and once joined, and
+/// goes with it; a room `add_pusher` creates is not recorded.
+pub async fn a_room_created_to_be_recorded_stays_so_until_it_ends(store: Arc<dyn RoomStore>) {
+    let recorded = RoomKey::new(RoomType::Multi, "kept");
+    let plain = RoomKey::new(RoomType::Multi, "plain");
+    let by_join = RoomKey::new(RoomType::Multi, "joined");
+    store
+        .create_room(&recorded, "owner", "i", true, T0)
+        .await
+        .unwrap();
+    store
+        .create_room(&plain, "owner", "i", false, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.room_recorded(&recorded, T0 + 1).await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        store.room_recorded(&plain, T0 + 1).await.unwrap(),
+        Some(false)
+    );
+    assert_eq!(store.room_recorded(&by_join, T0 + 1).await.unwrap(), None);
+    assert_eq!(join(&*store, &recorded, "a", T0 + 2).await, JOINED);
+    assert!(matches!(
+        join(&*store, &by_join, "b", T0 + 2).await,
+        JoinOutcome::Joined { created: true, .. }
+    ));
+    assert_eq!(
+        store.room_recorded(&recorded, T0 + 3).await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        store.room_recorded(&by_join, T0 + 3).await.unwrap(),
+        Some(false)
+    );
+    // A pending room past its reclaim deadline, and a room whose members timed out, are gone.
+    let reclaimed = T0 + INACTIVE_ROOM_RECLAIM_MS;
+    assert_eq!(store.room_recorded(&plain, reclaimed).await.unwrap(), None);
+    let ended = T0 + 2 + TIMEOUT;
+    assert_eq!(store.room_recorded(&recorded, ended).await.unwrap(), None);
+    // The id starts a new room, recorded only if its own create_room asks.
+    assert!(matches!(
+        join(&*store, &recorded, "c", ended + 1).await,
+        JoinOutcome::Joined { created: true, .. }
+    ));
+    assert_eq!(
+        store.room_recorded(&recorded, ended + 2).await.unwrap(),
+        Some(false)
+    );
+}
+
 pub async fn inactive_room_is_invisible_and_reclaimed_after_30s(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Double, "pending");
-    store.create_room(&key, "owner", "info", T0).await.unwrap();
+    store
+        .create_room(&key, "owner", "info", false, T0)
+        .await
+        .unwrap();
     assert_eq!(store.room(&key, T0).await.unwrap(), None);
     assert!(
         store
@@ -55,21 +119,21 @@ pub async fn inactive_room_is_invisible_and_reclaimed_after_30s(store: Arc<dyn R
     let deadline = T0 + INACTIVE_ROOM_RECLAIM_MS;
     assert_eq!(
         store
-            .create_room(&key, "owner", "x", deadline - 1)
+            .create_room(&key, "owner", "x", false, deadline - 1)
             .await
             .unwrap(),
         CreateOutcome::Exists
     );
     assert_eq!(
         store
-            .create_room(&key, "owner", "x", deadline)
+            .create_room(&key, "owner", "x", false, deadline)
             .await
             .unwrap(),
         CreateOutcome::Created
     );
     let swept = RoomKey::new(RoomType::Double, "swept");
     store
-        .create_room(&swept, "owner", "info", T0)
+        .create_room(&swept, "owner", "info", false, T0)
         .await
         .unwrap();
     assert_eq!(store.sweep(deadline).await.unwrap().reclaimed_rooms, 1);
@@ -78,7 +142,7 @@ pub async fn inactive_room_is_invisible_and_reclaimed_after_30s(store: Arc<dyn R
 pub async fn first_join_activates_and_makes_the_creator(store: Arc<dyn RoomStore>) {
     let key = RoomKey::new(RoomType::Multi, "r1");
     store
-        .create_room(&key, "owner", "the info", T0)
+        .create_room(&key, "owner", "the info", false, T0)
         .await
         .unwrap();
     assert_eq!(join(&*store, &key, "b", T0 + 1).await, JOINED);
