@@ -205,7 +205,9 @@ fn functions_get_the_table_access_they_use_and_no_more() {
             // A token's check reads its user's logout (one GetItem), login issues new tokens
             // after it, and logout records it.
             "logout" => &["dynamodb:UpdateItem", "USER#*"],
-            "login" | "get_push_url" | "merge_stream" => &["dynamodb:GetItem", "USER#*"],
+            "login" | "merge_stream" => &["dynamodb:GetItem", "USER#*"],
+            // And, in a room type recorded on request, whether the roomID's room is.
+            "get_push_url" => &["dynamodb:GetItem", "USER#*", "dynamodb:Query", "ROOM#*"],
             "pusher_heartbeat" => &["dynamodb:UpdateItem", "dynamodb:GetItem"],
             // Stream reports; and recording segments filed, and told to their rooms.
             "relay_event" => &[
