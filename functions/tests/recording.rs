@@ -355,15 +355,29 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
 
 /// A room type recorded on request (`on-request`): the rooms whose `create_room` asked are
 /// recorded, the others of the type are not, and neither kind takes the other's push URLs.
+/// Segments go to S3 (moto's, on loopback): listed by `get_recordings`, their local copies
+/// removed, and their download URLs redirect to presigned S3 URLs.
 #[test]
 fn rooms_created_to_be_recorded_are_and_the_others_of_their_type_are_not() {
     let dir = std::env::temp_dir().join(format!("rtcroom-gw-onreq-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_var = dir.to_string_lossy().into_owned();
+    let s3 = rtcroom_shared::testing::moto_endpoint();
+    let bucket = format!("rtcroom-gw-{}", std::process::id());
+    let made = Command::new("curl")
+        .args(["-sf", "-X", "PUT", &format!("{s3}/{bucket}")])
+        .status()
+        .unwrap();
+    assert!(made.success(), "a bucket on {s3}");
     let (_gateway, base, _ports) = gateway(&[
         ("RTCROOM_MULTI_ROOM_RECORD", "on-request"),
         ("RTCROOM_RECORD_DIR", &dir_var),
         ("RTCROOM_RECORD_MIN_FREE_MB", "1"),
+        ("RTCROOM_RECORD_S3_BUCKET", &bucket),
+        ("RTCROOM_RECORD_S3_ENDPOINT", &s3),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
     ]);
     let api = |user: &str, token: &str, room_type: &str, name: &str, body: Value| {
         post(
@@ -503,12 +517,49 @@ fn rooms_created_to_be_recorded_are_and_the_others_of_their_type_are_not() {
         json!({"roomID": plain}),
     );
     assert_eq!(nothing["recordings"], json!([]), "{nothing}");
-    // Only the recorded room's streams were written (`_` is encoded in names' fields).
-    let written = files(&dir);
+    // Only the recorded room's streams were kept (`_` is encoded in names' fields), in the
+    // bucket; once there (and told), nothing is left on the relay's disk.
+    let started = Instant::now();
+    while !files(&dir).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            files(&dir)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listing = Command::new("curl")
+        .args(["-sf", &format!("{s3}/{bucket}?list-type=2")])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let keys: Vec<&str> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split("</Key>").next())
+        .collect();
     let folder = format!("multi_room/{}/", kept.replace('_', "%5F"));
     assert!(
-        written.len() == 2 && written.iter().all(|f| f.starts_with(&folder)),
-        "{written:?}"
+        keys.len() == 2 && keys.iter().all(|k| k.starts_with(&folder)),
+        "{listing}"
     );
+    // A listed URL (the relay's, signed) ends at a presigned S3 URL that plays.
+    let url = listed["recordings"][0]["url"].as_str().unwrap();
+    let file = std::env::temp_dir().join(format!("rtcroom-gw-s3-{}.mp4", std::process::id()));
+    let fetched = Command::new("curl")
+        .args(["-sfL", "-o"])
+        .arg(&file)
+        .args(["-w", "%{url_effective}", url])
+        .output()
+        .unwrap();
+    let at = String::from_utf8_lossy(&fetched.stdout).into_owned();
+    assert!(
+        fetched.status.success() && at.starts_with(&s3) && at.contains("X-Amz-Signature="),
+        "{url} ended at {at}"
+    );
+    let (codecs, duration) = probe_duration(&file);
+    assert_eq!(codecs, "h264,aac");
+    assert!((duration - 4.0).abs() <= 1.0, "{duration} s");
+    let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -262,3 +262,39 @@ fn functions_get_the_table_access_they_use_and_no_more() {
         );
     }
 }
+
+/// The recording bucket is encrypted, private, TLS-only and expires objects by the
+/// `RecordingsExpireDays` parameter; the relay's policy grants what the relay's S3 calls need
+/// (`record/s3.rs`: PutObject, and GetObject for presigned downloads) on that bucket only.
+#[test]
+fn the_recording_bucket_is_private_and_encrypted_and_the_relay_may_only_put_and_get() {
+    let template = template();
+    let resources = &template["Resources"];
+    let bucket = &resources["RecordingBucket"];
+    assert_eq!(bucket["Type"], "AWS::S3::Bucket");
+    let props = format!("{:?}", bucket["Properties"]);
+    for needed in [
+        "SSEAlgorithm",
+        "BlockPublicAcls",
+        "RestrictPublicBuckets",
+        "BucketOwnerEnforced",
+        "RecordingsExpireDays",
+    ] {
+        assert!(props.contains(needed), "the bucket lacks {needed}: {props}");
+    }
+    let tls = format!("{:?}", resources["RecordingBucketPolicy"]["Properties"]);
+    assert!(tls.contains("aws:SecureTransport") && tls.contains("Deny"));
+    let policy = &resources["RelayRecordingPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let mut actions: Vec<String> = policy
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    actions.sort();
+    assert_eq!(actions, ["s3:GetObject", "s3:PutObject"]);
+    assert!(format!("{policy:?}").contains("RecordingBucket.Arn}/*"));
+    let outputs = format!("{:?}", template["Outputs"]);
+    assert!(outputs.contains("RecordingBucketName") && outputs.contains("RelayRecordingPolicyArn"));
+}

@@ -2,159 +2,9 @@
 //! the relay writes segments, ffprobe reads them; a relay killed with SIGKILL leaves `.part`
 //! files the next start closes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod record_common;
 
-use parking_lot::Mutex;
-use rtcroom_relay::testing::{self, PUSH_KEY, TestPattern, TestRelay};
-use rtcroom_shared::model::RoomType;
-use rtcroom_shared::stream_events::{self, SegmentReport, StreamEvent, StreamEventKind};
-use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
-use serde_json::Value;
-
-const SECRET: &str = "recording-events-secret";
-
-fn policy(format: RecordFormat, room: &str, user: &str) -> RecordPolicy {
-    RecordPolicy {
-        format,
-        room_type: RoomType::Double,
-        room_id: room.into(),
-        user_id: user.into(),
-    }
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rtcroom-rec-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Every file under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, at: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(at).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-/// ffprobe's packets of a file: per stream (by codec type), the codec and the first and last
-/// packet times (s).
-#[derive(Debug)]
-struct Probe {
-    video: Option<(String, f64, f64)>,
-    audio: Option<(String, f64, f64)>,
-    duration: f64,
-}
-
-fn probe(file: &Path) -> Probe {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .args(["stream=index,codec_name,codec_type:format=duration:packet=stream_index,pts_time,duration_time"])
-        .args(["-of", "json"])
-        .arg(file)
-        .output()
-        .expect("ffprobe runs (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffprobe reads {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let track = |kind: &str| {
-        let stream = json["streams"]
-            .as_array()?
-            .iter()
-            .find(|s| s["codec_type"] == kind)?;
-        let index = stream["index"].as_u64()?;
-        let times: Vec<(f64, f64)> = json["packets"]
-            .as_array()?
-            .iter()
-            .filter(|p| p["stream_index"].as_u64() == Some(index))
-            .filter_map(|p| {
-                let pts: f64 = p["pts_time"].as_str()?.parse().ok()?;
-                let d: f64 = p["duration_time"]
-                    .as_str()
-                    .and_then(|d| d.parse().ok())
-                    .unwrap_or(0.0);
-                Some((pts, pts + d))
-            })
-            .collect();
-        let first = times.iter().map(|t| t.0).fold(f64::MAX, f64::min);
-        let last = times.iter().map(|t| t.1).fold(f64::MIN, f64::max);
-        Some((stream["codec_name"].as_str()?.to_owned(), first, last))
-    };
-    Probe {
-        video: track("video"),
-        audio: track("audio"),
-        duration: json["format"]["duration"]
-            .as_str()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0.0),
-    }
-}
-
-fn segments(seen: &Mutex<Vec<(String, Vec<u8>)>>) -> Vec<SegmentReport> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    seen.lock()
-        .iter()
-        .filter_map(|(signature, body)| {
-            stream_events::verify(SECRET, signature, body, now).expect("signed");
-            let event: StreamEvent = serde_json::from_slice(body).unwrap();
-            (event.event == StreamEventKind::Recorded).then(|| event.segment.unwrap())
-        })
-        .collect()
-}
-
-async fn recording_relay(dir: &Path, events: &str, vars: &[(&str, &str)]) -> TestRelay {
-    let dir = dir.to_string_lossy().into_owned();
-    // The first of a name wins: the test's own settings, then these.
-    let mut all = vars.to_vec();
-    all.extend_from_slice(&[
-        ("RTCROOM_RECORD_DIR", dir.as_str()),
-        ("RTCROOM_RECORD_MIN_FREE_MB", "1"),
-        ("RTCROOM_RELAY_EVENTS_URL", events),
-        ("RTCROOM_RELAY_EVENTS_SECRET", SECRET),
-    ]);
-    TestRelay::start(&all).await
-}
-
-fn finished(mut ffmpeg: Child) {
-    let out = ffmpeg.wait().unwrap();
-    let mut err = String::new();
-    if let Some(mut e) = ffmpeg.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    assert!(out.success(), "ffmpeg published: {err}");
-}
-
-async fn until(what: &str, secs: u64, done: impl FnMut() -> bool) {
-    testing::wait_for(what, Duration::from_secs(secs), done).await
-}
+use record_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_stream_is_cut_into_segments_that_read_whole_and_in_sync() {
@@ -412,80 +262,6 @@ async fn a_segment_the_room_service_never_confirmed_is_told_again_at_the_next_st
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The relay as its own process (so that it can be killed), on ephemeral ports: the child, its
-/// RTMP base and its HTTP address.
-fn relay_process(dir: &Path, events: &str) -> (Child, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_media-relay"))
-        .env("RTCROOM_PUSH_KEY", PUSH_KEY)
-        .env("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:0")
-        .env("RTCROOM_RELAY_HTTP_LISTEN", "127.0.0.1:0")
-        .env("RTCROOM_RELAY_SRT_LISTEN", "off")
-        .env("RTCROOM_RECORD_DIR", dir)
-        .env("RTCROOM_RECORD_MIN_FREE_MB", "1")
-        .env("RTCROOM_RELAY_EVENTS_URL", events)
-        .env("RTCROOM_RELAY_EVENTS_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the relay binary runs");
-    // Its log and the line saying where it listens share stdout.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let address = |line: &str, name: &str| {
-        let rest = line.split(&format!("{name} on ")).nth(1)?;
-        Some(rest.split([',', ' ', '\n']).next()?.to_owned())
-    };
-    let (rtmp, http) = loop {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "the relay says where it listens"
-        );
-        if let (Some(rtmp), Some(http)) = (address(&line, "rtmp"), address(&line, "http")) {
-            break (rtmp, http);
-        }
-    };
-    // The rest of its output is read and dropped, so that its writes never block.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (child, format!("rtmp://{rtmp}/live"), http)
-}
-
-/// Plays `stream` over HTTP-FLV from the relay at `http` in a thread of its own, keeping the
-/// newest media timestamp (ms) it has read: what the relay had received and passed on, which
-/// is what a crash may not lose (a publisher slower than real time sends less than the clock
-/// says).
-fn newest_timestamp_played(http: &str, stream: &str) -> Arc<AtomicU64> {
-    let newest = Arc::new(AtomicU64::new(0));
-    let seen = newest.clone();
-    let url = testing::signed(PUSH_KEY, "", stream, 3600).replacen('?', ".flv?", 1);
-    let mut socket = std::net::TcpStream::connect(http).expect("the relay's HTTP port");
-    write!(socket, "GET /live{url} HTTP/1.1\r\nHost: relay\r\n\r\n").unwrap();
-    std::thread::spawn(move || -> std::io::Result<()> {
-        let mut r = BufReader::new(socket);
-        let mut line = String::new();
-        // The response head, then the FLV header (9 bytes and a previous tag size), then tags.
-        while r.read_line(&mut line)? > 2 {
-            line.clear();
-        }
-        r.read_exact(&mut [0; 13])?;
-        loop {
-            let mut head = [0u8; 11];
-            r.read_exact(&mut head)?;
-            let size = u32::from_be_bytes([0, head[1], head[2], head[3]]);
-            std::io::copy(
-                &mut (&mut r).take(u64::from(size) + 4),
-                &mut std::io::sink(),
-            )?;
-            let ts = u32::from_be_bytes([head[7], head[4], head[5], head[6]]);
-            if matches!(head[0], 8 | 9) {
-                seen.fetch_max(u64::from(ts), Ordering::Relaxed);
-            }
-        }
-    });
-    newest
-}
-
 /// A relay killed with SIGKILL at a random moment of a publish: after a restart its segment
 /// reads, and at most 1 s of what was published before the kill is missing. Runs
 /// `RTCROOM_TEST_CRASH_RUNS` times (default 3) over a publish of `RTCROOM_TEST_CRASH_SECS`
@@ -504,7 +280,7 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
     for run in 0..runs {
         let dir = temp_dir(&format!("crash{run}"));
         seen.lock().clear();
-        let (mut relay, base, http) = relay_process(&dir, &events);
+        let (mut relay, base, http) = relay_process(&dir, &events, &[]);
         let stream = format!("8888_erin_{run:04}");
         let url = testing::signed_recorded(
             PUSH_KEY,
@@ -533,7 +309,7 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
             left.len() == 1 && left[0].ends_with(".mp4.part"),
             "run {run}: {left:?}"
         );
-        let (mut restarted, _, _) = relay_process(&dir, &events);
+        let (mut restarted, _, _) = relay_process(&dir, &events, &[]);
         until("the crashed segment told", 15, || {
             segments(&seen).len() == 1
         })

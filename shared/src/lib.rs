@@ -10,7 +10,7 @@ pub mod room_events;
 pub mod rooms;
 pub mod store;
 pub mod stream_events;
-#[cfg(feature = "test-suite")]
+#[cfg(any(test, feature = "test-suite"))]
 pub mod testing;
 pub mod token;
 pub mod urls;

@@ -22,9 +22,13 @@ use rtcroom_shared::metrics::process_cpu_secs;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Where to publish and play (the same URL for both).
+    /// Where to publish (and play, unless `--play-url`).
     #[arg(long)]
     url: String,
+    /// Where players play, when not `--url` (a recorded push URL's signature is not a play
+    /// signature).
+    #[arg(long)]
+    play_url: Option<String>,
     #[arg(long, default_value_t = 100)]
     players: usize,
     #[arg(long, default_value_t = 15)]
@@ -42,6 +46,18 @@ struct Args {
     #[arg(long)]
     video_only: bool,
 }
+
+/// The stream's sequence headers, sent first as a real publisher does (so that a recording
+/// relay opens its segments): an AVC decoder configuration for 640x360 High profile and an AAC
+/// LC 44.1 kHz stereo AudioSpecificConfig, each after its FLV tag header (type 0: a
+/// sequence header).
+const AVC_HEADER: [u8; 49] = [
+    0x17, 0x00, 0x00, 0x00, 0x00, 0x01, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64, 0x00,
+    0x1e, 0xac, 0xb4, 0x05, 0x01, 0x7f, 0xcb, 0x80, 0x88, 0x00, 0x00, 0x03, 0x00, 0x08, 0x00, 0x00,
+    0x03, 0x01, 0x94, 0x78, 0xb1, 0x75, 0x01, 0x00, 0x04, 0x68, 0xef, 0x0f, 0xcb, 0xfd, 0xf8, 0xf8,
+    0x00,
+];
+const AAC_HEADER: [u8; 4] = [0xaf, 0x00, 0x12, 0x10];
 
 const FPS: u64 = 25;
 const AUDIO_PER_SEC: u64 = 43;
@@ -71,13 +87,14 @@ async fn main() {
     // Players first (connecting at a bounded rate), so every one sees the whole stream.
     let mut players = Vec::with_capacity(args.players);
     for i in 0..args.players {
-        let (mut client, name) = match Client::connect(&args.url).await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("player {i} cannot connect: {e}");
-                std::process::exit(1);
-            }
-        };
+        let (mut client, name) =
+            match Client::connect(args.play_url.as_ref().unwrap_or(&args.url)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("player {i} cannot connect: {e}");
+                    std::process::exit(1);
+                }
+            };
         if let Err(e) = client.play(&name).await {
             eprintln!("player {i} cannot play: {e}");
             std::process::exit(1);
@@ -87,7 +104,8 @@ async fn main() {
         let received = received.clone();
         players.push(tokio::spawn(async move {
             while let Ok(m) = client.next().await {
-                if !matches!(m.type_id, 8 | 9) {
+                // Media only, not the sequence headers (their second byte is 0).
+                if !matches!(m.type_id, 8 | 9) || m.payload.get(1) == Some(&0) {
                     continue;
                 }
                 let at = if m.type_id == 9 { 5 } else { 2 };
@@ -115,6 +133,16 @@ async fn main() {
         .await
         .expect("publisher connects");
     publisher.publish(&name).await.expect("publish accepted");
+    publisher
+        .send_media(9, 0, &AVC_HEADER)
+        .await
+        .expect("send the AVC header");
+    if !args.video_only {
+        publisher
+            .send_media(8, 0, &AAC_HEADER)
+            .await
+            .expect("send the AAC header");
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let audio_bytes = 8_000 / AUDIO_PER_SEC; // ~64 kbit/s

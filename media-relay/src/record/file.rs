@@ -223,17 +223,22 @@ impl SegmentFile {
     }
 
     /// Appends `pieces` and asks for them to be made durable; fails when the write, or a sync
-    /// since the last call, failed.
+    /// since the last call, failed. A write that fails (a full disk) is cut off again, so the
+    /// file ends with the last whole piece.
     pub async fn append(&mut self, pieces: Vec<Bytes>) -> std::io::Result<()> {
         if let Some(e) = self.sync.failed.lock().take() {
             return Err(e);
         }
         let file = self.file.clone();
         let n: usize = pieces.iter().map(Bytes::len).sum();
+        let whole = self.bytes;
         tokio::task::spawn_blocking(move || {
             let mut f: &File = &file;
             for piece in &pieces {
-                f.write_all(piece)?;
+                if let Err(e) = f.write_all(piece) {
+                    let _ = file.set_len(whole);
+                    return Err(e);
+                }
             }
             Ok::<_, std::io::Error>(())
         })

@@ -19,11 +19,13 @@
 //! - Each closed segment is told to the room service (a `recorded` stream event).
 //! - Below `RTCROOM_RECORD_MIN_FREE_MB` of free space no segment starts (counted, logged).
 
+mod deliver;
 mod file;
 pub mod flv_file;
 pub mod fmp4;
 mod mp4_init;
 mod mp4_read;
+pub mod s3;
 pub mod serve;
 mod session;
 
@@ -34,10 +36,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rtcroom_shared::metrics::{Counter, Gauge};
-use rtcroom_shared::stream_events::SegmentReport;
 use rtcroom_shared::urls::record::RecordPolicy;
 
 pub use file::{SegmentName, free_bytes, readable_prefix};
+use s3::{S3Config, S3Store};
 
 use crate::hub::Stream;
 use crate::metrics::{Metrics, metric};
@@ -61,6 +63,8 @@ pub struct RecordConfig {
     pub fragment_ms: u64,
     /// `RTCROOM_RECORD_MIN_FREE_MB` (default 1024): no segment starts with less free space.
     pub min_free_bytes: u64,
+    /// `RTCROOM_RECORD_S3_*`: where closed segments are uploaded, if anywhere.
+    pub s3: Option<S3Config>,
 }
 
 impl RecordConfig {
@@ -74,6 +78,16 @@ impl RecordConfig {
             resume: Duration::from_secs(number("RTCROOM_RECORD_RESUME_SECS", 30)? as u64),
             fragment_ms: number("RTCROOM_RECORD_FRAGMENT_MS", 500)? as u64,
             min_free_bytes: number("RTCROOM_RECORD_MIN_FREE_MB", 1024)? as u64 * 1024 * 1024,
+            s3: match S3Config::from_lookup(get, number("RTCROOM_RECORD_S3_UPLOADS", 2)?)? {
+                Some(_) if get("RTCROOM_RECORD_DIR").is_none_or(|d| d.is_empty()) => {
+                    return Err(ConfigError {
+                        var: "RTCROOM_RECORD_S3_BUCKET",
+                        problem: "needs RTCROOM_RECORD_DIR: segments are written there first"
+                            .into(),
+                    });
+                }
+                s3 => s3,
+            },
         })
     }
 }
@@ -95,6 +109,11 @@ pub struct RecordMetrics {
     pub recovered: Counter,
     /// Streams recorded as FLV because MP4 is not written for their codecs here.
     pub flv_fallbacks: Counter,
+    /// Segments uploaded to S3, upload attempts that failed (retried), and segments closed
+    /// and not yet uploaded.
+    pub uploads: Counter,
+    pub upload_failures: Counter,
+    pub uploads_pending: Gauge,
 }
 
 impl RecordMetrics {
@@ -156,6 +175,24 @@ impl RecordMetrics {
             "Segments written as FLV: MP4 is not written for the stream's codecs.",
             self.flv_fallbacks.get().into(),
         );
+        line(
+            "uploads_total",
+            "counter",
+            "Segments uploaded to S3 (their local copy then removed).",
+            self.uploads.get().into(),
+        );
+        line(
+            "upload_failures_total",
+            "counter",
+            "S3 upload attempts that failed (retried with back-off; the local file stays).",
+            self.upload_failures.get().into(),
+        );
+        line(
+            "uploads_pending",
+            "gauge",
+            "Closed segments waiting for their S3 upload.",
+            self.uploads_pending.get().into(),
+        );
     }
 }
 
@@ -180,6 +217,10 @@ pub struct Recorder {
     active: Mutex<HashMap<String, Option<Pending>>>,
     /// Recordings that stopped, by (stream, room, user), while they may be continued.
     resumable: Mutex<HashMap<(String, String, String), Resume>>,
+    /// The bucket's client, made on first use (`RTCROOM_RECORD_S3_BUCKET`).
+    s3: tokio::sync::OnceCell<S3Store>,
+    /// Uploads at once (`RTCROOM_RECORD_S3_UPLOADS`).
+    upload_slots: tokio::sync::Semaphore,
 }
 
 impl Recorder {
@@ -191,34 +232,24 @@ impl Recorder {
             .sections
             .add(Box::new(move |out: &mut String| shown.render(out)));
         Arc::new(Self {
+            upload_slots: tokio::sync::Semaphore::new(config.s3.as_ref().map_or(1, |s| s.uploads)),
             config,
             metrics: own,
             events,
             active: Mutex::new(HashMap::new()),
             resumable: Mutex::new(HashMap::new()),
+            s3: tokio::sync::OnceCell::new(),
         })
     }
 
     /// Closes the `.part` files a crash left (each told to the room service like any closed
-    /// segment). Call once at start, before anything is published.
-    pub fn recover(&self) {
+    /// segment), and delivers again the closed segments the room service never confirmed.
+    /// Call once at start, before anything is published, inside the runtime.
+    pub fn recover(self: &Arc<Self>) {
         let Some(dir) = &self.config.dir else { return };
-        // Closed segments the room service never confirmed: told again.
+        // Closed segments the room service never confirmed (or not yet uploaded): again.
         for marker in file::leftovers(dir, "unreported") {
-            let segment = marker.with_extension("");
-            let relative = segment
-                .strip_prefix(dir)
-                .map(|p| p.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
-            let name = relative.ok().and_then(|r| SegmentName::parse(&r));
-            match name.map(|n| (file::measure(&segment, n.format), n)) {
-                Some((Ok((bytes, duration)), name)) => {
-                    tracing::warn!(path = %segment.display(), "telling the room service of a segment it never confirmed");
-                    self.closed(&name, bytes, duration);
-                }
-                _ => {
-                    let _ = std::fs::remove_file(&marker);
-                }
-            }
+            self.redeliver(dir, &marker);
         }
         for part in file::leftovers(dir, "part") {
             match file::finalise_part(dir, &part) {
@@ -316,36 +347,5 @@ impl Recorder {
                 until: Instant::now() + self.config.resume,
             },
         );
-    }
-
-    /// A segment was closed: counted and told; once the room service has it, its
-    /// `.unreported` marker goes (without events configured, at once).
-    fn closed(&self, name: &SegmentName, bytes: u64, duration_ms: u64) {
-        self.metrics.segments.inc();
-        let Some(dir) = self.config.dir.clone() else {
-            return;
-        };
-        let marker = file::unreported(&dir.join(name.relative()));
-        let enabled = self.events.is_enabled();
-        let answer = self.events.recorded(
-            &name.stream,
-            SegmentReport {
-                path: name.relative(),
-                room_type: name.room_type,
-                room_id: name.room_id.clone(),
-                user_id: name.user_id.clone(),
-                index: name.index,
-                start: name.start_ms,
-                duration: duration_ms,
-                bytes,
-                format: name.format.token().to_owned(),
-                stored: None,
-            },
-        );
-        tokio::spawn(async move {
-            if !enabled || answer.await == Ok(true) {
-                let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(marker)).await;
-            }
-        });
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! GET /record/{path}?txSecret=&txTime=   200 (or 206 for a Range) video/mp4 | video/x-flv
+//!                                        302 to a presigned S3 URL, once uploaded
 //!                                        403 bad or expired signature, 404 no such segment,
-//!                                        416 a range outside the file
+//!                                        416 a range outside the file (or several ranges)
 //! ```
 //!
 //! `{path}` is the segment's path under `RTCROOM_RECORD_DIR` as the `recorded` event told it,
@@ -12,14 +13,15 @@
 //! the directory, never a `.part`.
 
 use std::io::SeekFrom;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rtcroom_shared::urls::query_param;
-use rtcroom_shared::urls::record::{RecordFormat, verify_download};
+use rtcroom_shared::urls::record::verify_download;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::file::percent_decode;
+use super::s3::content_type;
 use super::{Recorder, SegmentName};
 use rtcroom_shared::metrics::Counter;
 
@@ -95,6 +97,27 @@ pub async fn serve(
         return status(socket, "403 Forbidden", &format!("{e}\n")).await;
     }
     let Ok(mut file) = tokio::fs::File::open(dir.join(&path)).await else {
+        // Uploaded (its local copy gone): to the bucket, for as long as this URL is valid.
+        if let Some(s3) = downloads.recorder.bucket().await {
+            let until = param("txTime")
+                .and_then(|t| u64::from_str_radix(&t, 16).ok())
+                .unwrap_or(now);
+            let ttl = Duration::from_secs(until.saturating_sub(now));
+            return match s3.presigned_get(&path, ttl).await {
+                Ok(url) => {
+                    let head = format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\n\
+                         Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
+                    );
+                    socket.write_all(head.as_bytes()).await?;
+                    socket.shutdown().await
+                }
+                Err(e) => {
+                    tracing::error!(%path, error = %e, "cannot presign a segment's download");
+                    status(socket, "503 Service Unavailable", "try again later\n").await
+                }
+            };
+        }
         return status(socket, "404 Not Found", "no such segment\n").await;
     };
     let len = file.metadata().await?.len();
@@ -111,10 +134,7 @@ pub async fn serve(
         }
     };
     let count = if len == 0 { 0 } else { last - first + 1 };
-    let content_type = match name.format {
-        RecordFormat::Mp4 => "video/mp4",
-        RecordFormat::Flv => "video/x-flv",
-    };
+    let content_type = content_type(name.format);
     let mut head = format!(
         "HTTP/1.1 {}\r\nContent-Type: {content_type}\r\nContent-Length: {count}\r\n\
          Accept-Ranges: bytes\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n",
@@ -148,6 +168,7 @@ mod tests {
         assert_eq!(range("bytes=5-1", 1000), Err(()));
         assert_eq!(range("items=0-1", 1000), Err(()));
         assert_eq!(range("bytes=0-0", 0), Err(()));
+        assert_eq!(range("bytes=0-1,5-9", 1000), Err(()), "one range at most");
         assert_eq!(
             percent_decode("double_room/r%25201/a"),
             Some("double_room/r%201/a".into())

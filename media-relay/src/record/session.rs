@@ -2,7 +2,7 @@
 //! writes segments (see the module above).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
@@ -98,7 +98,7 @@ struct Open {
 }
 
 struct Recording<'a> {
-    recorder: &'a Recorder,
+    recorder: &'a Arc<Recorder>,
     stream: String,
     policy: RecordPolicy,
     headers: Headers,
@@ -106,10 +106,15 @@ struct Recording<'a> {
     next_index: u32,
     /// The last media message's timestamp.
     last_ms: Option<u64>,
+    /// Refused for lack of space: no segment is tried before then.
+    refused_until: Option<Instant>,
 }
 
 /// How far timestamps may step back (reordered audio and video) before a segment ends.
 const BACKWARDS_MS: u64 = 1_000;
+
+/// After a refusal for lack of space, how long before a segment is tried again.
+const REFUSED_RETRY: Duration = Duration::from_secs(5);
 
 pub(super) async fn run(recorder: &Arc<Recorder>, stream: Arc<Stream>, policy: RecordPolicy) {
     let subscription = stream.subscribe();
@@ -121,6 +126,7 @@ pub(super) async fn run(recorder: &Arc<Recorder>, stream: Arc<Stream>, policy: R
         headers: Headers::default(),
         open: None,
         last_ms: None,
+        refused_until: None,
     };
     drop(stream);
     tracing::info!(stream = %rec.stream, room = %rec.policy.room_id, user = %rec.policy.user_id,
@@ -203,8 +209,15 @@ impl Recording<'_> {
         }
     }
 
-    /// Starts the next segment, unless the disk is short of space.
+    /// Starts the next segment, unless the disk is short of space (then tried again at the
+    /// first keyframe `REFUSED_RETRY` later).
     async fn open_segment(&mut self) {
+        if self
+            .refused_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return;
+        }
         let config = &self.recorder.config;
         let dir = config
             .dir
@@ -222,11 +235,19 @@ impl Recording<'_> {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
         };
         match free {
-            Ok(free) if free >= config.min_free_bytes => {}
+            Ok(free) if free >= config.min_free_bytes => {
+                if self.refused_until.take().is_some() {
+                    tracing::warn!(stream = %self.stream, "recording again: free space is back");
+                }
+            }
             Ok(free) => {
                 self.recorder.metrics.refused_disk.inc();
-                tracing::error!(stream = %self.stream, free_mb = free / (1024 * 1024),
-                    "recording not started: free space below RTCROOM_RECORD_MIN_FREE_MB");
+                if self.refused_until.is_none() {
+                    tracing::error!(stream = %self.stream, free_mb = free / (1024 * 1024),
+                        "recording not started: free space below RTCROOM_RECORD_MIN_FREE_MB \
+                         (tried again every {} s)", REFUSED_RETRY.as_secs());
+                }
+                self.refused_until = Some(Instant::now() + REFUSED_RETRY);
                 return;
             }
             Err(e) => {
