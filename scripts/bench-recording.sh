@@ -22,7 +22,11 @@ play_key=bench-play-key
 # shellcheck source=scripts/relay-bench-lib.sh
 . scripts/relay-bench-lib.sh
 pids=()
-stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
 trap 'stop_all; cleanup' EXIT
 
 # A recorded push query for stream $1 as format $2 (url-signing.md URL-9), signed with $key.

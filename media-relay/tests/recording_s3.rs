@@ -39,18 +39,6 @@ fn fetch(url: &str, to: &Path) -> (String, String) {
     (code.to_owned(), at.to_owned())
 }
 
-fn metric(http: &str, name: &str) -> u64 {
-    let out = Command::new("curl")
-        .args(["-s", &format!("http://{http}/metrics")])
-        .output()
-        .expect("curl runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("rtcroom_relay_record_{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_go_to_s3_only_once_it_has_them_and_download_from_there() {
     let endpoint = rtcroom_shared::testing::moto_endpoint();

@@ -264,6 +264,14 @@ impl SegmentFile {
         .map_err(std::io::Error::other)?
     }
 
+    /// The media duration (ms) of what the file holds, read from it.
+    pub async fn measure(&self, format: RecordFormat) -> std::io::Result<u64> {
+        let part = self.part.clone();
+        tokio::task::spawn_blocking(move || measure(&part, format).map(|(_, ms)| ms))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// Removes a segment that holds no media.
     pub async fn discard(self) {
         let part = self.part;

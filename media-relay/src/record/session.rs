@@ -95,6 +95,9 @@ struct Open {
     /// Pieces not yet written: written together once they span the fragment time.
     pending: Vec<Bytes>,
     pending_from_ms: Option<u32>,
+    /// A write failed (a full disk): nothing more is written, the file ends at its last
+    /// whole piece, and its duration is read from it.
+    failed: bool,
 }
 
 struct Recording<'a> {
@@ -280,6 +283,7 @@ impl Recording<'_> {
             media: false,
             pending: vec![init],
             pending_from_ms: None,
+            failed: false,
         });
     }
 
@@ -337,6 +341,7 @@ impl Recording<'_> {
                 true
             }
             Err(e) => {
+                open.failed = true;
                 self.recorder.metrics.write_errors.inc();
                 tracing::error!(stream = %self.stream, error = %e, "segment write failed; segment closed");
                 false
@@ -344,22 +349,30 @@ impl Recording<'_> {
         }
     }
 
-    /// Ends the open segment: its last fragment written, renamed, told.
+    /// Ends the open segment: its last fragment written (unless a write failed), renamed,
+    /// told.
     async fn close(&mut self) {
         if let Some(open) = &mut self.open
+            && !open.failed
             && let Mux::Mp4(m) = &mut open.mux
             && let Some(last) = m.finish()
         {
             open.media = true;
             open.pending.push(last);
         }
-        self.write_pending().await;
+        if self.open.as_ref().is_some_and(|o| !o.failed) {
+            self.write_pending().await;
+        }
         let Some(open) = self.open.take() else { return };
         if !open.media {
             open.file.discard().await;
             return;
         }
-        let duration = open.mux.duration_ms();
+        let duration = if open.failed {
+            open.file.measure(open.name.format).await.unwrap_or(0)
+        } else {
+            open.mux.duration_ms()
+        };
         let bytes = open.file.bytes;
         match open.file.close().await {
             Ok(path) => {

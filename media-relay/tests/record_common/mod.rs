@@ -159,7 +159,21 @@ pub async fn until(what: &str, secs: u64, done: impl FnMut() -> bool) {
 /// The relay as its own process (so that it can be killed), on ephemeral ports, with `vars`
 /// besides the recording settings: the child, its RTMP base and its HTTP address.
 pub fn relay_process(dir: &Path, events: &str, vars: &[(&str, &str)]) -> (Child, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_media-relay"))
+    relay_process_as(Command::new(RELAY), dir, events, vars)
+}
+
+/// The relay binary.
+pub const RELAY: &str = env!("CARGO_BIN_EXE_media-relay");
+
+/// Like [`relay_process`], started by `command` (the relay binary, or something that ends
+/// by running it).
+pub fn relay_process_as(
+    mut command: Command,
+    dir: &Path,
+    events: &str,
+    vars: &[(&str, &str)],
+) -> (Child, String, String) {
+    let mut child = command
         .env("RTCROOM_PUSH_KEY", PUSH_KEY)
         .env("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:0")
         .env("RTCROOM_RELAY_HTTP_LISTEN", "127.0.0.1:0")
@@ -229,4 +243,17 @@ pub fn newest_timestamp_played(http: &str, stream: &str) -> Arc<AtomicU64> {
         }
     });
     newest
+}
+
+/// A counter or gauge of the relay's recorder from its `/metrics` (0 when absent).
+pub fn metric(http: &str, name: &str) -> u64 {
+    let out = Command::new("curl")
+        .args(["-s", &format!("http://{http}/metrics")])
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("rtcroom_relay_record_{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
