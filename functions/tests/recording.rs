@@ -100,7 +100,7 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
         );
         let push = urls["pushURL"].as_str().unwrap().to_owned();
         assert!(
-            push.contains("&record=") && urls.get("srtPushURL").is_none(),
+            push.contains("&record=") && urls["srtPushURL"].as_str().unwrap().contains(",record="),
             "{urls}"
         );
         push
@@ -413,19 +413,17 @@ fn rooms_created_to_be_recorded_are_and_the_others_of_their_type_are_not() {
         let urls = api(user, token, "multi_room", "get_push_url", body);
         assert_eq!(urls["code"], 0, "{urls}");
         let url = urls["pushURL"].as_str().unwrap().to_owned();
-        (
-            url.contains("&record="),
-            urls.get("srtPushURL").is_some(),
-            url,
-        )
+        let srt = urls["srtPushURL"].as_str().unwrap_or_default();
+        (url.contains("&record="), srt.contains(",record="), url)
     };
     // The 2018 rtc-room sequence: create_room, then get_push_url with the roomID.
+    // Its SRT publish address carries the policy too (URL-9).
     let (recorded, srt, alice_kept) = push("alice", &alice, json!({"roomID": kept}));
-    assert!(recorded && !srt, "{alice_kept}");
+    assert!(recorded && srt, "{alice_kept}");
     let (recorded, _, bob_kept) = push("bob", &bob, json!({"roomID": kept}));
     assert!(recorded);
-    let (recorded, _, bob_plain) = push("bob", &bob, json!({"roomID": plain}));
-    assert!(!recorded, "{bob_plain}");
+    let (recorded, srt, bob_plain) = push("bob", &bob, json!({"roomID": plain}));
+    assert!(!recorded && !srt, "{bob_plain}");
     // Asked for before the room exists (a live room's anchor does so), and refused for a room
     // that was not created to be recorded.
     let (recorded, _, _) = push("bob", &bob, json!({"record": true}));

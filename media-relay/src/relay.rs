@@ -193,50 +193,59 @@ pub fn authorise_url(
     what: Access,
 ) -> Result<Option<RecordPolicy>, String> {
     let param = |key: &str| query.and_then(|q| query_param(q, key));
-    let (secret, time) = (param("txSecret"), param("txTime"));
-    match (what, param(RECORD_PARAM)) {
-        (Access::Publish, Some(policy)) => {
-            let checked = if valid_stream_name(name) {
-                rtcroom_shared::urls::record::verify_recorded(
-                    relay.key(what),
-                    name,
-                    secret.as_deref(),
-                    time.as_deref(),
-                    &policy,
-                    now_secs(),
-                )
-                .map_err(|e| e.to_string())
-            } else {
-                Err("bad stream name".to_owned())
-            };
-            checked
-                .map(Some)
-                .map_err(|why| refused(relay, name, what, why))
-        }
-        _ => authorise(relay, name, secret.as_deref(), time.as_deref(), what).map(|()| None),
-    }
+    authorise(
+        relay,
+        name,
+        Signature {
+            secret: param("txSecret").as_deref(),
+            time: param("txTime").as_deref(),
+            record: param(RECORD_PARAM).as_deref(),
+        },
+        what,
+    )
 }
 
-/// [`authorise_url`] with the signature already taken apart (SRT carries it in the stream id),
-/// for URLs that carry no recording policy.
+/// A URL's signature, taken apart (SRT carries it in the stream id).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Signature<'a> {
+    pub secret: Option<&'a str>,
+    pub time: Option<&'a str>,
+    /// A recorded stream's policy (publish only), which `secret` then covers.
+    pub record: Option<&'a str>,
+}
+
+/// [`authorise_url`] with the signature already taken apart: the recording policy of a
+/// recorded publish.
 pub fn authorise(
     relay: &Relay,
     name: &str,
-    secret: Option<&str>,
-    time: Option<&str>,
+    signature: Signature<'_>,
     what: Access,
-) -> Result<(), String> {
-    let refusal = if !valid_stream_name(name) {
-        Some("bad stream name".to_owned())
+) -> Result<Option<RecordPolicy>, String> {
+    let Signature {
+        secret,
+        time,
+        record,
+    } = signature;
+    let checked = if !valid_stream_name(name) {
+        Err("bad stream name".to_owned())
     } else {
-        rtcroom_shared::urls::verify(relay.key(what), name, secret, time, now_secs())
-            .err()
-            .map(|e| e.to_string())
+        match (what, record) {
+            (Access::Publish, Some(policy)) => rtcroom_shared::urls::record::verify_recorded(
+                relay.key(what),
+                name,
+                secret,
+                time,
+                policy,
+                now_secs(),
+            )
+            .map(Some),
+            _ => rtcroom_shared::urls::verify(relay.key(what), name, secret, time, now_secs())
+                .map(|()| None),
+        }
+        .map_err(|e| e.to_string())
     };
-    match refusal {
-        None => Ok(()),
-        Some(why) => Err(refused(relay, name, what, why)),
-    }
+    checked.map_err(|why| refused(relay, name, what, why))
 }
 
 /// A refusal, counted and logged; its reason.

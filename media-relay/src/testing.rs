@@ -185,6 +185,21 @@ pub fn signed_srt(
     srt::srt_url(&addr.to_string(), &id, &srt::srt_passphrase(key, stream))
 }
 
+/// An SRT publish URL for a stream to be recorded as `policy` says, as the room service hands
+/// it out: the policy in the stream id, under the recorded signature (URL-9).
+pub fn signed_srt_recorded(
+    key: &str,
+    addr: SocketAddr,
+    stream: &str,
+    policy: &RecordPolicy,
+) -> String {
+    let time = urls::tx_time(now_secs() + 3600);
+    let encoded = policy.encode();
+    let secret = record_secret(key, stream, &time, &encoded);
+    let id = srt::srt_recorded_stream_id(stream, &secret, &time, &encoded);
+    srt::srt_url(&addr.to_string(), &id, &srt::srt_passphrase(key, stream))
+}
+
 /// Polls `done` every 20 ms; panics naming `what` after `limit`.
 pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();

@@ -348,3 +348,53 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// An SRT publish (the room service's recorded SRT address: the policy in the stream id) is
+/// recorded like an RTMP one; the same stream id with its policy taken off is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_srt_publish_is_recorded_and_its_policy_cannot_be_taken_off() {
+    let dir = temp_dir("srt");
+    let (events, seen) = testing::event_receiver(0).await;
+    let relay = recording_relay(&dir, &events, &[]).await;
+    let srt = relay.srt.expect("SRT listens (libsrt installed)");
+    let stream = "8888_kim_0001";
+    let url = testing::signed_srt_recorded(
+        PUSH_KEY,
+        srt,
+        stream,
+        &policy(RecordFormat::Mp4, "r6", "kim"),
+    );
+    let stripped = url.replacen(",record=", ",other=", 1);
+    let refused = testing::publish(
+        &stripped,
+        TestPattern {
+            audio: true,
+            secs: 2,
+        },
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a stream id without its policy is refused"
+    );
+    finished(testing::publish(
+        &url,
+        TestPattern {
+            audio: true,
+            secs: 4,
+        },
+    ));
+    until("the SRT segment told", 15, || segments(&seen).len() == 1).await;
+    let segment = segments(&seen).remove(0);
+    assert_eq!(
+        (segment.user_id.as_str(), segment.room_id.as_str()),
+        ("kim", "r6")
+    );
+    let p = probe(&dir.join(&segment.path));
+    assert_eq!(p.video.as_ref().map(|v| v.0.as_str()), Some("h264"));
+    assert_eq!(p.audio.as_ref().map(|a| a.0.as_str()), Some("aac"));
+    assert!((p.duration - 4.0).abs() < 1.0, "{p:?}");
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&dir);
+}

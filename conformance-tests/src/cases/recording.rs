@@ -138,11 +138,15 @@ async fn policies(ctx: Arc<Ctx>) -> Check {
             "URL-9: txSecret = hex(HMAC-SHA256(push key, \"rtcroom-record\\n\" + stream + \"\\n\" + txTime + \"\\n\" + policy)[..16])",
             || format!("{} (expected txSecret {expected})", answer.describe()),
         )?;
-        ensure(
-            answer.body.get("srtPushURL").is_none(),
-            "REC-1: no SRT push address for a recorded stream",
-            show,
-        )?;
+        if let Some(srt) = answer.body.get("srtPushURL").and_then(|v| v.as_str()) {
+            let srt = srt.to_ascii_lowercase();
+            ensure(
+                srt.contains(&format!(",record={}", policy.to_ascii_lowercase()))
+                    && srt.contains(&format!("txsecret={expected}")),
+                "REC-1/URL-9: a recorded stream's srtPushURL carries its policy (record=) under the same txSecret",
+                show,
+            )?;
+        }
         // REC-2: the same URL without its policy does not join a room of this type.
         let stripped = push_url.replace(&format!("&record={policy}"), "");
         let refused = ctx

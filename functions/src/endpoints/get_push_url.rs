@@ -16,8 +16,9 @@
 //! ```
 //!
 //! Where the stream is to be recorded (spec REC-1) the pushURL carries a signed policy
-//! (`&record=`) and the `srt…` fields are absent. `record` (an rtcroom extension) asks for a
-//! recorded stream before its room exists, where the room type is recorded on request.
+//! (`&record=`), and so does `srtPushURL`'s stream id (`,record=`). `record` (an rtcroom
+//! extension) asks for a recorded stream before its room exists, where the room type is
+//! recorded on request.
 //!
 //! The four `srt…` fields are an rtcroom extension (2018 clients ignore them), absent when
 //! `RTCROOM_SRT_HOST=off`. The stream ids (`streamid`) are

@@ -111,7 +111,16 @@ struct Recording<'a> {
     last_ms: Option<u64>,
     /// Refused for lack of space: no segment is tried before then.
     refused_until: Option<Instant>,
+    /// Whether a segment of this recording has been written to yet.
+    started: bool,
+    /// The first segment's media while it waits for the other track's header.
+    waiting: Vec<Frame>,
 }
+
+/// How much media a recording's first segment waits for its second track's header.
+const FIRST_TRACKS_MS: u32 = 1_000;
+/// At most this many messages wait.
+const MAX_WAITING: usize = 256;
 
 /// How far timestamps may step back (reordered audio and video) before a segment ends.
 const BACKWARDS_MS: u64 = 1_000;
@@ -130,6 +139,8 @@ pub(super) async fn run(recorder: &Arc<Recorder>, stream: Arc<Stream>, policy: R
         open: None,
         last_ms: None,
         refused_until: None,
+        started: false,
+        waiting: Vec::new(),
     };
     drop(stream);
     tracing::info!(stream = %rec.stream, room = %rec.policy.room_id, user = %rec.policy.user_id,
@@ -154,6 +165,10 @@ pub(super) async fn run(recorder: &Arc<Recorder>, stream: Arc<Stream>, policy: R
     // The stream is free for a new recording (or this one's continuation) before the last
     // segment's close waits on the disk.
     recorder.ended(&rec.stream, &rec.policy, rec.next_index);
+    if !rec.waiting.is_empty() {
+        // It ended while its first segment waited for a second track: kept with the one.
+        rec.open_waiting().await;
+    }
     rec.close().await;
 }
 
@@ -188,12 +203,50 @@ impl Recording<'_> {
             self.close().await;
         }
         if self.open.is_none() {
-            if !starts_segment || self.headers.audio.is_none() && self.headers.video.is_none() {
+            let waiting = !self.waiting.is_empty();
+            if !waiting
+                && (!starts_segment || self.headers.audio.is_none() && self.headers.video.is_none())
+            {
                 return;
             }
-            self.open_segment().await;
+            if self.wait_for_other_track(frame) {
+                return;
+            }
+            self.open_waiting().await;
         }
+        self.push(frame).await;
+    }
+
+    /// Before a recording's first segment: a stream's tracks may announce themselves a moment
+    /// apart (SRT's MPEG-TS does), and a segment opened with one would end at once when the
+    /// other's header came. So with one track's header known, the first segment waits (its
+    /// media kept) up to `FIRST_TRACKS_MS` of media for the other's. Whether `frame` was
+    /// kept to wait.
+    fn wait_for_other_track(&mut self, frame: &Frame) -> bool {
+        let one_track = self.headers.audio.is_none() != self.headers.video.is_none();
+        let within = self.waiting.first().is_none_or(|first| {
+            frame.timestamp.wrapping_sub(first.timestamp) < FIRST_TRACKS_MS
+                && self.waiting.len() < MAX_WAITING
+        });
+        if self.started || !one_track || !within {
+            return false;
+        }
+        self.waiting.push(frame.clone());
+        true
+    }
+
+    /// Opens a segment and writes the media that waited for it.
+    async fn open_waiting(&mut self) {
+        self.open_segment().await;
+        for early in std::mem::take(&mut self.waiting) {
+            self.push(&early).await;
+        }
+    }
+
+    /// Writes a media message into the open segment (if one could be opened).
+    async fn push(&mut self, frame: &Frame) {
         let Some(open) = &mut self.open else { return };
+        self.started = true;
         if let Some(piece) = open.mux.push(frame) {
             open.media = true;
             open.pending.push(piece);

@@ -183,7 +183,7 @@ fn admit(context: &Context, ns: SrtSocket, id: Option<&[u8]>) -> Result<(), Refu
     if context.connections.count() >= context.config.max_connections {
         return Err((reject::OVERLOAD, "limit"));
     }
-    let access = check(&context.relay, &parsed)?;
+    let (access, _) = check(&context.relay, &parsed)?;
     let passphrase = srt_passphrase(context.relay.key(access), &parsed.stream);
     socket::set_str(context.api, ns, opt::PASSPHRASE, &passphrase)
         .and_then(|()| socket::set_int(context.api, ns, opt::PBKEYLEN, SRT_KEY_LEN as i32))

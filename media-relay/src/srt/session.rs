@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
+use rtcroom_shared::urls::record::RecordPolicy;
 use rtcroom_shared::urls::srt::{SRT_KEY_LEN, SrtMode, parse_srt_stream_id};
 
 use super::context::{Context, check};
@@ -58,7 +59,7 @@ fn run(context: &Context, socket: &Socket, slot: &mut Slot) -> Result<(), Sessio
     }
     let id = parse_srt_stream_id(&socket.stream_id()?)
         .map_err(|_| SessionError::Refused("stream id"))?;
-    check(&context.relay, &id).map_err(|(_, why)| SessionError::Refused(why))?;
+    let (_, record) = check(&context.relay, &id).map_err(|(_, why)| SessionError::Refused(why))?;
     let side = match id.mode {
         SrtMode::Publish => "publish",
         SrtMode::Request => "play",
@@ -71,19 +72,28 @@ fn run(context: &Context, socket: &Socket, slot: &mut Slot) -> Result<(), Sessio
         },
     );
     match id.mode {
-        SrtMode::Publish => publish(context, socket, &id.stream),
+        SrtMode::Publish => publish(context, socket, &id.stream, record),
         SrtMode::Request => play(context, socket, &id.stream),
     }
 }
 
 /// Reads TS until the caller leaves, goes silent for the publish timeout, or a new publish
 /// takes the stream over.
-fn publish(context: &Context, socket: &Socket, name: &str) -> Result<(), SessionError> {
+fn publish(
+    context: &Context,
+    socket: &Socket,
+    name: &str,
+    record: Option<RecordPolicy>,
+) -> Result<(), SessionError> {
     let relay = &context.relay;
     let metrics = &relay.metrics;
     let (claim, _replaced) = relay
         .start_publishing(name)
         .map_err(|e| SessionError::Ended(e.to_string()))?;
+    if let Some(policy) = record {
+        let _runtime = context.runtime.enter();
+        relay.recorder.record(&claim.stream, policy);
+    }
     socket.set_int(opt::RCVTIMEO, TICK.as_millis() as i32)?;
     let mut demuxer = TsDemuxer::new();
     let mut tags: Vec<Tag> = Vec::new();

@@ -19,9 +19,8 @@ impl Rooms {
     /// to be recorded: in a room type recorded always, every stream; in one recorded on
     /// request, when `room_id` names a room created to be recorded, or (no such room yet) when
     /// the caller asks (`record`: a client about to create one). The policy names the room
-    /// (when given: a live room's anchor asks before its room exists) and the caller. Such a
-    /// stream has no SRT addresses: SRT push URLs carry no policy, and a recorded stream must
-    /// not be published around it.
+    /// (when given: a live room's anchor asks before its room exists) and the caller. Its
+    /// SRT publish address carries the policy in the stream id, under the same signature.
     pub async fn push_urls(
         &self,
         caller: &Session,
@@ -72,7 +71,15 @@ impl Rooms {
                 user_id: caller.user_id.clone(),
             };
             urls.push_url = self.urls.recorded_push_url(&stream, now, &policy);
-            urls.srt = None;
+            // The SRT publish address carries the policy too (URL-9); without one (no SRT
+            // host, or a stream id too long for libsrt), no SRT addresses at all.
+            urls.srt = match (urls.srt, self.urls.recorded_srt_push(&stream, now, &policy)) {
+                (Some(mut srt), Some(push)) => {
+                    srt.push = push;
+                    Some(srt)
+                }
+                _ => None,
+            };
         }
         Ok(urls)
     }

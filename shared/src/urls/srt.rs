@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! stream id   #!::r=live/{stream},m=publish,txSecret={s},txTime={T}      (play: m=request)
+//!             (a recorded stream's: ...,record={policy}, its txSecret covering it: URL-9)
 //! passphrase  first 32 hex digits of HMAC-SHA256(key, "rtcroom srt passphrase\n" + stream)
 //!             (key: the push key for publishing, the play key for playing)
 //! URL         srt://{host}?streamid={stream id}&passphrase={p}&pbkeylen=16
@@ -47,6 +48,8 @@ pub struct SrtStreamId {
     pub mode: SrtMode,
     pub tx_secret: Option<String>,
     pub tx_time: Option<String>,
+    /// A recorded stream's policy (`record=`, URL-9), which its `txSecret` then covers.
+    pub record: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +84,20 @@ pub fn srt_stream_id(stream: &str, mode: SrtMode, tx_secret: &str, tx_time: &str
     )
 }
 
+/// The publish stream id of a recorded `stream`: `record={policy}` (URL-9) after the
+/// signature, which covers it.
+pub fn srt_recorded_stream_id(
+    stream: &str,
+    tx_secret: &str,
+    tx_time: &str,
+    policy: &str,
+) -> String {
+    format!(
+        "{},record={policy}",
+        srt_stream_id(stream, SrtMode::Publish, tx_secret, tx_time)
+    )
+}
+
 /// The `srt://` URL ffmpeg, OBS and srt-live-transmit take: `host` is `host:port`.
 pub fn srt_url(host: &str, stream_id: &str, passphrase: &str) -> String {
     format!("srt://{host}?streamid={stream_id}&passphrase={passphrase}&pbkeylen={SRT_KEY_LEN}")
@@ -104,7 +121,7 @@ pub fn parse_srt_stream_id(id: &str) -> Result<SrtStreamId, StreamIdError> {
     let body = id
         .strip_prefix("#!::")
         .ok_or(StreamIdError::NotStructured)?;
-    let (mut resource, mut mode, mut secret, mut time) = (None, None, None, None);
+    let (mut resource, mut mode, mut secret, mut time, mut record) = (None, None, None, None, None);
     for pair in body.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let slot = match key {
@@ -112,6 +129,7 @@ pub fn parse_srt_stream_id(id: &str) -> Result<SrtStreamId, StreamIdError> {
             "m" => &mut mode,
             "txSecret" => &mut secret,
             "txTime" => &mut time,
+            "record" => &mut record,
             _ => continue,
         };
         if slot.replace(value.to_owned()).is_some() {
@@ -135,6 +153,7 @@ pub fn parse_srt_stream_id(id: &str) -> Result<SrtStreamId, StreamIdError> {
         let slot = match key {
             "txSecret" => &mut secret,
             "txTime" => &mut time,
+            "record" => &mut record,
             _ => continue,
         };
         if slot.replace(value.to_owned()).is_some() {
@@ -151,6 +170,7 @@ pub fn parse_srt_stream_id(id: &str) -> Result<SrtStreamId, StreamIdError> {
         mode,
         tx_secret: secret,
         tx_time: time,
+        record,
     })
 }
 
@@ -172,7 +192,14 @@ mod tests {
                 mode: SrtMode::Publish,
                 tx_secret: Some("ab12".into()),
                 tx_time: Some("5C271099".into()),
+                record: None,
             })
+        );
+        let recorded =
+            srt_recorded_stream_id("8888_bob_00ff", "ab12", "5C271099", "mp4.double.cg.Ym9i");
+        assert_eq!(
+            parse_srt_stream_id(&recorded).unwrap().record.as_deref(),
+            Some("mp4.double.cg.Ym9i")
         );
         let in_resource =
             parse_srt_stream_id("#!::h=x,r=live/s?txSecret=a&txTime=B,m=request").unwrap();

@@ -3,8 +3,10 @@
 //! and a play address signed with the play key, each with the passphrase derived from its key
 //! (`srt::srt_passphrase`), the signature the same as that of the RTMP URL of the same side.
 
-use super::UrlSigner;
-use super::srt::{SrtMode, srt_passphrase, srt_stream_id, srt_url};
+use super::srt::{
+    MAX_STREAM_ID, SrtMode, srt_passphrase, srt_recorded_stream_id, srt_stream_id, srt_url,
+};
+use super::{UrlSigner, record, tx_time};
 
 /// One SRT address and the passphrase its stream is encrypted with (the URL carries it too,
 /// for tools that take the URL alone).
@@ -38,6 +40,30 @@ impl UrlSigner {
         Some(SrtUrls {
             push: self.srt_push(stream, now)?,
             play: self.srt_play(stream, now)?,
+        })
+    }
+
+    /// The SRT publish address of a stream to be recorded as `policy` says: the policy in the
+    /// stream id and the recorded push URL's signature, which covers it (URL-9).
+    pub fn recorded_srt_push(
+        &self,
+        stream: &str,
+        now: u64,
+        policy: &record::RecordPolicy,
+    ) -> Option<SrtAddress> {
+        let host = self.srt_host.as_deref()?;
+        let time = tx_time(now.saturating_add(self.ttl_secs));
+        let encoded = policy.encode();
+        let secret = record::record_secret(&self.push_key, stream, &time, &encoded);
+        let id = srt_recorded_stream_id(stream, &secret, &time, &encoded);
+        // A stream id libsrt would refuse (long room and user ids) gets no SRT address.
+        if id.len() > MAX_STREAM_ID {
+            return None;
+        }
+        let passphrase = srt_passphrase(&self.push_key, stream);
+        Some(SrtAddress {
+            url: srt_url(host, &id, &passphrase),
+            passphrase,
         })
     }
 
