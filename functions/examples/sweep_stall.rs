@@ -54,6 +54,7 @@ async fn seat(store: &EmbeddedStore, room: &str, user: &str, until: u64) {
             create_with_info: Some(String::new()),
             room_info: None,
             now_ms: now,
+            record: None,
         })
         .await
         .unwrap();

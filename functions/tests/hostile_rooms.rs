@@ -88,6 +88,7 @@ async fn the_sweeper_visits_only_the_rooms_something_is_due_in() {
                 create_with_info: Some(String::new()),
                 room_info: None,
                 now_ms: T0,
+                record: None,
             })
             .await
             .unwrap();

@@ -207,7 +207,7 @@ fn functions_get_the_table_access_they_use_and_no_more() {
             "logout" => &["dynamodb:UpdateItem", "USER#*"],
             "login" | "merge_stream" => &["dynamodb:GetItem", "USER#*"],
             // And, in a room type recorded on request, whether the roomID's room is.
-            "get_push_url" => &["dynamodb:GetItem", "USER#*", "dynamodb:Query", "ROOM#*"],
+            "get_push_url" => &["dynamodb:GetItem", "USER#*", "ROOM#*"],
             "pusher_heartbeat" => &["dynamodb:UpdateItem", "dynamodb:GetItem"],
             // Stream reports; and recording segments filed, and told to their rooms.
             "relay_event" => &[

@@ -2,7 +2,7 @@
 //! segments are uploaded, their local copy removed only once S3 has them; failed uploads are
 //! retried and never lose the file; an uploaded segment whose event the room service never
 //! confirmed is told again after a restart, with where it is kept; its download URL redirects
-//! to a presigned S3 URL that plays.
+//! to a presigned S3 URL that plays; an SRT publish's segments go the same way.
 
 mod record_common;
 
@@ -116,7 +116,12 @@ async fn segments_go_to_s3_only_once_it_has_them_and_download_from_there() {
     // Restarted with the room service reachable: the uploaded segment is told, with where it
     // is kept, and its marker goes.
     let (events, seen) = testing::event_receiver(0).await;
-    let (mut relay, _, http) = relay_process(&dir, &events, &aws);
+    let with_srt = [
+        aws.as_slice(),
+        &[("RTCROOM_RELAY_SRT_LISTEN", "127.0.0.1:0")],
+    ]
+    .concat();
+    let (mut relay, _, http) = relay_process(&dir, &events, &with_srt);
     until("the uploaded segment told", 15, || {
         segments(&seen).len() == 1
     })
@@ -163,6 +168,40 @@ async fn segments_go_to_s3_only_once_it_has_them_and_download_from_there() {
     );
     let (code, _) = fetch(&forged, &dir.join("refused"));
     assert_eq!(code, "403");
+
+    // An SRT publish (an SRT session's thread starts its recording) is uploaded and told too.
+    let srt = relay.srt.expect("SRT listens (libsrt installed)");
+    let stream = "8888_gus_0002";
+    let url = testing::signed_srt_recorded(
+        PUSH_KEY,
+        srt,
+        stream,
+        &policy(RecordFormat::Mp4, "r9", "gus"),
+    );
+    finished(testing::publish(
+        &url,
+        TestPattern {
+            audio: true,
+            secs: 3,
+        },
+    ));
+    until("the SRT segment uploaded and told", 20, || {
+        segments(&seen).len() == 2
+    })
+    .await;
+    let report = segments(&seen).remove(1);
+    assert!(report.path.contains("gus_8888_gus_0002_"), "{report:?}");
+    let stored = report.stored.clone().expect("uploaded before it was told");
+    let key = stored
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .unwrap()
+        .to_owned();
+    let object = s3.head_object().bucket(&bucket).key(&key).send().await;
+    assert_eq!(object.unwrap().content_length(), Some(report.bytes as i64));
+    until("no segment left on disk", 5, || {
+        files(&dir).iter().all(|f| !f.starts_with("double_room/"))
+    })
+    .await;
     let _ = relay.kill();
     let _ = relay.wait();
     let _ = std::fs::remove_dir_all(&dir);

@@ -22,6 +22,7 @@ fn join_request(key: &RoomKey, user: &str, now_ms: u64) -> JoinRequest {
         create_with_info: Some(String::new()),
         room_info: None,
         now_ms,
+        record: None,
     }
 }
 

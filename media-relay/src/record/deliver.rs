@@ -1,12 +1,13 @@
 //! What happens to a closed segment: uploaded (when a bucket is set), then told to the room
 //! service; at least once, across crashes.
 //!
-//! A closed segment carries an `.unreported` marker until the room service confirms its
-//! `recorded` event. With S3, the upload comes first and is retried with back-off (1 s
-//! doubling to 60 s) until S3 confirms it; then the segment's report, with where it is kept,
-//! is written into the marker, and only then is the local copy removed. At start every
-//! marker is delivered again: one that holds a report is told as it says, an empty one is
-//! measured from its file (and uploaded first).
+//! A closed segment has an `.unreported` marker beside it, holding its report, until the room
+//! service confirms its `recorded` event. With S3, the upload comes first and is retried with
+//! back-off (1 s doubling to 60 s) until S3 confirms it; then the marker's report is rewritten
+//! in place with where the segment is kept (its one block is never given back, so this works
+//! on a full disk), and only then is the local copy removed. At start every marker is taken
+//! up where it was: a report not yet stored is uploaded (when a bucket is set) and told, a
+//! stored one is told (and a local copy a crash left is removed).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,74 +23,70 @@ use super::s3::S3Store;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Recorder {
-    /// A segment was closed: counted, then delivered in the background.
-    pub(super) fn closed(self: &Arc<Self>, name: &SegmentName, bytes: u64, duration_ms: u64) {
+    /// A segment of `stream` was closed (its marker holds `report`): counted, then delivered
+    /// in the background.
+    pub(super) fn closed(self: &Arc<Self>, stream: &str, report: SegmentReport) {
         self.metrics.segments.inc();
         let Some(dir) = self.config.dir.clone() else {
             return;
         };
-        let report = SegmentReport {
-            path: name.relative(),
-            room_type: name.room_type,
-            room_id: name.room_id.clone(),
-            user_id: name.user_id.clone(),
-            index: name.index,
-            start: name.start_ms,
-            duration: duration_ms,
-            bytes,
-            format: name.format.token().to_owned(),
-            stored: None,
-        };
         let recorder = self.clone();
-        let stream = name.stream.clone();
-        tokio::spawn(async move { recorder.deliver(dir, stream, report).await });
+        let stream = stream.to_owned();
+        self.runtime
+            .spawn(async move { recorder.deliver(dir, stream, report).await });
     }
 
-    /// At start: a closed segment whose marker is still there. A marker with a report was
-    /// uploaded already (its local copy may be gone): told again as it says; an empty one is
-    /// measured from its file and delivered like a segment just closed.
+    /// At start: a closed segment whose marker is still there, delivered from where it was.
+    /// A marker without a report (from before markers held one) is measured from its file.
     pub(super) fn redeliver(self: &Arc<Self>, dir: &Path, marker: &Path) {
-        let told = std::fs::read(marker)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SegmentReport>(&b).ok());
-        if let Some(report) = told
-            && let Some(name) = SegmentName::parse(&report.path)
-        {
-            tracing::warn!(path = %report.path, "telling the room service of an uploaded segment it never confirmed");
-            let recorder = self.clone();
-            let dir = dir.to_owned();
-            tokio::spawn(async move { recorder.tell(&dir, &name.stream, report).await });
-            return;
-        }
         let segment = marker.with_extension("");
         let relative = segment
             .strip_prefix(dir)
             .map(|p| p.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
-        let name = relative.ok().and_then(|r| SegmentName::parse(&r));
-        match name.map(|n| (file::measure(&segment, n.format), n)) {
-            Some((Ok((bytes, duration)), name)) => {
-                tracing::warn!(path = %segment.display(), "delivering a segment the room service never confirmed");
-                self.closed(&name, bytes, duration);
+        let Some(name) = relative.ok().and_then(|r| SegmentName::parse(&r)) else {
+            let _ = std::fs::remove_file(marker);
+            return;
+        };
+        let report = file::read_marker(marker).or_else(|| {
+            let (bytes, duration) = file::measure(&segment, name.format).ok()?;
+            Some(name.report(bytes, duration))
+        });
+        match report {
+            Some(report) => {
+                tracing::warn!(path = %report.path, uploaded = report.stored.is_some(),
+                    "delivering a segment the room service never confirmed");
+                let recorder = self.clone();
+                let dir = dir.to_owned();
+                self.runtime
+                    .spawn(async move { recorder.deliver(dir, name.stream, report).await });
             }
-            _ => {
+            None => {
                 let _ = std::fs::remove_file(marker);
             }
         }
     }
 
     async fn deliver(self: Arc<Self>, dir: PathBuf, stream: String, mut report: SegmentReport) {
-        if self.config.s3.is_some() {
+        if self.config.s3.is_some() && report.stored.is_none() {
             report.stored = Some(self.upload(&dir, &report).await);
         }
         self.tell(&dir, &stream, report).await;
     }
 
-    /// Tells the room service; once it confirms (or with events off), the marker goes.
+    /// Tells the room service; once it confirms (or with events off), the marker goes, and
+    /// with it a local copy of an uploaded segment that a crash left.
     async fn tell(&self, dir: &Path, stream: &str, report: SegmentReport) {
-        let marker = file::unreported(&dir.join(&report.path));
+        let segment = dir.join(&report.path);
+        let uploaded = report.stored.is_some();
         let answer = self.events.recorded(stream, report);
         if !self.events.is_enabled() || answer.await == Ok(true) {
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(marker)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                if uploaded {
+                    let _ = std::fs::remove_file(&segment);
+                }
+                std::fs::remove_file(file::unreported(&segment))
+            })
+            .await;
         }
     }
 
@@ -99,8 +96,8 @@ impl Recorder {
         Some(self.s3.get_or_init(|| S3Store::connect(config)).await)
     }
 
-    /// Uploads the segment, retrying until S3 confirms it; then its report (with where it is
-    /// kept) goes into its marker and the local copy is removed. Where it is kept.
+    /// Uploads the segment, retrying until S3 confirms it; then its marker's report says
+    /// where it is kept and the local copy is removed. Where it is kept.
     async fn upload(&self, dir: &Path, report: &SegmentReport) -> String {
         let s3 = self.bucket().await.expect("called with a bucket set");
         let segment = dir.join(&report.path);
@@ -133,13 +130,8 @@ impl Recorder {
             stored: Some(stored.clone()),
             ..report.clone()
         };
-        let marker = file::unreported(&segment);
         let kept = tokio::task::spawn_blocking(move || {
-            std::fs::write(
-                &marker,
-                serde_json::to_vec(&told).expect("a report serialises"),
-            )?;
-            std::fs::File::open(&marker)?.sync_all()?;
+            file::write_marker(&file::unreported(&segment), &told)?;
             std::fs::remove_file(&segment)
         })
         .await;

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use rtcroom_shared::model::RoomType;
+use rtcroom_shared::stream_events::SegmentReport;
 use rtcroom_shared::urls::record::{RecordFormat, RecordPolicy};
 
 use super::flv_file::whole_tags_by;
@@ -96,6 +97,23 @@ impl SegmentName {
     }
 
     /// The closed file's path under the recording directory, `/`-separated.
+    /// What the `recorded` event tells of this segment, closed with `bytes` bytes and
+    /// `duration_ms` of media (not yet uploaded anywhere).
+    pub fn report(&self, bytes: u64, duration_ms: u64) -> SegmentReport {
+        SegmentReport {
+            path: self.relative(),
+            room_type: self.room_type,
+            room_id: self.room_id.clone(),
+            user_id: self.user_id.clone(),
+            index: self.index,
+            start: self.start_ms,
+            duration: duration_ms,
+            bytes,
+            format: self.format.token().to_owned(),
+            stored: None,
+        }
+    }
+
     pub fn relative(&self) -> String {
         let room = if self.room_id.is_empty() {
             NO_ROOM.to_owned()
@@ -249,16 +267,23 @@ impl SegmentFile {
         Ok(())
     }
 
-    /// Makes the segment durable and renames the `.part` to its final name (marked unreported until the room service has
-    /// it); the final path.
-    pub async fn close(self) -> std::io::Result<PathBuf> {
+    /// Makes the segment durable and renames the `.part` to its final name, beside its
+    /// marker holding `report` (until the room service has it); the final path, and a sync
+    /// of the sync task's that failed, if one did (what it wrote may not survive a machine
+    /// crash, though it reads now).
+    pub async fn close(
+        self,
+        report: &SegmentReport,
+    ) -> std::io::Result<(PathBuf, Option<std::io::Error>)> {
+        let sync_failed = self.sync.failed.lock().take();
         let (part, done, file) = (self.part, self.done, self.file);
+        let report = report.clone();
         tokio::task::spawn_blocking(move || {
             file.sync_data()?;
-            File::create(unreported(&done))?;
+            write_marker(&unreported(&done), &report)?;
             std::fs::rename(&part, &done)?;
             sync_dir(&done);
-            Ok(done)
+            Ok((done, sync_failed))
         })
         .await
         .map_err(std::io::Error::other)?
@@ -373,7 +398,7 @@ pub fn finalise_part(dir: &Path, part: &Path) -> std::io::Result<Option<(Segment
             file.set_len(len)?;
             file.sync_all()?;
             let done = dir.join(name.relative());
-            File::create(unreported(&done))?;
+            write_marker(&unreported(&done), &name.report(len, duration))?;
             std::fs::rename(part, &done)?;
             sync_dir(&done);
             Ok(Some((name, len, duration)))
@@ -385,6 +410,25 @@ pub fn finalise_part(dir: &Path, part: &Path) -> std::io::Result<Option<(Segment
 /// told again at the next start, so a segment is never left unlisted.
 pub fn unreported(segment: &Path) -> PathBuf {
     PathBuf::from(format!("{}.unreported", segment.display()))
+}
+
+/// Writes (or rewrites in place: a marker's one block is never given back, so this works on
+/// a full disk) a segment's marker with its report, durably.
+pub fn write_marker(marker: &Path, report: &SegmentReport) -> std::io::Result<()> {
+    let json = serde_json::to_vec(report).expect("a report serialises");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(marker)?;
+    file.write_all(&json)?;
+    file.set_len(json.len() as u64)?;
+    file.sync_all()
+}
+
+/// The report a marker holds (`None`: none, or a marker from before reports were kept).
+pub fn read_marker(marker: &Path) -> Option<SegmentReport> {
+    serde_json::from_slice(&std::fs::read(marker).ok()?).ok()
 }
 
 /// A closed segment's size and media duration (ms), read back from its headers.

@@ -221,10 +221,14 @@ pub struct Recorder {
     s3: tokio::sync::OnceCell<S3Store>,
     /// Uploads at once (`RTCROOM_RECORD_S3_UPLOADS`).
     upload_slots: tokio::sync::Semaphore,
+    /// The relay's runtime, where recordings and deliveries run whoever starts them (an SRT
+    /// session's thread, the start-up recovery).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Recorder {
-    /// A recorder; its counters are added to `metrics`' rendering.
+    /// A recorder; its counters are added to `metrics`' rendering. Call inside the relay's
+    /// runtime.
     pub fn new(config: RecordConfig, events: Arc<EventSink>, metrics: &Metrics) -> Arc<Self> {
         let own = Arc::new(RecordMetrics::default());
         let shown = own.clone();
@@ -239,6 +243,7 @@ impl Recorder {
             active: Mutex::new(HashMap::new()),
             resumable: Mutex::new(HashMap::new()),
             s3: tokio::sync::OnceCell::new(),
+            runtime: tokio::runtime::Handle::current(),
         })
     }
 
@@ -257,7 +262,7 @@ impl Recorder {
                     self.metrics.recovered.inc();
                     tracing::warn!(path = %part.display(), bytes, duration_ms = duration,
                         "closed a segment a crash left open");
-                    self.closed(&name, bytes, duration);
+                    self.closed(&name.stream, name.report(bytes, duration));
                 }
                 Ok(None) => {
                     tracing::warn!(path = %part.display(), "removed a segment a crash left with no media")
@@ -293,7 +298,7 @@ impl Recorder {
     fn spawn(self: &Arc<Self>, stream: Arc<Stream>, policy: RecordPolicy) {
         self.metrics.active.inc();
         let recorder = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             session::run(&recorder, stream, policy).await;
             recorder.metrics.active.dec();
         });

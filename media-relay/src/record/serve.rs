@@ -96,29 +96,20 @@ pub async fn serve(
         downloads.refused.inc();
         return status(socket, "403 Forbidden", &format!("{e}\n")).await;
     }
-    let Ok(mut file) = tokio::fs::File::open(dir.join(&path)).await else {
-        // Uploaded (its local copy gone): to the bucket, for as long as this URL is valid.
-        if let Some(s3) = downloads.recorder.bucket().await {
+    let opened = tokio::fs::File::open(dir.join(&path)).await;
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::error!(%path, error = %e, "cannot open a segment");
+            return status(socket, "503 Service Unavailable", "try again later\n").await;
+        }
+        Err(_) => {
             let until = param("txTime")
                 .and_then(|t| u64::from_str_radix(&t, 16).ok())
                 .unwrap_or(now);
             let ttl = Duration::from_secs(until.saturating_sub(now));
-            return match s3.presigned_get(&path, ttl).await {
-                Ok(url) => {
-                    let head = format!(
-                        "HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\n\
-                         Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
-                    );
-                    socket.write_all(head.as_bytes()).await?;
-                    socket.shutdown().await
-                }
-                Err(e) => {
-                    tracing::error!(%path, error = %e, "cannot presign a segment's download");
-                    status(socket, "503 Service Unavailable", "try again later\n").await
-                }
-            };
+            return redirect_or_not_found(&downloads, socket, &path, ttl).await;
         }
-        return status(socket, "404 Not Found", "no such segment\n").await;
     };
     let len = file.metadata().await?.len();
     let (first, last, partial) = match range_header.map(|h| range(h, len)) {
@@ -152,6 +143,34 @@ pub async fn serve(
     file.seek(SeekFrom::Start(first)).await?;
     tokio::io::copy(&mut file.take(count), socket).await?;
     socket.shutdown().await
+}
+
+/// A segment not on disk: once uploaded, a 302 to a presigned S3 GET URL valid for `ttl`, what
+/// is left of the signed URL's (at most 7 days, SigV4's limit; with the role's temporary
+/// credentials, at most until they expire); else 404.
+async fn redirect_or_not_found(
+    downloads: &Downloads<'_>,
+    socket: &mut TcpStream,
+    path: &str,
+    ttl: Duration,
+) -> std::io::Result<()> {
+    let Some(s3) = downloads.recorder.bucket().await else {
+        return status(socket, "404 Not Found", "no such segment\n").await;
+    };
+    match s3.presigned_get(path, ttl).await {
+        Ok(url) => {
+            let head = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\n\
+                 Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
+            );
+            socket.write_all(head.as_bytes()).await?;
+            socket.shutdown().await
+        }
+        Err(e) => {
+            tracing::error!(%path, error = %e, "cannot presign a segment's download");
+            status(socket, "503 Service Unavailable", "try again later\n").await
+        }
+    }
 }
 
 #[cfg(test)]

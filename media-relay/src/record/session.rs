@@ -113,8 +113,10 @@ struct Recording<'a> {
     refused_until: Option<Instant>,
     /// Whether a segment of this recording has been written to yet.
     started: bool,
-    /// The first segment's media while it waits for the other track's header.
+    /// The first segment's media while it waits for the other track's header, and when
+    /// (epoch ms) the first of it came: the segment's start.
     waiting: Vec<Frame>,
+    waiting_since_ms: Option<u64>,
 }
 
 /// How much media a recording's first segment waits for its second track's header.
@@ -141,6 +143,7 @@ pub(super) async fn run(recorder: &Arc<Recorder>, stream: Arc<Stream>, policy: R
         refused_until: None,
         started: false,
         waiting: Vec::new(),
+        waiting_since_ms: None,
     };
     drop(stream);
     tracing::info!(stream = %rec.stream, room = %rec.policy.room_id, user = %rec.policy.user_id,
@@ -164,11 +167,11 @@ pub(super) async fn run(recorder: &Arc<Recorder>, stream: Arc<Stream>, policy: R
     }
     // The stream is free for a new recording (or this one's continuation) before the last
     // segment's close waits on the disk.
-    recorder.ended(&rec.stream, &rec.policy, rec.next_index);
     if !rec.waiting.is_empty() {
         // It ended while its first segment waited for a second track: kept with the one.
         rec.open_waiting().await;
     }
+    recorder.ended(&rec.stream, &rec.policy, rec.next_index);
     rec.close().await;
 }
 
@@ -190,6 +193,9 @@ impl Recording<'_> {
             .is_some_and(|last| u64::from(frame.timestamp) + BACKWARDS_MS < last);
         self.last_ms = Some(u64::from(frame.timestamp));
         if went_back {
+            // A new publisher: what the old one's first segment waited with is not its start.
+            self.waiting.clear();
+            self.waiting_since_ms = None;
             self.close().await;
         }
         let starts_segment = frame.keyframe || self.headers.video.is_none();
@@ -231,6 +237,7 @@ impl Recording<'_> {
         if self.started || !one_track || !within {
             return false;
         }
+        self.waiting_since_ms.get_or_insert_with(now_ms);
         self.waiting.push(frame.clone());
         true
     }
@@ -316,7 +323,7 @@ impl Recording<'_> {
         let name = SegmentName::new(
             &self.policy,
             &self.stream,
-            now_ms(),
+            self.waiting_since_ms.take().unwrap_or_else(now_ms),
             self.next_index,
             format,
         );
@@ -422,15 +429,27 @@ impl Recording<'_> {
             return;
         }
         let duration = if open.failed {
-            open.file.measure(open.name.format).await.unwrap_or(0)
+            // What the file holds up to its last whole piece; nothing readable: no segment.
+            match open.file.measure(open.name.format).await {
+                Ok(ms) if ms > 0 => ms,
+                _ => {
+                    open.file.discard().await;
+                    return;
+                }
+            }
         } else {
             open.mux.duration_ms()
         };
-        let bytes = open.file.bytes;
-        match open.file.close().await {
-            Ok(path) => {
-                tracing::info!(path = %path.display(), bytes, duration_ms = duration, "segment closed");
-                self.recorder.closed(&open.name, bytes, duration);
+        let report = open.name.report(open.file.bytes, duration);
+        match open.file.close(&report).await {
+            Ok((path, sync_failed)) => {
+                if let Some(e) = sync_failed {
+                    self.recorder.metrics.write_errors.inc();
+                    tracing::error!(path = %path.display(), error = %e,
+                        "a sync of this segment failed: it reads now, but may not survive a machine crash");
+                }
+                tracing::info!(path = %path.display(), bytes = report.bytes, duration_ms = duration, "segment closed");
+                self.recorder.closed(&open.name.stream, report);
             }
             Err(e) => {
                 self.recorder.metrics.write_errors.inc();

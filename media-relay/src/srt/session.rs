@@ -91,7 +91,6 @@ fn publish(
         .start_publishing(name)
         .map_err(|e| SessionError::Ended(e.to_string()))?;
     if let Some(policy) = record {
-        let _runtime = context.runtime.enter();
         relay.recorder.record(&claim.stream, policy);
     }
     socket.set_int(opt::RCVTIMEO, TICK.as_millis() as i32)?;

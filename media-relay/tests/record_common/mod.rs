@@ -158,7 +158,7 @@ pub async fn until(what: &str, secs: u64, done: impl FnMut() -> bool) {
 
 /// The relay as its own process (so that it can be killed), on ephemeral ports, with `vars`
 /// besides the recording settings: the child, its RTMP base and its HTTP address.
-pub fn relay_process(dir: &Path, events: &str, vars: &[(&str, &str)]) -> (Child, String, String) {
+pub fn relay_process(dir: &Path, events: &str, vars: &[(&str, &str)]) -> (Running, String, String) {
     relay_process_as(Command::new(RELAY), dir, events, vars)
 }
 
@@ -172,7 +172,7 @@ pub fn relay_process_as(
     dir: &Path,
     events: &str,
     vars: &[(&str, &str)],
-) -> (Child, String, String) {
+) -> (Running, String, String) {
     let mut child = command
         .env("RTCROOM_PUSH_KEY", PUSH_KEY)
         .env("RTCROOM_RELAY_RTMP_LISTEN", "127.0.0.1:0")
@@ -195,19 +195,50 @@ pub fn relay_process_as(
         let rest = line.split(&format!("{name} on ")).nth(1)?;
         Some(rest.split([',', ' ', '\n']).next()?.to_owned())
     };
-    let (rtmp, http) = loop {
+    let (rtmp, http, srt) = loop {
         line.clear();
         assert!(
             out.read_line(&mut line).unwrap() > 0,
             "the relay says where it listens"
         );
         if let (Some(rtmp), Some(http)) = (address(&line, "rtmp"), address(&line, "http")) {
-            break (rtmp, http);
+            break (rtmp, http, address(&line, "srt"));
         }
     };
     // The rest of its output is read and dropped, so that its writes never block.
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let child = Running {
+        child,
+        srt: srt.and_then(|a| a.parse().ok()),
+    };
     (child, format!("rtmp://{rtmp}/live"), http)
+}
+
+/// A relay process that is killed when dropped (a failing test does not leave it running),
+/// and its SRT address when it listens there.
+pub struct Running {
+    child: Child,
+    pub srt: Option<std::net::SocketAddr>,
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Plays `stream` over HTTP-FLV from the relay at `http` in a thread of its own, keeping the

@@ -5,7 +5,7 @@
 mod messages;
 mod recording;
 
-use recording::not_recorded_here;
+use recording::{asks_for_recording, not_from_this_type, not_recorded_here};
 
 pub use messages::{EventsPage, MessageInput};
 
@@ -249,8 +249,8 @@ impl Rooms {
             privilege::ENTER_ROOM,
             privilege::SEND_AUDIO | privilege::SEND_VIDEO,
         )?;
-        let recorded = self.is_recorded(room_type, &input.room_id).await?;
-        self.check_recorded(recorded, room_type, &input.room_id, &input.push_url)?;
+        let (recorded, record_check) =
+            self.recording_of(room_type, &input.room_id, &input.push_url)?;
         let may_create = caller
             .grant
             .as_ref()
@@ -277,12 +277,18 @@ impl Rooms {
                 create_with_info: may_create.then(|| input.room_info.clone().unwrap_or_default()),
                 room_info: input.room_info,
                 now_ms: now,
+                record: record_check,
             })
             .await?;
         match outcome {
             JoinOutcome::Full => Err(RoomError::RoomFull),
             JoinOutcome::NoRoom => Err(RoomError::NoSuchRoom),
             JoinOutcome::LimitReached(limit) => Err(limit_reached(limit)),
+            JoinOutcome::RecordMismatch { room_recorded } => Err(if room_recorded {
+                not_from_this_type()
+            } else {
+                asks_for_recording()
+            }),
             joined => {
                 if recorded {
                     // The room its segments are filed under (they may name none: a live

@@ -9,7 +9,7 @@ use crate::store::recordings::Recording;
 use crate::stream_events::SegmentReport;
 use crate::token::Session;
 use crate::urls::record::{RECORD_PARAM, RecordPolicy, verify_recorded};
-use crate::urls::{StreamUrls, query_param, stream_of};
+use crate::urls::{StreamUrls, UrlSigner, query_param, stream_of};
 use crate::usersig::privilege;
 
 impl Rooms {
@@ -60,7 +60,12 @@ impl Rooms {
                 }
             }
         };
-        let stream = self.urls.new_stream_name(&caller.user_id, rand::random());
+        let stream = match format {
+            Some(_) => self
+                .urls
+                .new_recorded_stream_name(&caller.user_id, rand::random()),
+            None => self.urls.new_stream_name(&caller.user_id, rand::random()),
+        };
         let now = self.clock.now_secs();
         let mut urls = self.urls.urls(&stream, now);
         if let Some(format) = format {
@@ -84,67 +89,51 @@ impl Rooms {
         Ok(urls)
     }
 
-    /// Whether the streams joined into this room are recorded: every room of a type recorded
-    /// always; in a type recorded on request, a room created to be (one `add_pusher` creates
-    /// is not).
-    pub(super) async fn is_recorded(&self, room_type: RoomType, room_id: &str) -> RoomResult<bool> {
-        Ok(match self.limits.record[room_type.index()] {
-            RecordMode::Off => false,
-            RecordMode::Always(_) => true,
-            RecordMode::OnRequest(_) => {
-                let key = RoomKey::new(room_type, room_id);
-                self.store.room_recorded(&key, self.clock.now_ms()).await? == Some(true)
-            }
-        })
-    }
-
-    /// A recorded room takes a pushURL only with a recording policy for this room type (and
-    /// this room, or none yet) whose signature holds: a URL from another room type's
-    /// `get_push_url` would publish around the recording. A room that is not recorded takes
-    /// none with a policy: the relay would record a stream that is filed nowhere.
-    pub(super) fn check_recorded(
+    /// Whether the stream of an `add_pusher`'s `push_url` is recorded, and what the store must
+    /// check of the room in the join's own atomic write (`JoinRequest::record`).
+    ///
+    /// A stream with a recording policy must have one for this room type (and this room, or
+    /// none yet) whose signature holds: a URL from another room type's `get_push_url` would
+    /// publish around the recording. In a type recorded always, every stream must; in one
+    /// recorded on request, a stream must exactly when its room is (the store checks); in a
+    /// type never recorded, none may (the relay would record a stream filed nowhere).
+    pub(super) fn recording_of(
         &self,
-        recorded: bool,
         room_type: RoomType,
         room_id: &str,
         push_url: &str,
-    ) -> RoomResult<()> {
+    ) -> RoomResult<(bool, Option<bool>)> {
         let query = push_url.split_once('?').map_or("", |(_, q)| q);
         let param = |key: &str| query_param(query, key);
-        if !recorded {
-            return match param(RECORD_PARAM) {
-                None => Ok(()),
-                Some(_) => Err(RoomError::Invalid(
-                    "this room is not recorded: pushURL asks for recording (use get_push_url \
-                     with this roomID)"
-                        .into(),
-                )),
-            };
+        let policy = param(RECORD_PARAM);
+        let mode = self.limits.record[room_type.index()];
+        match (mode, &policy) {
+            (RecordMode::Off, None) => return Ok((false, None)),
+            (RecordMode::OnRequest(_), None) => return Ok((false, Some(false))),
+            (RecordMode::Off, Some(_)) => return Err(asks_for_recording()),
+            (RecordMode::Always(_), None) => return Err(not_from_this_type()),
+            _ => {}
         }
-        let refused = || {
-            RoomError::Invalid(
-                "this room is recorded: pushURL must come from this room type's get_push_url"
-                    .into(),
-            )
-        };
-        let stream = stream_of(push_url).ok_or_else(refused)?;
-        let policy = param(RECORD_PARAM).ok_or_else(refused)?;
+        let stream = stream_of(push_url)
+            .filter(|s| UrlSigner::is_recorded_stream_name(s))
+            .ok_or_else(not_from_this_type)?;
         let policy = verify_recorded(
             &self.urls.push_key,
             stream,
             param("txSecret").as_deref(),
             param("txTime").as_deref(),
-            &policy,
+            policy.as_deref().unwrap_or_default(),
             // Expiry is the relay's to check when the stream is published.
             0,
         )
-        .map_err(|_| refused())?;
+        .map_err(|_| not_from_this_type())?;
         if policy.room_type != room_type
             || !(policy.room_id.is_empty() || policy.room_id == room_id)
         {
-            return Err(refused());
+            return Err(not_from_this_type());
         }
-        Ok(())
+        let check = matches!(mode, RecordMode::OnRequest(_)).then_some(true);
+        Ok((true, check))
     }
 
     /// A closed recording segment the relay told of (`recorded`): filed under the room its
@@ -262,4 +251,22 @@ impl Rooms {
 /// `record: true` where the room type is never recorded.
 pub(super) fn not_recorded_here() -> RoomError {
     RoomError::Invalid("recording is not offered for this room type".into())
+}
+
+/// A recorded room, and a pushURL without a valid policy for it.
+pub(super) fn not_from_this_type() -> RoomError {
+    RoomError::Invalid(
+        "this room is recorded: pushURL must come from get_push_url of this room type (with \
+         this roomID)"
+            .into(),
+    )
+}
+
+/// A room that is not recorded, and a pushURL with a policy.
+pub(super) fn asks_for_recording() -> RoomError {
+    RoomError::Invalid(
+        "this room is not recorded: pushURL asks for recording (use get_push_url with this \
+         roomID)"
+            .into(),
+    )
 }

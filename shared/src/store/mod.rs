@@ -111,6 +111,10 @@ pub struct JoinRequest {
     /// roomInfo to set when this join activates an inactive room and gives one.
     pub room_info: Option<String>,
     pub now_ms: u64,
+    /// In a room type recorded on request: whether the joiner's stream is recorded, which
+    /// must be whether the room is (else `RecordMismatch`, checked in the same atomic write;
+    /// a room this join creates is not recorded). `None`: not checked.
+    pub record: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +128,10 @@ pub enum JoinOutcome {
     Full,
     NoRoom,
     LimitReached(Limit),
+    /// The room is recorded and the stream is not, or the other way round (`record`).
+    RecordMismatch {
+        room_recorded: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,7 +255,9 @@ pub trait RoomStore: Send + Sync + 'static {
     ) -> StoreResult<CreateOutcome>;
 
     /// Whether the room, present or created and not yet joined, asked to be recorded; `None`:
-    /// no such room.
+    /// no such room. A room whose members have all timed out may still answer until a write
+    /// or the sweeper ends it (the DynamoDB store reads the room item alone); a join into it
+    /// then checks again (`JoinRequest::record`).
     async fn room_recorded(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<bool>>;
 
     /// Joins (or updates) a member: creates/activates the room as needed, the first joiner of

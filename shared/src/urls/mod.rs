@@ -138,6 +138,26 @@ impl UrlSigner {
         format!("{}_{}_{suffix:04x}", self.bizid, stream_user_part(user_id))
     }
 
+    /// A fresh name for a stream to be recorded: `{bizid}_{user}_{12 hex}` (48 random bits).
+    /// Recorded and unrecorded streams never share a name, so a recorded push URL given to
+    /// `add_pusher` cannot be paired with an unrecorded one of the same name at the relay,
+    /// and two recorded ones (of two rooms) share one only by a 2^48 chance.
+    pub fn new_recorded_stream_name(&self, user_id: &str, suffix: u64) -> String {
+        format!(
+            "{}_{}_{:012x}",
+            self.bizid,
+            stream_user_part(user_id),
+            suffix & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Whether `stream` has the shape of a recorded stream's name.
+    pub fn is_recorded_stream_name(stream: &str) -> bool {
+        stream
+            .rsplit_once('_')
+            .is_some_and(|(_, hex)| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
     /// Whether `stream` is one we would have named for `user_id`.
     pub fn stream_belongs_to(&self, stream: &str, user_id: &str) -> bool {
         let Some(rest) = stream
@@ -149,7 +169,9 @@ impl UrlSigner {
         let user = stream_user_part(user_id);
         rest.strip_prefix(user.as_str())
             .and_then(|s| s.strip_prefix('_'))
-            .is_some_and(|hex4| hex4.len() == 4 && hex4.bytes().all(|b| b.is_ascii_hexdigit()))
+            .is_some_and(|hex| {
+                matches!(hex.len(), 4 | 12) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            })
     }
 
     /// `(txSecret, txTime)` of `stream` with `key`, expiring `ttl_secs` after `now`: the one
@@ -395,6 +417,11 @@ mod tests {
         assert!(s.stream_belongs_to(&name, "bob"));
         assert!(!s.stream_belongs_to(&name, "bo"));
         assert!(!s.stream_belongs_to("8888_bob_beef_1", "bob"));
+        let recorded = s.new_recorded_stream_name("bob", 0x0123_4567_89ab_cdef);
+        assert_eq!(recorded, "8888_bob_456789abcdef");
+        assert!(s.stream_belongs_to(&recorded, "bob"));
+        assert!(UrlSigner::is_recorded_stream_name(&recorded));
+        assert!(!UrlSigner::is_recorded_stream_name(&name));
         let unsafe_user = s.new_stream_name("用户 1", 1);
         assert!(
             unsafe_user

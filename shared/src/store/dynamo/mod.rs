@@ -277,8 +277,22 @@ impl RoomStore for DynamoStore {
         Ok(self.load(key).await?.record.view(key, now_ms))
     }
 
+    /// One consistent GetItem of the room item (not the partition: a live room's may hold
+    /// thousands of viewers).
     async fn room_recorded(&self, key: &RoomKey, now_ms: u64) -> StoreResult<Option<bool>> {
-        Ok(self.load(key).await?.record.recorded(key, now_ms))
+        let Some(item) = self.get_consistent(room_pk(key), META).await? else {
+            return Ok(None);
+        };
+        let meta = MetaItem::decode(&item)?;
+        Ok(match meta.state {
+            MetaState::Active => Some(meta.record),
+            MetaState::Inactive
+                if now_ms < meta.created_at_ms + crate::model::INACTIVE_ROOM_RECLAIM_MS =>
+            {
+                Some(meta.record)
+            }
+            _ => None,
+        })
     }
 
     async fn list_rooms(

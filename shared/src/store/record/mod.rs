@@ -190,8 +190,13 @@ impl RoomRecord {
             create_with_info,
             room_info,
             now_ms,
+            record,
             ..
         } = request;
+        let room_recorded = self.state.as_ref().is_some_and(|s| s.record);
+        if record.is_some_and(|stream_recorded| stream_recorded != room_recorded) {
+            return JoinOutcome::RecordMismatch { room_recorded };
+        }
         let joined = EventKind::MemberJoined {
             user_id: member.user_id.clone(),
             user_name: member.user_name.clone(),

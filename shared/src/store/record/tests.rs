@@ -13,6 +13,7 @@ fn capped_settle_evicts_oldest_first_and_rules_ignore_the_rest() {
             create_with_info: Some(String::new()),
             room_info: None,
             now_ms: T0,
+            record: None,
         };
         assert!(matches!(record.join(request), JoinOutcome::Joined { .. }));
     }
@@ -24,6 +25,7 @@ fn capped_settle_evicts_oldest_first_and_rules_ignore_the_rest() {
         create_with_info: None,
         room_info: None,
         now_ms: T0,
+        record: None,
     };
     record.join(keeper);
     let mut report = SweepReport::default();
@@ -54,6 +56,7 @@ fn capped_settle_evicts_oldest_first_and_rules_ignore_the_rest() {
         create_with_info: None,
         room_info: None,
         now_ms: T0 + 100 + TIMEOUT,
+        record: None,
     };
     assert!(matches!(record.join(full), JoinOutcome::Joined { .. }));
 }

@@ -106,6 +106,7 @@ fn join_request(key: &RoomKey, user: &str, now_ms: u64, capacity: u32) -> JoinRe
         create_with_info: Some(format!("room by {user}")),
         room_info: None,
         now_ms,
+        record: None,
     }
 }
 

@@ -86,11 +86,40 @@ pub async fn a_room_created_to_be_recorded_stays_so_until_it_ends(store: Arc<dyn
         store.room_recorded(&by_join, T0 + 3).await.unwrap(),
         Some(false)
     );
-    // A pending room past its reclaim deadline, and a room whose members timed out, are gone.
+    // Joins that say whether their stream is recorded must match the room (checked in the
+    // join's own write).
+    let mut unrecorded_stream = join_request(&recorded, "b", T0 + 4, 4);
+    unrecorded_stream.record = Some(false);
+    assert_eq!(
+        store.join(unrecorded_stream).await.unwrap(),
+        JoinOutcome::RecordMismatch {
+            room_recorded: true
+        }
+    );
+    let mut recorded_stream = join_request(&recorded, "b", T0 + 4, 4);
+    recorded_stream.record = Some(true);
+    assert!(matches!(
+        store.join(recorded_stream).await.unwrap(),
+        JoinOutcome::Joined { created: false, .. }
+    ));
+    // A pending room past its reclaim deadline is gone; a room whose members timed out is
+    // gone once a write ends it, and a join that asks for recording is refused there.
     let reclaimed = T0 + INACTIVE_ROOM_RECLAIM_MS;
     assert_eq!(store.room_recorded(&plain, reclaimed).await.unwrap(), None);
-    let ended = T0 + 2 + TIMEOUT;
-    assert_eq!(store.room_recorded(&recorded, ended).await.unwrap(), None);
+    let ended = T0 + 4 + TIMEOUT;
+    let mut recorded_join = join_request(&recorded, "c", ended + 1, 4);
+    recorded_join.record = Some(true);
+    assert_eq!(
+        store.join(recorded_join).await.unwrap(),
+        JoinOutcome::RecordMismatch {
+            room_recorded: false
+        },
+        "the recorded room ended; a join would start an unrecorded one"
+    );
+    assert_eq!(
+        store.room_recorded(&recorded, ended + 1).await.unwrap(),
+        None
+    );
     // The id starts a new room, recorded only if its own create_room asks.
     assert!(matches!(
         join(&*store, &recorded, "c", ended + 1).await,
