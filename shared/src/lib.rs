@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod desk;
 pub mod metrics;
 pub mod model;
 pub mod room_events;
