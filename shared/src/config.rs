@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::rooms::{Limits, RecordMode};
+use crate::rooms::Limits;
 use crate::store::StoreLimits;
 use crate::urls::UrlSigner;
-use crate::urls::record::RecordFormat;
 
+mod recording;
 mod urls;
 
 /// Where the configuration is used: the local gateway fills in development defaults (a random
@@ -172,40 +172,7 @@ impl Config {
             limits.max_members[i] = env.bounded(members_var, limits.max_members[i], 1, 1000)?;
         }
         limits.max_audiences = env.bounded("RTCROOM_LIVE_ROOM_MAX_AUDIENCES", 30, 0, 100_000)?;
-        for (i, var) in [
-            "RTCROOM_DOUBLE_ROOM_RECORD",
-            "RTCROOM_MULTI_ROOM_RECORD",
-            "RTCROOM_LIVE_ROOM_RECORD",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            limits.record[i] = match env.string(var).as_deref() {
-                None | Some("off") => RecordMode::Off,
-                Some("on" | "mp4") => RecordMode::Always(RecordFormat::Mp4),
-                Some("flv") => RecordMode::Always(RecordFormat::Flv),
-                Some("on-request") => RecordMode::OnRequest(RecordFormat::Mp4),
-                Some("on-request-flv") => RecordMode::OnRequest(RecordFormat::Flv),
-                Some(_) => {
-                    return Err(env.error(
-                        var,
-                        "off, on (fragmented MP4), mp4, flv, on-request (the rooms whose \
-                         create_room asks, in MP4) or on-request-flv",
-                    ));
-                }
-            };
-        }
-        limits.recordings_keep_ms =
-            env.bounded("RTCROOM_RECORDINGS_KEEP_DAYS", 30, 1, 3_650)? as u64 * 86_400_000;
-        limits.recordings_for_members =
-            env.flag("RTCROOM_RECORDINGS_FOR_MEMBERS")?.unwrap_or(false);
-        if limits.record.iter().any(|m| m.format().is_some()) && urls.play_key == urls.push_key {
-            return Err(env.error(
-                "RTCROOM_PLAY_KEY",
-                "must differ from RTCROOM_PUSH_KEY when a room type is recorded: signed with \
-                 the push key, a play URL's signature would publish the stream unrecorded",
-            ));
-        }
+        recording::read(&env, &mut limits, &urls)?;
 
         let create_table = env.flag("RTCROOM_CREATE_TABLE")?.unwrap_or(false);
         let store = match env.string("RTCROOM_STORE").as_deref() {
@@ -468,55 +435,6 @@ mod tests {
         assert_eq!(c.account_type, "1", "a non-empty accType by default");
         assert_eq!(c.events_url, None);
         assert_eq!(c.join_wait, Duration::from_secs(30));
-    }
-
-    #[test]
-    fn recording_is_per_room_type_and_needs_a_play_key_of_its_own() {
-        let c = config(
-            Profile::LocalGateway,
-            &[
-                ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
-                ("RTCROOM_MULTI_ROOM_RECORD", "on-request"),
-                ("RTCROOM_LIVE_ROOM_RECORD", "flv"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            c.limits.record,
-            [
-                RecordMode::Always(RecordFormat::Mp4),
-                RecordMode::OnRequest(RecordFormat::Mp4),
-                RecordMode::Always(RecordFormat::Flv)
-            ]
-        );
-        let c = config(
-            Profile::LocalGateway,
-            &[("RTCROOM_LIVE_ROOM_RECORD", "on-request-flv")],
-        )
-        .unwrap();
-        assert_eq!(
-            c.limits.record,
-            [
-                RecordMode::Off,
-                RecordMode::Off,
-                RecordMode::OnRequest(RecordFormat::Flv)
-            ]
-        );
-        let bad = config(
-            Profile::LocalGateway,
-            &[("RTCROOM_MULTI_ROOM_RECORD", "yes")],
-        );
-        assert_eq!(bad.unwrap_err().var, "RTCROOM_MULTI_ROOM_RECORD");
-        // Play URLs signed with the push key could publish the stream without its policy.
-        let shared = config(
-            Profile::LocalGateway,
-            &[
-                ("RTCROOM_DOUBLE_ROOM_RECORD", "on"),
-                ("RTCROOM_PUSH_KEY", "same-key"),
-                ("RTCROOM_PLAY_KEY", "same-key"),
-            ],
-        );
-        assert_eq!(shared.unwrap_err().var, "RTCROOM_PLAY_KEY");
     }
 
     #[test]
