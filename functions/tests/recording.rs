@@ -64,6 +64,19 @@ fn probe_duration(file: &Path) -> (String, f64) {
     (codecs.join(","), duration)
 }
 
+/// Calls `attempt` every `every` until it gives a value; panics after `secs` with the last
+/// reason it gave.
+fn poll<T>(secs: u64, every: Duration, mut attempt: impl FnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    loop {
+        match attempt() {
+            Ok(value) => return value,
+            Err(why) => assert!(started.elapsed() < Duration::from_secs(secs), "{why}"),
+        }
+        std::thread::sleep(every);
+    }
+}
+
 #[test]
 fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files() {
     let dir = std::env::temp_dir().join(format!("rtcroom-gw-rec-{}", std::process::id()));
@@ -179,8 +192,7 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
         Killed(testing::publish(&intruder, pattern)),
     ];
     // Heartbeats as the 2018 clients send them, while the streams run and their last segments close.
-    let started = Instant::now();
-    let ready = loop {
+    let ready = poll(40, Duration::from_millis(500), || {
         for (user, token) in [("alice", &alice), ("bob", &bob)] {
             api(
                 user,
@@ -207,14 +219,11 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
             })
             .unwrap_or_default();
         if ready.len() == 2 {
-            break ready;
+            Ok(ready)
+        } else {
+            Err(format!("recordingReady x2: {events}"))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "recordingReady x2: {events}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    });
     drop(publishers);
     let mut users: Vec<&str> = ready
         .iter()
@@ -223,8 +232,7 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
     users.sort();
     assert_eq!(users, ["alice", "bob"]);
     // The same two events reached bob's WebSocket.
-    let started = Instant::now();
-    loop {
+    let over_ws = poll(5, Duration::from_millis(50), || {
         let over_ws: Vec<Value> = heard
             .lock()
             .unwrap()
@@ -233,15 +241,12 @@ fn a_recorded_call_is_listed_for_its_creator_with_urls_that_download_whole_files
             .cloned()
             .collect();
         if over_ws.len() == 2 {
-            assert_eq!(over_ws, ready);
-            break;
+            Ok(over_ws)
+        } else {
+            Err(format!("over the WebSocket: {over_ws:?}"))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "over the WebSocket: {over_ws:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
+    assert_eq!(over_ws, ready);
     drop(runtime);
 
     let listed = api(
@@ -464,8 +469,7 @@ fn rooms_created_to_be_recorded_are_and_the_others_of_their_type_are_not() {
         Killed(testing::publish(&bob_kept, pattern)),
         Killed(testing::publish(&alice_plain, pattern)),
     ];
-    let started = Instant::now();
-    let listed = loop {
+    let listed = poll(30, Duration::from_millis(500), || {
         for (user, token, room) in [
             ("alice", &alice, &kept),
             ("bob", &bob, &kept),
@@ -490,14 +494,11 @@ fn rooms_created_to_be_recorded_are_and_the_others_of_their_type_are_not() {
             .as_array()
             .is_some_and(|r| r.len() == 2)
         {
-            break listed;
+            Ok(listed)
+        } else {
+            Err(format!("two segments: {listed}"))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "two segments: {listed}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    });
     drop(publishers);
     let mut users: Vec<&str> = listed["recordings"]
         .as_array()
@@ -517,15 +518,10 @@ fn rooms_created_to_be_recorded_are_and_the_others_of_their_type_are_not() {
     assert_eq!(nothing["recordings"], json!([]), "{nothing}");
     // Only the recorded room's streams were kept (`_` is encoded in names' fields), in the
     // bucket; once there (and told), nothing is left on the relay's disk.
-    let started = Instant::now();
-    while !files(&dir).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{:?}",
-            files(&dir)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    poll(20, Duration::from_millis(200), || match files(&dir) {
+        left if left.is_empty() => Ok(()),
+        left => Err(format!("{left:?}")),
+    });
     let listing = Command::new("curl")
         .args(["-sf", &format!("{s3}/{bucket}?list-type=2")])
         .output()

@@ -110,10 +110,15 @@ pub fn signed(key: &str, base: &str, stream: &str, ttl_secs: i64) -> String {
 /// A push URL for `stream` that asks for recording as `policy` says, signed as the room
 /// service signs it.
 pub fn signed_recorded(key: &str, base: &str, stream: &str, policy: &RecordPolicy) -> String {
+    let (secret, time, encoded) = recorded_signature(key, stream, policy);
+    format!("{base}/{stream}?txSecret={secret}&txTime={time}&{RECORD_PARAM}={encoded}")
+}
+
+/// A recorded stream's signature for an hour (URL-9): `txSecret`, `txTime` and the policy.
+fn recorded_signature(key: &str, stream: &str, policy: &RecordPolicy) -> (String, String, String) {
     let time = urls::tx_time(now_secs() + 3600);
     let encoded = policy.encode();
-    let secret = record_secret(key, stream, &time, &encoded);
-    format!("{base}/{stream}?txSecret={secret}&txTime={time}&{RECORD_PARAM}={encoded}")
+    (record_secret(key, stream, &time, &encoded), time, encoded)
 }
 
 /// A stand-in room service for relay events: answers 500 to the first `failures` requests, then 200, and
@@ -193,9 +198,7 @@ pub fn signed_srt_recorded(
     stream: &str,
     policy: &RecordPolicy,
 ) -> String {
-    let time = urls::tx_time(now_secs() + 3600);
-    let encoded = policy.encode();
-    let secret = record_secret(key, stream, &time, &encoded);
+    let (secret, time, encoded) = recorded_signature(key, stream, policy);
     let id = srt::srt_recorded_stream_id(stream, &secret, &time, &encoded);
     srt::srt_url(&addr.to_string(), &id, &srt::srt_passphrase(key, stream))
 }

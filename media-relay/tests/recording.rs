@@ -181,8 +181,7 @@ async fn a_publisher_back_within_the_resume_window_continues_its_recording_and_l
     for segment in &told {
         assert_eq!(segment.format, "flv");
         let p = probe(&dir.join(&segment.path));
-        assert_eq!(p.video.as_ref().map(|v| v.0.as_str()), Some("h264"));
-        assert_eq!(p.audio.as_ref().map(|a| a.0.as_str()), Some("aac"));
+        p.assert_h264_aac(&segment.path);
         assert!((1.0..=2.6).contains(&p.duration), "{segment:?}: {p:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -320,16 +319,7 @@ async fn a_relay_killed_mid_publish_loses_at_most_a_second_of_it() {
         let file = dir.join(&segment.path);
         assert!(file.exists(), "run {run}: {:?}", files(&dir));
         let p = probe(&file);
-        assert_eq!(
-            p.video.as_ref().map(|v| v.0.as_str()),
-            Some("h264"),
-            "run {run}"
-        );
-        assert_eq!(
-            p.audio.as_ref().map(|a| a.0.as_str()),
-            Some("aac"),
-            "run {run}"
-        );
+        p.assert_h264_aac(&format!("run {run}"));
         // What the relay had received is what a player of it had been sent (the publisher's
         // clock, which starts at 0 in this segment); wall time since the segment began says
         // the same unless the publisher fell behind real time.
@@ -392,8 +382,7 @@ async fn an_srt_publish_is_recorded_and_its_policy_cannot_be_taken_off() {
         ("kim", "r6")
     );
     let p = probe(&dir.join(&segment.path));
-    assert_eq!(p.video.as_ref().map(|v| v.0.as_str()), Some("h264"));
-    assert_eq!(p.audio.as_ref().map(|a| a.0.as_str()), Some("aac"));
+    p.assert_h264_aac(&segment.path);
     assert!((p.duration - 4.0).abs() < 1.0, "{p:?}");
     drop(relay);
     let _ = std::fs::remove_dir_all(&dir);

@@ -87,8 +87,7 @@ async fn a_disk_that_fills_up_closes_the_segment_cleanly_and_the_call_goes_on() 
     );
     // It reads to its end: the write that failed was cut off again.
     let p = probe(&file);
-    assert_eq!(p.video.as_ref().map(|v| v.0.as_str()), Some("h264"));
-    assert_eq!(p.audio.as_ref().map(|a| a.0.as_str()), Some("aac"));
+    p.assert_h264_aac(&file.display().to_string());
     assert!(
         (p.duration * 1000.0 - segment.duration as f64).abs() < 600.0 && p.duration > 1.0,
         "{p:?} {segment:?}"

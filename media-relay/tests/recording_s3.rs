@@ -156,8 +156,7 @@ async fn segments_go_to_s3_only_once_it_has_them_and_download_from_there() {
     );
     assert_eq!(std::fs::read(&file).unwrap(), uploaded.to_vec());
     let p = probe(&file);
-    assert_eq!(p.video.as_ref().map(|v| v.0.as_str()), Some("h264"));
-    assert_eq!(p.audio.as_ref().map(|a| a.0.as_str()), Some("aac"));
+    p.assert_h264_aac(&file.display().to_string());
     assert!((p.duration - 3.0).abs() < 1.0, "{p:?}");
     // A wrong signature is refused before anything is presigned.
     let time = tx_time(now + 60);

@@ -66,6 +66,18 @@ pub struct Probe {
     pub duration: f64,
 }
 
+impl Probe {
+    /// Asserts an H.264 video track and an AAC audio track (`what` names the file).
+    pub fn assert_h264_aac(&self, what: &str) {
+        let codec = |t: &Option<(String, f64, f64)>| t.as_ref().map(|t| t.0.clone());
+        assert_eq!(
+            (codec(&self.video).as_deref(), codec(&self.audio).as_deref()),
+            (Some("h264"), Some("aac")),
+            "{what}"
+        );
+    }
+}
+
 pub fn probe(file: &Path) -> Probe {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries"])

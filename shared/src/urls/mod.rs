@@ -212,9 +212,7 @@ impl UrlSigner {
         now: u64,
         policy: &record::RecordPolicy,
     ) -> String {
-        let time = tx_time(now.saturating_add(self.ttl_secs));
-        let encoded = policy.encode();
-        let secret = record::record_secret(&self.push_key, stream, &time, &encoded);
+        let (secret, time, encoded) = self.recorded_signature(stream, now, policy);
         rtmp_url(
             &self.push_host,
             stream,
@@ -224,6 +222,20 @@ impl UrlSigner {
                 record::RECORD_PARAM
             ),
         )
+    }
+
+    /// A recorded stream's push signature (URL-9): `txSecret`, `txTime` and the encoded
+    /// policy it covers.
+    pub(super) fn recorded_signature(
+        &self,
+        stream: &str,
+        now: u64,
+        policy: &record::RecordPolicy,
+    ) -> (String, String, String) {
+        let time = tx_time(now.saturating_add(self.ttl_secs));
+        let encoded = policy.encode();
+        let secret = record::record_secret(&self.push_key, stream, &time, &encoded);
+        (secret, time, encoded)
     }
 
     /// The download address of a recording segment the relay keeps at `path` (under its

@@ -6,7 +6,7 @@
 use super::srt::{
     MAX_STREAM_ID, SrtMode, srt_passphrase, srt_recorded_stream_id, srt_stream_id, srt_url,
 };
-use super::{UrlSigner, record, tx_time};
+use super::{UrlSigner, record};
 
 /// One SRT address and the passphrase its stream is encrypted with (the URL carries it too,
 /// for tools that take the URL alone).
@@ -52,9 +52,7 @@ impl UrlSigner {
         policy: &record::RecordPolicy,
     ) -> Option<SrtAddress> {
         let host = self.srt_host.as_deref()?;
-        let time = tx_time(now.saturating_add(self.ttl_secs));
-        let encoded = policy.encode();
-        let secret = record::record_secret(&self.push_key, stream, &time, &encoded);
+        let (secret, time, encoded) = self.recorded_signature(stream, now, policy);
         let id = srt_recorded_stream_id(stream, &secret, &time, &encoded);
         // A stream id libsrt would refuse (long room and user ids) gets no SRT address.
         if id.len() > MAX_STREAM_ID {

@@ -339,15 +339,7 @@ impl DynamoStore {
 
     /// A room's connections: one Query of its partition, never a scan.
     pub async fn room_connections(&self, key: &RoomKey) -> StoreResult<Vec<Connection>> {
-        let items = self
-            .query_all(
-                self.client()
-                    .query()
-                    .table_name(self.table())
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(by_room_pk(key))),
-            )
-            .await?;
+        let items = self.query_partition(by_room_pk(key), false).await?;
         items
             .iter()
             .map(|item| {

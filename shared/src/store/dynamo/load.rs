@@ -24,16 +24,7 @@ impl DynamoStore {
     /// Reads a room's partition (room item, members, viewers) in one consistent Query.
     pub(super) async fn load(&self, key: &RoomKey) -> StoreResult<Loaded> {
         let pk = room_pk(key);
-        let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(&pk))
-                    .consistent_read(true),
-            )
-            .await?;
+        let items = self.query_partition(pk.clone(), true).await?;
         let meta = items
             .iter()
             .find(|i| matches!(i.get("sk"), Some(v) if v.as_s().is_ok_and(|s| s == META)))

@@ -134,6 +134,23 @@ impl DynamoStore {
         Ok(output.item)
     }
 
+    /// Every item of the partition `pk` (all pages), read consistently when `consistent`.
+    pub(super) async fn query_partition(
+        &self,
+        pk: String,
+        consistent: bool,
+    ) -> StoreResult<Vec<Item>> {
+        self.query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(consistent),
+        )
+        .await
+    }
+
     async fn query_all(&self, query: QueryFluentBuilder) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;

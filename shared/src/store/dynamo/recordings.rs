@@ -19,7 +19,7 @@ use crate::model::{RoomKey, RoomType};
 use crate::store::recordings::{MAX_RECORDINGS_PER_ROOM, RecordedStream, Recording};
 use crate::store::{StoreError, StoreResult};
 
-fn room_pk(key: &RoomKey) -> String {
+fn recordings_pk(key: &RoomKey) -> String {
     format!("RECORDINGS#{}#{}", key.room_type.as_path(), key.room_id)
 }
 
@@ -94,7 +94,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(room_pk(key)))
+            .key("pk", s(recordings_pk(key)))
             .key(
                 "sk",
                 s(format!("SEG#{:020}#{}", recording.start_ms, recording.path)),
@@ -119,15 +119,7 @@ impl DynamoStore {
         key: &RoomKey,
         now_ms: u64,
     ) -> StoreResult<Vec<Recording>> {
-        let items = self
-            .query_all(
-                self.client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(room_pk(key))),
-            )
-            .await?;
+        let items = self.query_partition(recordings_pk(key), false).await?;
         let mut list = Vec::with_capacity(items.len());
         for item in &items {
             if get_n(item, "keep")? <= now_ms {
